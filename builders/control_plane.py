@@ -1,0 +1,80 @@
+"""The platform control plane: its namespace, its IstioOperator and the observability ingress path."""
+
+from __future__ import annotations
+
+from tenants.model import ControlPlane, Observability
+
+from .istio import gateway, virtual_service
+from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
+
+CONTROL_PLANE_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+OBSERVABILITY_GATEWAY = "observability-gateway"
+DEFAULT_NAMESPACE = "istio-system"
+
+# Add-on -> (service in the control-plane namespace, port), as Istio's samples/addons install them.
+ADDON_SERVICES = {
+    "kiali": ("kiali", 20001),
+    "grafana": ("grafana", 3000),
+    "prometheus": ("prometheus", 9090),
+    "tracing": ("tracing", 80),
+}
+
+
+def control_plane_namespace(cp: ControlPlane) -> dict:
+    return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
+
+
+def control_plane_operator(cp: ControlPlane) -> dict:
+    spec: dict = {
+        "profile": cp.profile,
+        "values": {
+            # A Gateway may only select gateway pods in its own namespace: without this a
+            # tenant's Gateway could program another tenant's (or the platform's) gateway.
+            "pilot": {"env": {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}},
+        },
+    }
+    if cp.namespace != DEFAULT_NAMESPACE:
+        spec["namespace"] = cp.namespace
+        spec["values"]["global"] = {"istioNamespace": cp.namespace}
+    components: dict = {}
+    if cp.replicas.pilot:
+        components["pilot"] = {"k8s": {"replicaCount": cp.replicas.pilot}}
+    if cp.replicas.ingress_gateway:
+        components["ingressGateways"] = [
+            {"name": "istio-ingressgateway", "enabled": True, "k8s": {"replicaCount": cp.replicas.ingress_gateway}}
+        ]
+    if components:
+        spec["components"] = components
+    return k8s_object(
+        "install.istio.io/v1alpha1", "IstioOperator", cp.name, cp.namespace,
+        labels=MANAGED_BY, annotations=WAIT_FOR_HEALTHY, spec=spec,
+    )
+
+
+def addon_host(addon: str, obs: Observability) -> str:
+    return f"{addon}.{obs.domain}"
+
+
+def enabled_addons(obs: Observability) -> list[str]:
+    return [addon for addon in ADDON_SERVICES if getattr(obs.addons, addon)]
+
+
+def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
+    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on."""
+    addons = enabled_addons(obs)
+    if not addons:
+        return []
+    servers = [{"port": {"number": 80, "name": "http-observability", "protocol": "HTTP"}, "hosts": [addon_host(a, obs) for a in addons]}]
+    objects = [gateway(OBSERVABILITY_GATEWAY, cp.namespace, CONTROL_PLANE_GATEWAY_SELECTOR, servers, MANAGED_BY)]
+    for addon in addons:
+        service, port = ADDON_SERVICES[addon]
+        objects.append(
+            virtual_service(
+                addon, cp.namespace, MANAGED_BY,
+                hosts=[addon_host(addon, obs)],
+                gateways=[OBSERVABILITY_GATEWAY],
+                http=[{"route": [{"destination": {"host": f"{service}.{cp.namespace}.svc.cluster.local", "port": {"number": port}}}]}],
+            )
+        )
+    return objects
+

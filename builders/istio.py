@@ -1,0 +1,31 @@
+"""Istio networking objects shared by the platform and the tenants."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .meta import k8s_object
+
+NETWORKING = "networking.istio.io/v1"
+SECURITY = "security.istio.io/v1"
+
+
+def gateway(name: str, namespace: str, selector: dict[str, str], servers: list[dict], labels: dict[str, str]) -> dict:
+    return k8s_object(NETWORKING, "Gateway", name, namespace, labels=labels, spec={"selector": dict(selector), "servers": servers})
+
+
+def virtual_service(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    *,
+    hosts: list[str],
+    gateways: list[str],
+    http: list[dict],
+    export_to: Optional[list[str]] = None,
+) -> dict:
+    spec: dict = {"hosts": list(hosts), "gateways": list(gateways)}
+    if export_to is not None:
+        spec["exportTo"] = export_to
+    spec["http"] = http
+    return k8s_object(NETWORKING, "VirtualService", name, namespace, labels=labels, spec=spec)

@@ -1,0 +1,39 @@
+"""Object skeletons and the labels every builder shares."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+TENANT_LABEL = "istio-multitenancy.io/tenant"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "istio-multitenancy"}
+
+# pulumi-kubernetes (>= 4.18.4) waits on this before creating dependants: the operator
+# reconciles asynchronously, and Istio's CRDs and gateways exist only once it reports HEALTHY.
+WAIT_FOR_HEALTHY = {"pulumi.com/waitFor": "jsonpath={.status.status}=HEALTHY"}
+
+
+def k8s_object(
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: Optional[str] = None,
+    labels: Optional[dict[str, str]] = None,
+    annotations: Optional[dict[str, str]] = None,
+    **body: Any,
+) -> dict:
+    metadata: dict[str, Any] = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if labels:
+        metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"apiVersion": api_version, "kind": kind, "metadata": metadata, **body}
+
+
+def tenant_labels(tenant_name: str) -> dict[str, str]:
+    return {**MANAGED_BY, TENANT_LABEL: tenant_name}
+
+
+def namespace(name: str, labels: dict[str, str]) -> dict:
+    return k8s_object("v1", "Namespace", name, labels=labels)

@@ -1,0 +1,34 @@
+"""The render CLI's commands, each returning an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from tenants.stack import load_settings
+
+from .engine import PROJECT_ROOT, project_values, read_stack_config, run_program, tenants_argument
+from .output import manifests_yaml, resources_json, summary
+
+
+def render(stack: str, tenants: Optional[str], out: Optional[Path]) -> int:
+    run = run_program(stack, tenants_argument(tenants) if tenants else None)
+    out = out or PROJECT_ROOT / "build" / stack
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifests.yaml").write_text(manifests_yaml(run), encoding="utf-8")
+    (out / "resources.json").write_text(resources_json(run), encoding="utf-8")
+    print(summary(run))
+    print(f"wrote {out / 'manifests.yaml'} and {out / 'resources.json'}")
+    return 0
+
+
+def validate(stack: Optional[str], tenants: Optional[str]) -> int:
+    values = project_values(read_stack_config(stack)) if stack else {}
+    settings = load_settings(
+        stack or "(none)",
+        values,
+        PROJECT_ROOT,
+        tenants_override=tenants_argument(tenants) if tenants else None,
+    )
+    print(f"ok: {len(settings.tenants.tenants)} tenants")
+    return 0

@@ -1,0 +1,168 @@
+"""Run `__main__.py` under the Pulumi SDK's mock engine and record everything it registers.
+
+Same program, same code path as `pulumi up`; only the resource monitor is the SDK's
+MockMonitor, extended to keep what the real engine would be told (parent, provider,
+dependencies, options), which the stock mock throws away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+import pulumi
+from google.protobuf.json_format import MessageToDict
+from pulumi.runtime import mocks
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from tenants.errors import ConfigError, Problem
+from tenants.stack import NAMESPACE
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "istio-multitenancy"
+# The mock monitor puts the stack's type into every child URN; the real engine does not.
+_MOCK_STACK_PREFIX = "pulumi:pulumi:Stack$"
+
+
+def real_urn(urn: str) -> str:
+    return urn.replace(_MOCK_STACK_PREFIX, "")
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    aliases: list[dict]
+    inputs: dict = field(default_factory=dict)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:")
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    registrations: list[Registration]
+    outputs: dict[str, Any]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.registrations}
+
+
+class _EchoMocks(mocks.Mocks):
+    """A resource's state is its inputs: what the program asked for is what we render."""
+
+    def new_resource(self, args: mocks.MockResourceArgs):
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: mocks.MockCallArgs):
+        return {}, None
+
+
+class RecordingMonitor(mocks.MockMonitor):
+    def __init__(self, mock: mocks.Mocks):
+        super().__init__(mock)
+        self.registrations: list[Registration] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        state = self.resources[response.urn].state if response.urn in self.resources else {}
+        provider = request.provider.rsplit("::", 1)[0] if request.provider else ""
+        registration = Registration(
+            urn=real_urn(response.urn),
+            type=request.type,
+            name=request.name,
+            custom=request.custom,
+            parent=real_urn(request.parent),
+            provider=real_urn(provider),
+            dependencies=sorted({real_urn(d) for d in request.dependencies}),
+            protect=bool(request.protect),
+            retain_on_delete=bool(request.retainOnDelete),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            aliases=[MessageToDict(a) for a in request.aliases],
+            inputs=state,
+        )
+        with self._lock:
+            self.registrations.append(registration)
+        return response
+
+
+def read_stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The `config:` of Pulumi.<stack>.yaml as Pulumi passes it to a program: key -> string."""
+    path = root / f"Pulumi.{stack}.yaml"
+    shown = path.name
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError([Problem(shown, None, "", f"no such stack file (stack {stack!r}); create it with `pulumi stack init {stack}`")]) from None
+    except yaml.YAMLError as err:
+        raise ConfigError([Problem(shown, None, "", f"not valid YAML: {err}")]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise ConfigError([Problem(shown, None, "config", "expected a mapping of configuration keys")])
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+def project_values(config: dict[str, str]) -> dict[str, str]:
+    """This project's keys, without the `istio-multitenancy:` prefix."""
+    prefix = f"{NAMESPACE}:"
+    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def tenants_argument(path: str, root: Path = PROJECT_ROOT) -> str:
+    """A --tenants path given on the command line, relative to the project root where possible."""
+    full = Path(path).resolve()
+    try:
+        return str(full.relative_to(root))
+    except ValueError:
+        return str(full)
+
+
+def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PROJECT_ROOT) -> ProgramRun:
+    """Run the program for `stack`; raises pulumi.RunError (a ConfigError's text) for a user's mistake."""
+    config = read_stack_config(stack, root)
+    if tenants_file is not None:
+        config[f"{NAMESPACE}:tenantsFile"] = tenants_file
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+
+    runtime_settings.set_root_resource(None)  # a fresh Stack for every run in this process
+    pulumi.runtime.set_all_config(config)
+    echo = _EchoMocks()
+    monitor = RecordingMonitor(echo)
+    pulumi.runtime.set_mocks(echo, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+
+    def program() -> None:
+        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+
+    previous = os.getcwd()
+    os.chdir(root)  # as `pulumi up` runs the program from the project directory
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        os.chdir(previous)
+    stack_resource = runtime_settings.get_root_resource()
+    outputs = dict(getattr(stack_resource, "outputs", {}) or {})
+    return ProgramRun(stack=stack, registrations=list(monitor.registrations), outputs=outputs)

@@ -1,0 +1,163 @@
+"""Shared test helpers: run the program under mocks, look objects up, validate them upstream."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from pathlib import Path
+from typing import Optional
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from render.engine import PROJECT_ROOT, ProgramRun, Registration, run_program
+from render.output import kubernetes_objects
+
+REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
+KUBERNETES_VERSION = "1.30"
+ISTIO_CRDS = {
+    "1.23.6": REFERENCE / "istio" / "crd-all.gen.yaml",
+    "1.30.3": REFERENCE / "istio" / "1.30.3" / "crd-all.gen.yaml",
+}
+ISTIO_OPERATOR_SCHEMA = REFERENCE / "istio" / "istiooperator-1.23.6.schema.json"
+
+
+def reference(*parts: str) -> Path:
+    path = REFERENCE.joinpath(*parts)
+    if not path.exists():  # a missing reference must fail the test, never skip it
+        raise FileNotFoundError(f"reference data missing: {path} (../shared/reference beside the repository)")
+    return path
+
+
+def run(stack: str = "dev", tenants_yaml: Optional[str] = None, tmp_path: Optional[Path] = None) -> ProgramRun:
+    """Run the program for `stack`, optionally with a tenants file given as text."""
+    tenants_file = None
+    if tenants_yaml is not None:
+        assert tmp_path is not None
+        path = tmp_path / "tenants.yaml"
+        path.write_text(tenants_yaml, encoding="utf-8")
+        tenants_file = str(path)
+    return run_program(stack, tenants_file)
+
+
+def objects(program: ProgramRun) -> list[dict]:
+    return kubernetes_objects(program)
+
+
+def find(objs: list[dict], kind: str, name: str, namespace: Optional[str] = None) -> dict:
+    matches = [
+        o for o in objs
+        if o["kind"] == kind and o["metadata"]["name"] == name and o["metadata"].get("namespace") == namespace
+    ]
+    assert len(matches) == 1, f"expected one {kind} {namespace}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def of_kind(objs: list[dict], kind: str) -> list[dict]:
+    return [o for o in objs if o["kind"] == kind]
+
+
+def registration_of(program: ProgramRun, kind: str, name: str, namespace: Optional[str] = None) -> Registration:
+    matches = [
+        r for r in program.registrations
+        if r.is_kubernetes_object
+        and r.inputs.get("kind") == kind
+        and r.inputs["metadata"]["name"] == name
+        and r.inputs["metadata"].get("namespace") == namespace
+    ]
+    assert len(matches) == 1, f"expected one registration of {kind} {namespace}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+# --- Upstream schemas -------------------------------------------------------------------
+
+
+def _strict(schema: dict) -> dict:
+    """Reject unknown fields, as the API server would silently prune them (a silent bug)."""
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if (
+                "properties" in node
+                and "additionalProperties" not in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+@functools.lru_cache(maxsize=None)
+def crd_schemas(istio_version: str) -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict openAPIV3Schema, from Istio's crd-all.gen.yaml."""
+    out = {}
+    path = ISTIO_CRDS[istio_version]
+    reference(path.relative_to(REFERENCE).as_posix())
+    for doc in yaml.safe_load_all(path.read_text()):
+        if not doc or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
+        for version in doc["spec"]["versions"]:
+            out[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _gateway_api_schemas() -> dict[tuple[str, str], dict]:
+    out = {}
+    for path in sorted(reference("gateway-api").glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
+        for version in doc["spec"]["versions"]:
+            out[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _istio_operator_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(reference("istio", "istiooperator-1.23.6.schema.json").read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _crd_errors(obj: dict, schema: dict) -> list[str]:
+    errors = [f"unknown top-level field {key!r}" for key in obj if key not in ("apiVersion", "kind", "metadata", "spec")]
+    validator = jsonschema.Draft7Validator(schema)
+    body = {key: value for key, value in obj.items() if key == "spec"}
+    errors += [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)]
+    return errors
+
+
+def schema_errors(obj: dict) -> list[str]:
+    """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error."""
+    key = (obj["apiVersion"], obj["kind"])
+    group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
+    if key == ("install.istio.io/v1alpha1", "IstioOperator"):
+        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _istio_operator_validator().iter_errors(obj)]
+    if group.endswith(".istio.io"):
+        errors = []
+        for version in ISTIO_CRDS:
+            schema = crd_schemas(version).get(key)
+            if schema is None:
+                errors.append(f"Istio {version} serves no {key}")
+            else:
+                errors += [f"(Istio {version}) {e}" for e in _crd_errors(obj, schema)]
+        return errors
+    if group == "gateway.networking.k8s.io":
+        schema = _gateway_api_schemas().get(key)
+        return [f"Gateway API serves no {key}"] if schema is None else _crd_errors(obj, schema)
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as err:
+        return [f"{'/'.join(map(str, err.path))}: {err.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        return [f"no upstream schema for {key}"]
+    return []
