@@ -1,0 +1,146 @@
+"""The dev stack reproduces the classic single-cluster multi-tenant setup, object by object."""
+
+import yaml
+
+from tests.support import find, of_kind, reference, run, objects, schema_errors
+
+WORKSPACES = {
+    "workspace-1": ("wk1-ingressgw", {"istio": "ingressgateway-1", "app": "istio-ingressgateway-1"}),
+    "workspace-2": ("wk2-ingressgw", {"istio": "ingressgateway-2", "app": "istio-ingressgateway-2"}),
+}
+
+
+def _bookinfo_sample() -> tuple[dict, dict]:
+    docs = [d for d in yaml.safe_load_all(reference("istio", "samples", "bookinfo-gateway.yaml").read_text()) if d]
+    gateway = next(d for d in docs if d["kind"] == "Gateway")
+    virtual_service = next(d for d in docs if d["kind"] == "VirtualService")
+    return gateway, virtual_service
+
+
+def test_namespaces(dev_objects):
+    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in of_kind(dev_objects, "Namespace")}
+    assert set(namespaces) == {"istio-operator", "istio-system", "workspace-1", "workspace-2"}
+    for workspace in WORKSPACES:
+        assert namespaces[workspace]["istio-injection"] == "enabled"
+    assert namespaces["istio-system"].get("istio-injection") != "enabled"
+
+
+def test_operator_is_pinned_and_watches_the_control_plane(dev_objects):
+    deployment = find(dev_objects, "Deployment", "istio-operator", "istio-operator")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "docker.io/istio/operator:1.23.6"
+    assert {"name": "WATCH_NAMESPACE", "value": "istio-system"} in container["env"]
+    service = find(dev_objects, "Service", "istio-operator", "istio-operator")
+    assert service["spec"]["ports"] == [{"name": "http-metrics", "port": 8383, "targetPort": 8383, "protocol": "TCP"}]
+    for kind in ("ServiceAccount",):
+        find(dev_objects, kind, "istio-operator", "istio-operator")
+    for kind in ("ClusterRole", "ClusterRoleBinding"):
+        find(dev_objects, kind, "istio-operator")
+    find(dev_objects, "CustomResourceDefinition", "istiooperators.install.istio.io")
+
+
+def test_three_istio_operators(dev_objects):
+    operators = {o["metadata"]["name"]: o for o in of_kind(dev_objects, "IstioOperator")}
+    assert set(operators) == {"platform-istiocontrolplane", "wk1-ingressgw", "wk2-ingressgw"}
+    assert all(o["metadata"]["namespace"] == "istio-system" for o in operators.values())
+    assert operators["platform-istiocontrolplane"]["spec"]["profile"] == "demo"
+    for workspace, (gateway_name, labels) in WORKSPACES.items():
+        spec = operators[gateway_name]["spec"]
+        assert spec["profile"] == "empty"
+        assert spec["components"] == {
+            "ingressGateways": [{"name": gateway_name, "namespace": workspace, "enabled": True, "label": labels}]
+        }
+
+
+def test_tenant_gateways_select_their_own_gateway(dev_objects):
+    sample_gateway, _ = _bookinfo_sample()
+    for workspace, (_, labels) in WORKSPACES.items():
+        gateway = find(dev_objects, "Gateway", f"{workspace}-gateway", workspace)
+        assert gateway["spec"]["selector"] == labels
+        (server,) = gateway["spec"]["servers"]
+        assert server["port"]["number"] == 80 and server["port"]["protocol"] == "HTTP"
+        assert server["hosts"] == sample_gateway["spec"]["servers"][0]["hosts"]
+
+
+def test_bookinfo_routes_match_istio_sample(dev_objects):
+    _, sample = _bookinfo_sample()
+    (sample_http,) = sample["spec"]["http"]
+    for workspace in WORKSPACES:
+        vs = find(dev_objects, "VirtualService", "bookinfo", workspace)
+        assert vs["spec"]["hosts"] == sample["spec"]["hosts"]
+        assert vs["spec"]["gateways"] == [f"{workspace}-gateway"]
+        (http,) = vs["spec"]["http"]
+        assert http["match"] == sample_http["match"]
+        (destination,) = [r["destination"] for r in http["route"]]
+        (sample_destination,) = [r["destination"] for r in sample_http["route"]]
+        # Fully qualified in the tenant's own namespace; same service and port as the sample.
+        assert destination["host"] == f"{sample_destination['host']}.{workspace}.svc.cluster.local"
+        assert destination["port"] == sample_destination["port"]
+
+
+def test_observability_ingress(dev_objects):
+    gateway = find(dev_objects, "Gateway", "observability-gateway", "istio-system")
+    assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+    expected = {"kiali": 20001, "grafana": 3000, "prometheus": 9090, "tracing": 80}
+    assert sorted(gateway["spec"]["servers"][0]["hosts"]) == sorted(f"{a}.example.com" for a in expected)
+    for addon, port in expected.items():
+        vs = find(dev_objects, "VirtualService", addon, "istio-system")
+        assert vs["spec"]["hosts"] == [f"{addon}.example.com"]
+        assert vs["spec"]["gateways"] == ["observability-gateway"]
+        (route,) = vs["spec"]["http"][0]["route"]
+        assert route["destination"] == {"host": f"{'tracing' if addon == 'tracing' else addon}.istio-system.svc.cluster.local", "port": {"number": port}}
+
+
+def test_addons_switch_off(tmp_path):
+    program = run(
+        tenants_yaml="observability: {domain: obs.example.org, addons: {grafana: false, tracing: false}}\ntenants: []\n",
+        tmp_path=tmp_path,
+    )
+    objs = objects(program)
+    names = {o["metadata"]["name"] for o in of_kind(objs, "VirtualService")}
+    assert names == {"kiali", "prometheus"}
+    gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
+    assert gateway["spec"]["servers"][0]["hosts"] == ["kiali.obs.example.org", "prometheus.obs.example.org"]
+    assert program.outputs["observability"] == {
+        "kiali": "http://kiali.obs.example.org",
+        "prometheus": "http://prometheus.obs.example.org",
+    }
+
+
+def test_all_addons_off_means_no_observability_gateway(tmp_path):
+    addons = "{kiali: false, grafana: false, prometheus: false, tracing: false}"
+    objs = objects(run(tenants_yaml=f"observability: {{addons: {addons}}}\ntenants: []\n", tmp_path=tmp_path))
+    assert of_kind(objs, "Gateway") == [] and of_kind(objs, "VirtualService") == []
+
+
+def test_a_bare_tenant_gets_working_defaults(tmp_path):
+    objs = objects(run(tenants_yaml="tenants:\n  - name: team-a\n", tmp_path=tmp_path))
+    labels = {"istio": "ingressgateway-team-a", "app": "istio-ingressgateway-team-a"}
+    find(objs, "Namespace", "team-a")
+    iop = find(objs, "IstioOperator", "team-a-ingressgw", "istio-system")
+    assert iop["spec"]["components"]["ingressGateways"][0]["label"] == labels
+    assert iop["spec"]["components"]["ingressGateways"][0]["namespace"] == "team-a"
+    gateway = find(objs, "Gateway", "team-a-gateway", "team-a")
+    assert gateway["spec"]["selector"] == labels
+    assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["*"]}]
+    assert of_kind(objs, "VirtualService") == [o for o in of_kind(objs, "VirtualService") if o["metadata"]["namespace"] == "istio-system"]
+
+
+def test_every_object_validates_against_upstream_schemas(dev_objects):
+    problems = {f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}": schema_errors(o) for o in dev_objects}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_schema_check_catches_what_the_api_server_would_prune():
+    # The check itself must be able to fail: an unknown field and a fractional port.
+    bad = {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "x", "namespace": "y"},
+        "spec": {"selector": {"a": "b"}, "servers": [{"port": {"number": 80.5, "name": "http", "protocol": "HTTP", "nmae": "x"}, "hosts": ["*"]}]},
+    }
+    errors = schema_errors(bad)
+    assert any("nmae" in e for e in errors) and any("80.5" in e for e in errors)
+    legacy = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": {"name": "x"},
+              "spec": {"values": {"gateways": {"istio-ingressgateway": {"debug": "info"}}}}}
+    assert any("debug" in e for e in schema_errors(legacy))
