@@ -58,6 +58,14 @@ class Registration:
         return self.custom and self.type.startswith("kubernetes:")
 
 
+class ProgramFailed(pulumi.RunError):
+    """The program raised pulumi.RunError; `registrations` holds what it had registered by then."""
+
+    def __init__(self, message: str, registrations: list[Registration]):
+        super().__init__(message)
+        self.registrations = registrations
+
+
 @dataclass
 class ProgramRun:
     stack: str
@@ -125,12 +133,6 @@ def read_stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
-def project_values(config: dict[str, str]) -> dict[str, str]:
-    """This project's keys, without the `istio-multitenancy:` prefix."""
-    prefix = f"{NAMESPACE}:"
-    return {key[len(prefix):]: value for key, value in config.items() if key.startswith(prefix)}
-
-
 def tenants_argument(path: str, root: Path = PROJECT_ROOT) -> str:
     """A --tenants path given on the command line, relative to the project root where possible."""
     full = Path(path).resolve()
@@ -161,6 +163,8 @@ def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PRO
     os.chdir(root)  # as `pulumi up` runs the program from the project directory
     try:
         _sync_await(run_pulumi_func(program))
+    except pulumi.RunError as err:
+        raise ProgramFailed(str(err), list(monitor.registrations)) from err
     finally:
         os.chdir(previous)
     stack_resource = runtime_settings.get_root_resource()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
+
+_BRIEF = 100
 
 
 @dataclass(frozen=True)
@@ -24,3 +26,19 @@ class ConfigError(Exception):
     def __init__(self, problems: Sequence[Problem]):
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Brief:
+    """A value as an error message shows it: its repr, on one line, cut to a readable length."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        try:
+            text = repr(self.value)
+        except Exception:  # a repr that fails (or recurses forever) must not hide the error itself
+            text = f"<{type(self.value).__name__}>"
+        return text if len(text) <= _BRIEF else text[: _BRIEF - 3] + "..."
+
+    __str__ = __repr__

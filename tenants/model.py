@@ -2,6 +2,8 @@
 
 Field-level rules live here (pydantic validators); rules that compare tenants with
 each other live in `tenants.rules`. Everything downstream trusts these objects.
+Each constrained type carries its JSON Schema, built from the same patterns, so that
+`tenants/schema.json` (editors) and the program accept the same values.
 """
 
 from __future__ import annotations
@@ -10,74 +12,122 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-# Kubernetes qualified names: label keys (optional DNS-1123 subdomain prefix) and values.
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+from .errors import Brief
+
+# Patterns without anchors: Python uses them with re.fullmatch (`$` would let a trailing
+# newline through), the JSON Schema with ^...$.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1035 = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+_SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
+_HOSTNAME = rf"\*|(\*\.)?{_SUBDOMAIN}"
+_QUALIFIED_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_QUANTITY = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+|Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?"
+_VERSION = r"[0-9]+\.[0-9]+\.[0-9]+"
+
+DNS_LABEL_RULE = "lower case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
+SERVICE_NAME_RULE = "lower case letters, digits and '-', starting with a letter, ending with a letter or digit, at most 63 characters"
+HOST_FORMS = "use '*', '*.example.com' or 'example.com' (lower case letters, digits, '-' and '.')"
+
+
+def _matches(pattern: str, value: str, max_length: int) -> bool:
+    return len(value) <= max_length and re.fullmatch(pattern, value) is not None
+
+
+def is_dns_label(value: str) -> bool:
+    return _matches(_LABEL, value, 63)
+
+
+def is_service_name(value: str) -> bool:
+    """A DNS-1035 label: what Kubernetes requires of a Service's name."""
+    return _matches(_DNS1035, value, 63)
+
+
+def _string_schema(pattern: str, max_length: Optional[int] = None) -> dict:
+    schema: dict = {"type": "string", "pattern": f"^({pattern})$"}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    return schema
 
 
 def _fail(kind: str, message: str, **context: Any) -> PydanticCustomError:
-    # Formatted here: pydantic's own templates know no `!r`.
-    return PydanticCustomError(kind, "{message}", {"message": message.format(**context)})
+    # Formatted here: pydantic's own templates know no `!r`; values are shortened to fit one line.
+    shown = {key: Brief(value) for key, value in context.items()}
+    return PydanticCustomError(kind, "{message}", {"message": message.format(**shown)})
 
 
 def _dns_label(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _fail("dns_label", "{value!r} is not a string (a DNS-1123 label is expected)", value=value)
-    if len(value) > 63 or not DNS1123_LABEL.match(value):
+    if not isinstance(value, str) or not is_dns_label(value):
+        raise _fail("dns_label", "{value!r} is not a DNS-1123 label (" + DNS_LABEL_RULE + ")", value=value)
+    return value
+
+
+def _service_name(value: Any) -> str:
+    if not isinstance(value, str) or not is_service_name(value):
+        raise _fail("service_name", "{value!r} is not a Service name (" + SERVICE_NAME_RULE + ")", value=value)
+    return value
+
+
+def _dns_subdomain(value: Any) -> str:
+    if not isinstance(value, str) or not _matches(_SUBDOMAIN, value, 253):
         raise _fail(
-            "dns_label",
-            "{value!r} is not a DNS-1123 label (lower case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters)",
+            "dns_subdomain",
+            "{value!r} is not a DNS-1123 subdomain (lower case letters, digits, '-' and '.', at most 253 characters)",
             value=value,
         )
     return value
 
 
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _port(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+    if not _whole_number(value) or not 1 <= value <= 65535:
         raise _fail("port", "{value!r} is not a port (1-65535)", value=value)
     return value
 
 
 def _positive_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _whole_number(value) or value < 1:
         raise _fail("positive_int", "{value!r} is not a whole number of at least 1", value=value)
     return value
 
 
-def _label_key(key: str) -> str:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
-        raise _fail("label_key", "label key {key!r} has an invalid prefix (a DNS-1123 subdomain)", key=key)
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+def _label_key(key: Any) -> None:
+    if not isinstance(key, str):
+        raise _fail("label_key", "label key {key!r} is not a string", key=key)
+    prefix, slash, name = key.rpartition("/")
+    if slash and not _matches(_SUBDOMAIN, prefix, 253):
+        raise _fail(
+            "label_key",
+            "label key {key!r} has an invalid prefix {prefix!r} (a DNS-1123 subdomain: lower case letters, "
+            "digits, '-' and '.')",
+            key=key,
+            prefix=prefix,
+        )
+    if not _matches(_QUALIFIED_NAME, name, 63):
         raise _fail(
             "label_key",
             "label key {key!r} is not a Kubernetes label key (an optional DNS subdomain prefix and '/', "
             "then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
             key=key,
         )
-    return key
 
 
 def _labels(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise _fail("labels", "labels must be a mapping of label keys to values")
+        raise _fail("labels", "expected a mapping of label keys to values, got {value!r}", value=value)
     if not value:
         raise _fail("labels", "labels must not be empty: an empty selector would match every gateway")
     for key, label in value.items():
-        if not isinstance(key, str):
-            raise _fail("label_key", "label key {key!r} is not a string", key=key)
         _label_key(key)
         if not isinstance(label, str):
             raise _fail("label_value", "label {key!r}: value {value!r} is not a string (quote it)", key=key, value=label)
-        if len(label) > 63 or (label and not _LABEL_NAME.match(label)):
+        if label and not _matches(_QUALIFIED_NAME, label, 63):
             raise _fail(
                 "label_value",
                 "label {key!r}: {value!r} is not a Kubernetes label value (at most 63 letters, digits, "
@@ -88,58 +138,91 @@ def _labels(value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def _host(value: Any) -> str:
-    """Istio host syntax: `*`, `*.example.com`, `example.com`, optionally `namespace/host`."""
+def _host(value: Any, namespaced: bool = True) -> str:
+    """Istio host syntax: `*`, `*.example.com`, `example.com`; on gateway servers optionally `namespace/host`."""
     if not isinstance(value, str):
-        raise _fail("host", "{value!r} is not a host name", value=value)
-    namespace, _, host = value.rpartition("/")
-    if "://" in value or ":" in host or (namespace and namespace not in (".", "*") and not DNS1123_LABEL.match(namespace)):
-        raise _fail(
-            "host",
-            "{value!r} is not an Istio host: use '*', '*.example.com' or 'example.com', optionally "
-            "'namespace/host'; no scheme, path or port",
-            value=value,
-        )
-    if host != "*" and (value.count("/") > 1 or len(host) > 253 or not _HOSTNAME.match(host)):
-        raise _fail(
-            "host",
-            "{value!r} is not an Istio host: use '*', '*.example.com' or 'example.com', optionally "
-            "'namespace/host'; no scheme, path or port",
-            value=value,
-        )
+        raise _fail("host", "{value!r} is not a host name; " + HOST_FORMS, value=value)
+    if "://" in value:
+        raise _fail("host", "{value!r} has a scheme: a host is a name only, without 'http://' or 'https://'", value=value)
+    parts = value.split("/")
+    if len(parts) > 2 or (len(parts) == 2 and "." in parts[0] and parts[0] != "."):
+        raise _fail("host", "{value!r} has a path: a host is a name only; paths belong to route matches", value=value)
+    namespace, host = parts if len(parts) == 2 else ("", value)
+    if ":" in host:
+        raise _fail("host", "{value!r} has a port: a host is a name only; the port is the server's `port`", value=value)
+    if len(parts) == 2 and not namespaced:
+        raise _fail("host", "{value!r} has a namespace: a route host is a name only; " + HOST_FORMS, value=value)
+    if namespace and namespace not in (".", "*") and not is_dns_label(namespace):
+        raise _fail("host", "{value!r} is not an Istio host: the part before '/' must be a namespace or '.'", value=value)
+    if not _matches(_HOSTNAME, host, 253):
+        raise _fail("host", "{value!r} is not an Istio host: " + HOST_FORMS + ", optionally 'namespace/host'", value=value)
     return value
+
+
+def _route_host(value: Any) -> str:
+    return _host(value, namespaced=False)
 
 
 def _quantity(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not _QUANTITY.match(str(value)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if not isinstance(value, str) or not _matches(_QUANTITY, value, 63):
         raise _fail("quantity", "{value!r} is not a Kubernetes quantity (for example 500m, 2, 4Gi)", value=value)
-    return str(value)
+    return value
 
 
 def _version(value: Any) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"\d+\.\d+\.\d+", value):
-        raise _fail("version", "{value!r} is not a version X.Y.Z", value=value)
+    if not isinstance(value, str) or not re.fullmatch(_VERSION, value):
+        raise _fail("version", "{value!r} is not a version X.Y.Z (for example 1.23.6)", value=value)
     return value
 
 
-def _dns_subdomain(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 253 or not _DNS1123_SUBDOMAIN.match(value):
-        raise _fail(
-            "dns_subdomain",
-            "{value!r} is not a DNS-1123 subdomain (lower case letters, digits, '-' and '.')",
-            value=value,
-        )
+def _uri_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise _fail("uri_path", "{value!r} is not a URI path: it must start with '/'", value=value)
     return value
 
 
-DnsLabel = Annotated[str, BeforeValidator(_dns_label)]
-DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain)]
-Port = Annotated[int, BeforeValidator(_port)]
-PositiveInt = Annotated[int, BeforeValidator(_positive_int)]
-Labels = Annotated[dict[str, str], BeforeValidator(_labels)]
-Host = Annotated[str, BeforeValidator(_host)]
-Quantity = Annotated[str, BeforeValidator(_quantity)]
-Version = Annotated[str, BeforeValidator(_version)]
+def _regex(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail("regex", "{value!r} is not a regular expression (a string)", value=value)
+    try:
+        re.compile(value)
+    except Exception:  # re.error, and RecursionError or OverflowError on pathological patterns
+        raise _fail("regex", "{value!r} is not a valid regular expression (RE2 syntax)", value=value) from None
+    return value
+
+
+def _label_map_schema() -> dict:
+    key = rf"({_SUBDOMAIN}/)?{_QUALIFIED_NAME}"
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "propertyNames": {"pattern": f"^({key})$"},
+        "additionalProperties": {"type": "string", "maxLength": 63, "pattern": f"^({_QUALIFIED_NAME})?$"},
+    }
+
+
+DnsLabel = Annotated[str, BeforeValidator(_dns_label), WithJsonSchema(_string_schema(_LABEL, 63))]
+ServiceName = Annotated[str, BeforeValidator(_service_name), WithJsonSchema(_string_schema(_DNS1035, 63))]
+DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain), WithJsonSchema(_string_schema(_SUBDOMAIN, 253))]
+Port = Annotated[int, BeforeValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
+PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
+Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
+Host = Annotated[
+    str, BeforeValidator(_host), WithJsonSchema(_string_schema(rf"((\.|\*|{_LABEL})/)?({_HOSTNAME})", 317))
+]
+RouteHost = Annotated[str, BeforeValidator(_route_host), WithJsonSchema(_string_schema(_HOSTNAME, 253))]
+Quantity = Annotated[
+    str,
+    BeforeValidator(_quantity),
+    WithJsonSchema({"anyOf": [_string_schema(_QUANTITY, 63), {"type": "number", "minimum": 0}]}),
+]
+Version = Annotated[str, BeforeValidator(_version), WithJsonSchema(_string_schema(_VERSION))]
+UriPath = Annotated[str, BeforeValidator(_uri_path), WithJsonSchema({"type": "string", "pattern": "^/"})]
+Regex = Annotated[str, BeforeValidator(_regex), WithJsonSchema({"type": "string", "format": "regex"})]
+# Only true and false: a quoted "false" or a 0 is a mistake, not a boolean.
+Bool = Annotated[bool, Strict()]
 
 
 def _non_empty(items: list) -> list:
@@ -170,6 +253,8 @@ class Model(BaseModel):
 
 
 class Protocol(str, Enum):
+    """Istio server protocols a tenant gateway may listen with."""
+
     HTTP = "HTTP"
     HTTPS = "HTTPS"
     HTTP2 = "HTTP2"
@@ -178,7 +263,12 @@ class Protocol(str, Enum):
     TLS = "TLS"
 
 
+TLS_PROTOCOLS = (Protocol.HTTPS, Protocol.TLS)
+
+
 class TlsMode(str, Enum):
+    """Istio ServerTLSSettings modes."""
+
     SIMPLE = "SIMPLE"
     MUTUAL = "MUTUAL"
     PASSTHROUGH = "PASSTHROUGH"
@@ -186,50 +276,112 @@ class TlsMode(str, Enum):
     OPTIONAL_MUTUAL = "OPTIONAL_MUTUAL"
 
 
+# Modes where the gateway terminates TLS with a certificate of the tenant's (a Secret): they need a
+# credentialName. PASSTHROUGH terminates nothing, ISTIO_MUTUAL uses the mesh's own certificates.
+CREDENTIAL_MODES = (TlsMode.SIMPLE, TlsMode.MUTUAL, TlsMode.OPTIONAL_MUTUAL)
+
+
+class Profile(str, Enum):
+    """The IstioOperator profiles of Istio 1.23 that install istiod."""
+
+    DEFAULT = "default"
+    DEMO = "demo"
+    MINIMAL = "minimal"
+    STABLE = "stable"
+    PREVIEW = "preview"
+    AMBIENT = "ambient"
+    OPENSHIFT = "openshift"
+    OPENSHIFT_AMBIENT = "openshift-ambient"
+
+
 class Replicas(Model):
+    """Replica counts of the control plane's deployments."""
+
     pilot: Optional[PositiveInt] = Field(None, description="istiod replicas (default: the profile's).")
-    ingress_gateway: Optional[PositiveInt] = Field(None, description="Control-plane ingress gateway replicas.")
+    ingress_gateway: Optional[PositiveInt] = Field(
+        None, description="Control-plane ingress gateway replicas (default: the profile's)."
+    )
 
 
 class ControlPlane(Model):
     """The platform's Istio control plane (one mesh)."""
 
-    name: DnsLabel = Field("platform-istiocontrolplane", description="Name of the IstioOperator CR.")
-    namespace: DnsLabel = Field("istio-system", description="Control-plane namespace.")
-    profile: str = Field("demo", description="IstioOperator profile of the control plane.")
-    replicas: Replicas = Field(default_factory=Replicas)
+    # `profile` as the plain string the IstioOperator takes.
+    model_config = ConfigDict(use_enum_values=True)
+
+    name: DnsLabel = Field("platform-istiocontrolplane", description="Name of the control plane's IstioOperator.")
+    namespace: DnsLabel = Field("istio-system", description="Control-plane namespace; no tenant may use it.")
+    profile: Profile = Field("demo", description="IstioOperator profile of the control plane.")
+    replicas: Replicas = Field(default_factory=Replicas, description="Replica counts (default: the profile's).")
 
 
 class Addons(Model):
-    kiali: bool = True
-    grafana: bool = True
-    prometheus: bool = True
-    tracing: bool = True
+    """Which observability add-ons get a route on the control-plane gateway."""
+
+    kiali: Bool = Field(True, description="Serve Kiali on kiali.<domain>.")
+    grafana: Bool = Field(True, description="Serve Grafana on grafana.<domain>.")
+    prometheus: Bool = Field(True, description="Serve Prometheus on prometheus.<domain>.")
+    tracing: Bool = Field(True, description="Serve the tracing UI on tracing.<domain>.")
 
 
 class Observability(Model):
-    domain: Annotated[str, BeforeValidator(_host)] = Field(
-        "example.com", description="Add-ons are served on <addon>.<domain> through the control-plane gateway."
+    """Observability add-ons, served through the control-plane ingress gateway."""
+
+    domain: DnsSubdomain = Field(
+        "example.com", description="Add-ons are served on <addon>.<domain>; tenants may not claim those hosts."
     )
     addons: Addons = Field(default_factory=Addons, description="Switch each add-on's route on or off.")
 
 
 class Tls(Model):
-    mode: TlsMode
+    """TLS settings of an HTTPS or TLS server."""
+
+    mode: TlsMode = Field(
+        description="SIMPLE, MUTUAL and OPTIONAL_MUTUAL need a credentialName; PASSTHROUGH and ISTIO_MUTUAL take none."
+    )
     credential_name: Optional[DnsSubdomain] = Field(
-        None, description="Secret in the tenant's namespace holding the certificate (not for PASSTHROUGH)."
+        None, description="Secret in the tenant's namespace holding the certificate (not for PASSTHROUGH or ISTIO_MUTUAL)."
     )
     issuer: Optional[DnsSubdomain] = Field(
         None, description="cert-manager ClusterIssuer: when set, a Certificate is requested for the server's hosts."
     )
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"mode": {"enum": [m.value for m in CREDENTIAL_MODES]}}, "required": ["mode"]},
+                    "then": {"required": ["credentialName"], "properties": {"credentialName": {"type": "string"}}},
+                    "else": {"properties": {"credentialName": {"type": "null"}, "issuer": {"type": "null"}}},
+                }
+            ]
+        }
+    )
+
 
 class Server(Model):
-    port: Port
-    protocol: Protocol = Protocol.HTTP
-    hosts: Annotated[list[Host], AfterValidator(_non_empty), AfterValidator(_unique)] = Field(default_factory=lambda: ["*"])
+    """One port of the tenant's gateway."""
+
+    port: Port = Field(description="Port the gateway listens on (1-65535), unique per gateway.")
+    protocol: Protocol = Field(Protocol.HTTP, description="HTTP, HTTPS, HTTP2, GRPC, TCP or TLS; HTTPS and TLS need `tls`.")
+    hosts: Annotated[list[Host], AfterValidator(_non_empty), AfterValidator(_unique)] = Field(
+        default_factory=lambda: ["*"],
+        description="Hosts served: '*', '*.example.com', 'example.com', optionally './host'; an explicit host belongs to one tenant.",
+    )
     name: Optional[DnsLabel] = Field(None, description="Port name (default: <protocol>-<port>).")
-    tls: Optional[Tls] = None
+    tls: Optional[Tls] = Field(None, description="Required for HTTPS and TLS servers, not allowed for the others.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"properties": {"protocol": {"enum": [p.value for p in TLS_PROTOCOLS]}}, "required": ["protocol"]},
+                    "then": {"required": ["tls"], "properties": {"tls": {"type": "object"}}},
+                    "else": {"properties": {"tls": {"type": "null"}}},
+                }
+            ]
+        }
+    )
 
     @property
     def port_name(self) -> str:
@@ -241,73 +393,120 @@ def _default_servers() -> list[Server]:
 
 
 class Gateway(Model):
-    name: Optional[DnsLabel] = Field(None, description="Gateway deployment/service name (default: <tenant>-ingressgw).")
-    labels: Optional[Labels] = Field(
-        None, description="Gateway pod labels, and the Gateway selector (default: istio/app ingressgateway-<tenant>)."
+    """The tenant's own ingress gateway (deployment, service and Istio Gateway)."""
+
+    name: Optional[ServiceName] = Field(
+        None, description="Gateway deployment and Service name, unique across tenants (default: <tenant>-ingressgw)."
     )
-    servers: Annotated[list[Server], AfterValidator(_non_empty)] = Field(default_factory=_default_servers)
+    labels: Optional[Labels] = Field(
+        None,
+        description="Gateway pod labels, and the Gateway's selector: unique to the tenant "
+        "(default: istio: ingressgateway-<tenant>, app: istio-ingressgateway-<tenant>).",
+    )
+    servers: Annotated[list[Server], AfterValidator(_non_empty)] = Field(
+        default_factory=_default_servers, description="Ports the gateway listens on (default: HTTP on 80 for '*')."
+    )
     replicas: Optional[PositiveInt] = Field(None, description="Gateway replicas (default: the operator's, 1).")
+
+    @property
+    def servers_by_port(self) -> list[Server]:
+        """Servers in port order (ports are unique): their order in the file is no part of the gateway."""
+        return sorted(self.servers, key=lambda server: server.port)
+
+
+_URI_MATCH_KINDS = ("exact", "prefix", "regex")
 
 
 class UriMatch(Model):
-    exact: Optional[str] = None
-    prefix: Optional[str] = None
-    regex: Optional[str] = None
+    """One URI match: exactly one of exact, prefix or regex."""
 
-    def model_post_init(self, _context: Any) -> None:
-        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) != 1:
+    exact: Optional[UriPath] = Field(None, description="The path, exactly (starts with '/').")
+    prefix: Optional[UriPath] = Field(None, description="A path prefix (starts with '/').")
+    regex: Optional[Regex] = Field(None, description="A regular expression (RE2) over the path.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [{"required": [kind], "properties": {kind: {"type": "string"}}} for kind in _URI_MATCH_KINDS]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "UriMatch":
+        if sum(getattr(self, kind) is not None for kind in _URI_MATCH_KINDS) != 1:
             raise ValueError("a match needs exactly one of exact, prefix or regex")
+        return self
 
 
 class Destination(Model):
-    service: DnsLabel = Field(description="Service name in the tenant's namespace.")
-    port: Port
+    """A Service in the tenant's namespace."""
+
+    service: ServiceName = Field(description="Service name in the tenant's namespace.")
+    port: Port = Field(description="Service port (1-65535).")
 
 
 class HttpRoute(Model):
+    """Requests matching any of `match` go to `to`."""
+
     match: list[UriMatch] = Field(default_factory=list, description="URI matches; none matches every request.")
-    to: Destination
+    to: Destination = Field(description="Where matching requests go.")
 
 
 class Route(Model):
-    name: DnsLabel
-    hosts: Optional[Annotated[list[Host], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
-        None, description="Hosts this route answers (default: every host the gateway serves)."
+    """An HTTP route (a VirtualService) bound to the tenant's gateway."""
+
+    name: DnsLabel = Field(description="VirtualService name, unique in the tenant.")
+    hosts: Optional[Annotated[list[RouteHost], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
+        None, description="Hosts this route answers, each served by the gateway (default: every host the gateway serves)."
     )
-    http: Annotated[list[HttpRoute], AfterValidator(_non_empty)]
+    http: Annotated[list[HttpRoute], AfterValidator(_non_empty)] = Field(description="Rules, tried in order.")
 
 
 class Admins(Model):
-    users: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
+    users: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
+        default_factory=list, description="Users bound to the built-in `admin` ClusterRole in the tenant's namespace."
+    )
+    groups: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
+        default_factory=list, description="Groups bound to the built-in `admin` ClusterRole in the tenant's namespace."
+    )
 
 
 class Quota(Model):
-    cpu: Quantity = Field("4", description="requests.cpu and limits.cpu in the tenant's namespace.")
-    memory: Quantity = Field("8Gi", description="requests.memory and limits.memory in the tenant's namespace.")
+    # Requests only: Istio's sidecars carry 2-CPU/1Gi limits each, so a limits quota this size would fit two pods.
+    cpu: Quantity = Field("4", description="requests.cpu: total CPU requested by the pods of the tenant's namespace.")
+    memory: Quantity = Field("8Gi", description="requests.memory: total memory requested by the pods of the tenant's namespace.")
     pods: PositiveInt = Field(50, description="Maximum pods in the tenant's namespace.")
 
 
 class Export(Model):
-    service: DnsLabel
-    to: Annotated[list[DnsLabel], AfterValidator(_non_empty), AfterValidator(_unique)]
+    """A Service of this tenant that other tenants may call."""
+
+    service: ServiceName = Field(description="Service in this tenant's namespace.")
+    to: Annotated[list[DnsLabel], AfterValidator(_non_empty), AfterValidator(_unique)] = Field(
+        description="Tenants allowed to call it."
+    )
 
 
 class Import(Model):
-    tenant: DnsLabel
-    service: DnsLabel
+    """A Service of another tenant that this tenant calls; that tenant must export it to this one."""
+
+    tenant: DnsLabel = Field(description="The tenant that exports the service.")
+    service: ServiceName = Field(description="The exported Service.")
 
 
 class Tenant(Model):
-    name: DnsLabel
-    namespace: Optional[DnsLabel] = Field(None, description="Tenant namespace (default: the tenant name).")
-    gateway: Gateway = Field(default_factory=Gateway)
-    routes: list[Route] = Field(default_factory=list)
-    admins: Admins = Field(default_factory=Admins)
-    quota: Quota = Field(default_factory=Quota)
-    exports: list[Export] = Field(default_factory=list)
-    imports: list[Import] = Field(default_factory=list)
-    decommission: bool = Field(
+    """One tenant: a namespace, an ingress gateway of its own and its routes."""
+
+    name: DnsLabel = Field(description="Tenant name, unique; also the default namespace.")
+    namespace: Optional[DnsLabel] = Field(
+        None, description="Tenant namespace, unique, not a system or platform namespace (default: the tenant name)."
+    )
+    gateway: Gateway = Field(default_factory=Gateway, description="The tenant's ingress gateway.")
+    routes: list[Route] = Field(default_factory=list, description="HTTP routes bound to the tenant's gateway.")
+    admins: Admins = Field(default_factory=Admins, description="Who administers the tenant's namespace.")
+    quota: Quota = Field(default_factory=Quota, description="Resource quota of the tenant's namespace.")
+    exports: list[Export] = Field(default_factory=list, description="Services other tenants may call.")
+    imports: list[Import] = Field(default_factory=list, description="Services of other tenants this tenant calls.")
+    decommission: Bool = Field(
         False, description="Allow the namespace to be deleted when the tenant is removed from the file."
     )
     previous_names: Annotated[list[DnsLabel], AfterValidator(_unique)] = Field(
@@ -333,24 +532,32 @@ class Tenant(Model):
     @property
     def served_hosts(self) -> list[str]:
         hosts: list[str] = []
-        for server in self.gateway.servers:
+        for server in self.gateway.servers_by_port:
             hosts.extend(h for h in server.hosts if h not in hosts)
         return hosts
 
     def route_hosts(self, route: Route) -> list[str]:
-        return route.hosts or self.served_hosts
+        """A route's hosts; by default the gateway's, without their `namespace/` part (a VirtualService has none)."""
+        if route.hosts:
+            return list(route.hosts)
+        return list(dict.fromkeys(host.rpartition("/")[2] for host in self.served_hosts))
 
 
 class TenantsFile(Model):
-    control_plane: ControlPlane = Field(default_factory=ControlPlane)
-    observability: Observability = Field(default_factory=Observability)
-    tenants: list[Tenant] = Field(default_factory=list)
+    """A tenants file: the platform's control plane and its tenants."""
+
+    control_plane: ControlPlane = Field(default_factory=ControlPlane, description="The platform's Istio control plane.")
+    observability: Observability = Field(
+        default_factory=Observability, description="Observability add-ons on the control-plane gateway."
+    )
+    tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
 
 
 class StackSettings(Model):
-    """The stack's own configuration (Pulumi.<stack>.yaml), validated like the tenants file."""
+    """The stack's own configuration (`istio-multitenancy:*` in Pulumi.<stack>.yaml)."""
 
-    stack: str
-    tenants_file: str
-    istio_version: Version = "1.23.6"
-    kube_context: Optional[str] = None
+    tenants_file: str = Field(
+        min_length=1, description="The tenants file, relative to the project (default: tenants/<stack>.yaml)."
+    )
+    istio_version: Version = Field("1.23.6", description="Istio version X.Y.Z; the operator install needs 1.22 or 1.23.")
+    kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

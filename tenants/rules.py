@@ -6,32 +6,45 @@ file, so the loader can point at the line; no rule raises.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Union
+from collections.abc import Iterable, Iterator
+from typing import Optional, Union
 
-from .model import Protocol, TenantsFile, TlsMode
+from .model import CREDENTIAL_MODES, TLS_PROTOCOLS, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, is_service_name
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
 
-RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-operator")
+# istio-system is Istio's own namespace even when the control plane lives elsewhere.
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-operator", "istio-system")
 CONTROL_PLANE_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+# The labels of the control plane's own ingress gateway pods, as Istio's gateway chart sets them.
+CONTROL_PLANE_GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+# Istio's gateway chart, Helm and Kubernetes put labels of these domains on every gateway pod
+# (istio.io/rev, app.kubernetes.io/name: istio-ingressgateway, ...): a selector made of them
+# would select every tenant's gateway, so a tenant's gateway labels must be its own.
+RESERVED_LABEL_DOMAINS = ("istio.io", "kubernetes.io", "k8s.io", "helm.sh")
 OBSERVABILITY_ADDONS = ("kiali", "grafana", "prometheus", "tracing")
+# Kubernetes object names are at most 63 characters where they are DNS labels.
+MAX_NAME = 63
 
 
-def check(config: TenantsFile) -> list[Finding]:
+def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
+    """Every cross-tenant finding. `unchecked` names tenants that exist in the file but failed
+    the typed model: references to them are not reported, their own errors already are."""
+    unchecked = frozenset(unchecked)
     findings: list[Finding] = []
     for rule in (
         _unique_identities,
         _platform_namespaces,
+        _derived_names,
         _gateway_selectors,
         _servers,
         _host_claims,
         _routes,
-        _sharing,
-        _previous_names,
     ):
         findings.extend(rule(config))
+    findings.extend(_sharing(config, unchecked))
+    findings.extend(_previous_names(config, unchecked))
     return findings
 
 
@@ -39,20 +52,31 @@ def _fmt_labels(labels: dict[str, str]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"
 
 
+def _repeated_names(config: TenantsFile) -> set[int]:
+    """Tenants whose name an earlier tenant has: that error already explains every name derived from it."""
+    seen: set[str] = set()
+    repeated = set()
+    for i, tenant in enumerate(config.tenants):
+        if tenant.name in seen:
+            repeated.add(i)
+        seen.add(tenant.name)
+    return repeated
+
+
 def _unique_identities(config: TenantsFile) -> Iterator[Finding]:
-    for field, value_of, what in (
-        ("name", lambda t: t.name, "tenant name"),
-        ("namespace", lambda t: t.namespace_name, "namespace"),
-        (("gateway", "name"), lambda t: t.gateway_name, "gateway name"),
+    repeated = _repeated_names(config)
+    for field, value_of, explicit, what in (
+        (("name",), lambda t: t.name, lambda t: True, "tenant name"),
+        (("namespace",), lambda t: t.namespace_name, lambda t: t.namespace is not None, "namespace"),
+        (("gateway", "name"), lambda t: t.gateway_name, lambda t: t.gateway.name is not None, "gateway name"),
     ):
         owners: dict[str, str] = {}
         for i, tenant in enumerate(config.tenants):
             value = value_of(tenant)
-            path = ("tenants", i) + (field if isinstance(field, tuple) else (field,))
-            if value in owners:
-                yield path, f"{what} {value!r} is already used by tenant {owners[value]!r}; each tenant needs its own"
-            else:
+            if value not in owners:
                 owners[value] = tenant.name
+            elif explicit(tenant) or i not in repeated:
+                yield ("tenants", i) + field, f"{what} {value!r} is already used by tenant {owners[value]!r}; each tenant needs its own"
     for i, tenant in enumerate(config.tenants):
         if tenant.gateway_name == config.control_plane.name:
             yield ("tenants", i, "gateway", "name"), (
@@ -61,7 +85,8 @@ def _unique_identities(config: TenantsFile) -> Iterator[Finding]:
 
 
 def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
-    platform = {config.control_plane.namespace: "the control-plane namespace", **{n: "a system namespace" for n in RESERVED_NAMESPACES}}
+    platform = {n: "a system namespace" for n in RESERVED_NAMESPACES}
+    platform[config.control_plane.namespace] = "the control-plane namespace"
     for i, tenant in enumerate(config.tenants):
         ns = tenant.namespace_name
         field = "namespace" if tenant.namespace else "name"
@@ -71,24 +96,73 @@ def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
             yield ("tenants", i, field), f"namespace {ns!r} is reserved for Kubernetes (kube-*); a tenant needs a namespace of its own"
 
 
+def _derived_names(config: TenantsFile) -> Iterator[Finding]:
+    """Names derived from the tenant's name must be valid too, or the apply fails halfway."""
+    for i, tenant in enumerate(config.tenants):
+        if tenant.gateway.name is None and not is_service_name(tenant.gateway_name):
+            yield ("tenants", i, "name"), (
+                f"the default gateway name {tenant.gateway_name!r} is not a Service name (starting with a letter, "
+                f"at most {MAX_NAME} characters); set gateway.name"
+            )
+        if tenant.gateway.labels is None:
+            too_long = [value for value in tenant.gateway_labels.values() if len(value) > MAX_NAME]
+            if too_long:
+                yield ("tenants", i, "name"), (
+                    f"the default gateway label {too_long[0]!r} is longer than {MAX_NAME} characters; set gateway.labels"
+                )
+
+
+def _reserved_domain(key: str) -> str | None:
+    prefix = key.rpartition("/")[0]
+    return next((d for d in RESERVED_LABEL_DOMAINS if prefix == d or prefix.endswith("." + d)), None)
+
+
 def _gateway_selectors(config: TenantsFile) -> Iterator[Finding]:
     tenants = config.tenants
+    # Each label pair -> the tenants whose selector contains it: a selector selects a tenant's
+    # pods when all of its pairs are among the pod labels, found without comparing every pair of tenants.
+    having: dict[tuple[str, str], list[int]] = {}
+    for j, other in enumerate(tenants):
+        for pair in other.gateway_labels.items():
+            having.setdefault(pair, []).append(j)
+    first_with: dict[frozenset, int] = {}
+    repeated = _repeated_names(config)
     for i, tenant in enumerate(tenants):
         path = ("tenants", i, "gateway", "labels")
-        labels = tenant.gateway_labels.items()
-        if CONTROL_PLANE_GATEWAY_SELECTOR.items() <= labels:
+        labels = tenant.gateway_labels
+        shown = _fmt_labels(labels)
+        for key in labels:
+            domain = _reserved_domain(key)
+            if domain:
+                yield path, (
+                    f"label key {key!r} is in the {domain} domain, whose labels Istio, Helm or Kubernetes put on "
+                    f"every gateway pod; use labels unique to the tenant"
+                )
+        if CONTROL_PLANE_GATEWAY_SELECTOR.items() <= labels.items():
             yield path, (
-                f"labels {_fmt_labels(tenant.gateway_labels)} would be selected by the control-plane gateway's "
+                f"labels {shown} would be selected by the control-plane gateway's "
                 f"selector {_fmt_labels(CONTROL_PLANE_GATEWAY_SELECTOR)}; use labels unique to the tenant"
             )
-        for other in tenants:
-            if other is tenant or other.name == tenant.name:
-                continue
-            if other.gateway_labels == tenant.gateway_labels:
-                yield path, f"labels {_fmt_labels(tenant.gateway_labels)} are the same as tenant {other.name!r}'s; gateway labels must be unique"
-            elif other.gateway_labels.items() <= labels:
+        elif labels.items() <= CONTROL_PLANE_GATEWAY_LABELS.items():
+            yield path, (
+                f"labels {shown} as the tenant's Gateway selector would select the control-plane gateway's pods "
+                f"{_fmt_labels(CONTROL_PLANE_GATEWAY_LABELS)}; use labels unique to the tenant"
+            )
+        label_set = frozenset(labels.items())
+        if label_set in first_with:
+            if tenant.gateway.labels is not None or i not in repeated:
+                yield path, f"labels {shown} are the same as tenant {tenants[first_with[label_set]].name!r}'s; gateway labels must be unique"
+            continue
+        first_with[label_set] = i
+        shared: dict[int, int] = {}
+        for pair in labels.items():
+            for j in having[pair]:
+                shared[j] = shared.get(j, 0) + 1
+        for j, count in sorted(shared.items()):
+            other = tenants[j]
+            if j != i and count == len(other.gateway_labels) < len(labels):
                 yield path, (
-                    f"labels {_fmt_labels(tenant.gateway_labels)} would be selected by tenant {other.name!r}'s "
+                    f"labels {shown} would be selected by tenant {other.name!r}'s "
                     f"Gateway selector {_fmt_labels(other.gateway_labels)}; use labels unique to the tenant"
                 )
 
@@ -97,6 +171,7 @@ def _servers(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(config.tenants):
         ports: set[int] = set()
         names: set[str] = set()
+        issuer_of: dict[str, str] = {}  # credentialName -> the issuer first named for it
         for j, server in enumerate(tenant.gateway.servers):
             path = ("tenants", i, "gateway", "servers", j)
             if server.port in ports:
@@ -105,19 +180,18 @@ def _servers(config: TenantsFile) -> Iterator[Finding]:
             if server.port_name in names:
                 yield path + ("name",), f"port name {server.port_name!r} is used by another server of this gateway"
             names.add(server.port_name)
+            yield from _tls(server.protocol, server.tls, path, tenant)
             tls = server.tls
-            if server.protocol in (Protocol.HTTPS, Protocol.TLS):
-                if tls is None:
-                    yield path, f"a {server.protocol.value} server needs a tls block with a mode (SIMPLE, MUTUAL, PASSTHROUGH, ...)"
-                elif tls.mode != TlsMode.PASSTHROUGH and not tls.credential_name:
-                    yield path + ("tls",), (
-                        f"tls mode {tls.mode.value} needs a credentialName: the Secret in namespace "
-                        f"{tenant.namespace_name!r} that holds the certificate"
+            if tls is not None and tls.issuer and tls.credential_name:
+                if all(dns_part(h) == "*" for h in server.hosts):
+                    yield path + ("tls", "issuer"), (
+                        "a certificate is issued for the server's hosts, and '*' names none; list the hosts it covers"
                     )
-                elif tls.mode == TlsMode.PASSTHROUGH and (tls.credential_name or tls.issuer):
-                    yield path + ("tls",), "tls mode PASSTHROUGH terminates no TLS: credentialName and issuer are not allowed"
-            elif tls is not None:
-                yield path + ("tls",), f"tls is only for HTTPS and TLS servers, not {server.protocol.value}"
+                first = issuer_of.setdefault(tls.credential_name, tls.issuer)
+                if first != tls.issuer:
+                    yield path + ("tls", "issuer"), (
+                        f"Secret {tls.credential_name!r} is issued by {first!r} on another server; one Secret, one issuer"
+                    )
             for k, host in enumerate(server.hosts):
                 namespace, _, _ = host.rpartition("/")
                 if namespace and namespace not in (".", tenant.namespace_name):
@@ -127,7 +201,25 @@ def _servers(config: TenantsFile) -> Iterator[Finding]:
                     )
 
 
-def _dns_part(host: str) -> str:
+def _tls(protocol: Protocol, tls: Optional[Tls], path: tuple, tenant: Tenant) -> Iterator[Finding]:
+    if protocol not in TLS_PROTOCOLS:
+        if tls is not None:
+            yield path + ("tls",), f"tls is only for HTTPS and TLS servers, not {protocol.value}"
+        return
+    if tls is None:
+        yield path, f"a {protocol.value} server needs a tls block with a mode (SIMPLE, MUTUAL, PASSTHROUGH, ...)"
+    elif tls.mode in CREDENTIAL_MODES and not tls.credential_name:
+        yield path + ("tls",), (
+            f"tls mode {tls.mode.value} needs a credentialName: the Secret in namespace "
+            f"{tenant.namespace_name!r} that holds the certificate"
+        )
+    elif tls.mode not in CREDENTIAL_MODES and (tls.credential_name or tls.issuer):
+        why = "terminates no TLS" if tls.mode == TlsMode.PASSTHROUGH else "uses the mesh's own certificates"
+        yield path + ("tls",), f"tls mode {tls.mode.value} {why}: credentialName and issuer are not allowed"
+
+
+def dns_part(host: str) -> str:
+    """`ns/shop.example.com` -> `shop.example.com`."""
     return host.rpartition("/")[2]
 
 
@@ -138,7 +230,7 @@ def _host_claims(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(config.tenants):
         for j, server in enumerate(tenant.gateway.servers):
             for k, host in enumerate(server.hosts):
-                dns = _dns_part(host)
+                dns = dns_part(host)
                 path = ("tenants", i, "gateway", "servers", j, "hosts", k)
                 if dns == "*":
                     continue
@@ -151,7 +243,7 @@ def _host_claims(config: TenantsFile) -> Iterator[Finding]:
 
 def host_matches(server_host: str, route_host: str) -> bool:
     """True when a gateway server host covers a route host (Istio's wildcard semantics)."""
-    server, route = _dns_part(server_host), _dns_part(route_host)
+    server, route = dns_part(server_host), dns_part(route_host)
     if server == "*":
         return True
     if server.startswith("*."):
@@ -160,23 +252,37 @@ def host_matches(server_host: str, route_host: str) -> bool:
     return route == server
 
 
+def _carries_http(server: Server) -> bool:
+    """HTTP routes apply on HTTP-family servers and on HTTPS servers that terminate TLS."""
+    if server.protocol == Protocol.HTTPS:
+        return server.tls is None or server.tls.mode != TlsMode.PASSTHROUGH
+    return server.protocol in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+
+
 def _routes(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(config.tenants):
-        served = tenant.served_hosts
+        servers = tenant.gateway.servers
         names: set[str] = set()
         for j, route in enumerate(tenant.routes):
             path = ("tenants", i, "routes", j)
             if route.name in names:
                 yield path + ("name",), f"route name {route.name!r} is used twice in this tenant"
             names.add(route.name)
+            if route.hosts is None and not any(_carries_http(s) for s in servers):
+                yield path, "the tenant's gateway has no HTTP, HTTPS, HTTP2 or GRPC server to carry this route"
             for k, host in enumerate(route.hosts or []):
-                if not any(host_matches(s, host) for s in served):
+                serving = [s for s in servers if any(host_matches(h, host) for h in s.hosts)]
+                if not serving:
+                    served = ", ".join(dict.fromkeys(dns_part(h) for s in servers for h in s.hosts))
+                    yield path + ("hosts", k), f"host {host!r} is not served by the tenant's gateway (it serves {served})"
+                elif not any(_carries_http(s) for s in serving):
                     yield path + ("hosts", k), (
-                        f"host {host!r} is not served by the tenant's gateway (it serves {', '.join(served)})"
+                        f"host {host!r} is served only by TCP, TLS or TLS-passthrough servers, which carry no HTTP "
+                        f"routes; serve it over HTTP, HTTPS, HTTP2 or GRPC"
                     )
 
 
-def _sharing(config: TenantsFile) -> Iterator[Finding]:
+def _sharing(config: TenantsFile, unchecked: frozenset[str]) -> Iterator[Finding]:
     by_name = {t.name: t for t in config.tenants}
     for i, tenant in enumerate(config.tenants):
         for j, export in enumerate(tenant.exports):
@@ -184,13 +290,15 @@ def _sharing(config: TenantsFile) -> Iterator[Finding]:
                 path = ("tenants", i, "exports", j, "to", k)
                 if consumer == tenant.name:
                     yield path, f"tenant {tenant.name!r} cannot export to itself"
-                elif consumer not in by_name:
+                elif consumer not in by_name and consumer not in unchecked:
                     yield path, f"no tenant named {consumer!r} to export {export.service!r} to"
         for j, imported in enumerate(tenant.imports):
             path = ("tenants", i, "imports", j)
             owner = by_name.get(imported.tenant)
             if imported.tenant == tenant.name:
                 yield path + ("tenant",), f"tenant {tenant.name!r} cannot import from itself"
+            elif imported.tenant in unchecked:
+                continue  # its exports are unknown until its own errors are fixed
             elif owner is None:
                 yield path + ("tenant",), f"no tenant named {imported.tenant!r} to import {imported.service!r} from"
             elif not any(e.service == imported.service and tenant.name in e.to for e in owner.exports):
@@ -200,8 +308,8 @@ def _sharing(config: TenantsFile) -> Iterator[Finding]:
                 )
 
 
-def _previous_names(config: TenantsFile) -> Iterator[Finding]:
-    current = {t.name for t in config.tenants}
+def _previous_names(config: TenantsFile, unchecked: frozenset[str]) -> Iterator[Finding]:
+    current = {t.name for t in config.tenants} | unchecked
     seen: dict[str, str] = {}
     for i, tenant in enumerate(config.tenants):
         for j, old in enumerate(tenant.previous_names):

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
-from .loader import load_tenants
+from .loader import error_message, load_tenants, parse_document, read_text
 from .model import StackSettings, TenantsFile
 
 NAMESPACE = "istio-multitenancy"
-KEYS = ("tenantsFile", "istioVersion", "kubeContext")
 # The in-cluster operator ships up to 1.23; networking.istio.io/v1 (which we emit) is served from 1.22.
 OPERATOR_VERSIONS = ((1, 22), (1, 23))
 
@@ -23,6 +22,20 @@ class Settings:
     stack: StackSettings
     tenants: TenantsFile
     tenants_path: Path
+
+
+def project_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """This project's keys, without the `istio-multitenancy:` prefix.
+
+    A key without a namespace in Pulumi.<stack>.yaml is the project's, as Pulumi reads it."""
+    values = {}
+    for key, value in config.items():
+        namespace, colon, name = key.partition(":")
+        if not colon:
+            values[key] = value
+        elif namespace == NAMESPACE:
+            values[name] = value
+    return values
 
 
 def _version_problem(version: str) -> Optional[str]:
@@ -35,6 +48,21 @@ def _version_problem(version: str) -> Optional[str]:
     if minor < OPERATOR_VERSIONS[0]:
         return f"Istio {version} does not serve networking.istio.io/v1; the operator install supports 1.22 to 1.23"
     return None
+
+
+def _line_finder(stack_file: Path, shown: str) -> Callable[[str], Optional[int]]:
+    """The line of a project key in the stack file, when it is there to read (only for messages)."""
+    try:
+        doc = parse_document(read_text(stack_file, shown, "stack file"), shown)
+    except ConfigError:
+        return lambda key: None
+    config = doc.data.get("config")
+
+    def line_of(key: str) -> Optional[int]:
+        written = next((k for k in (f"{NAMESPACE}:{key}", key) if isinstance(config, dict) and k in config), None)
+        return doc.line(("config", written)) if written else None
+
+    return line_of
 
 
 def load_settings(
@@ -50,15 +78,19 @@ def load_settings(
     if tenants_override:
         raw["tenantsFile"] = tenants_override
     raw.setdefault("tenantsFile", f"tenants/{stack}.yaml")
+
+    def fail(problems: list[tuple[str, str]]) -> ConfigError:
+        line_of = _line_finder(root / shown, shown)
+        return ConfigError([Problem(shown, line_of(key), f"{NAMESPACE}:{key}", message) for key, message in problems])
+
     try:
-        settings = StackSettings.model_validate({"stack": stack, **raw})
+        settings = StackSettings.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(
-            [Problem(shown, None, f"{NAMESPACE}:{e['loc'][0]}", e["msg"]) for e in err.errors(include_url=False)]
-        ) from None
-    problem = _version_problem(settings.istio_version)
-    if problem:
-        raise ConfigError([Problem(shown, None, f"{NAMESPACE}:istioVersion", problem)])
+        errors = err.errors(include_url=False)
+        raise fail([(".".join(map(str, e["loc"])), error_message(e, StackSettings)) for e in errors]) from None
+    version_problem = _version_problem(settings.istio_version)
+    if version_problem:
+        raise fail([("istioVersion", version_problem)])
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
     tenants = load_tenants(full, shown=settings.tenants_file)
