@@ -4,15 +4,19 @@ from pathlib import Path
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi.runtime.config import CONFIG, get_config_env
 
 from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from builders.isolation import Sharing
 from builders.outputs import stack_outputs
 from tenants import ConfigError
-from tenants.stack import KEYS, NAMESPACE, load_settings
+from tenants.stack import load_settings, project_values
 
-config = pulumi.Config(NAMESPACE)
+# Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
+# hands a program its config in PULUMI_CONFIG; the mock engine sets it in CONFIG.
+config = project_values({**get_config_env(), **CONFIG.get()})
 try:
-    settings = load_settings(pulumi.get_stack(), {key: config.get(key) for key in KEYS}, Path(__file__).parent)
+    settings = load_settings(pulumi.get_stack(), config, Path(__file__).parent)
 except ConfigError as err:
     # A user's mistake: Pulumi prints the message, not a stack trace, and nothing is registered.
     raise pulumi.RunError(str(err)) from None
@@ -32,7 +36,8 @@ platform = PlatformControlPlane(
     operator=operator,
     provider=provider,
 )
-tenants = [TenantMesh(tenant, mesh=platform) for tenant in settings.tenants.tenants]
+sharing = Sharing.of(settings.tenants)
+tenants = [TenantMesh(tenant, mesh=platform, sharing=sharing) for tenant in settings.tenants.tenants]
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

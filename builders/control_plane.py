@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tenants.model import ControlPlane, Observability
 
-from .istio import gateway, virtual_service
+from .istio import SECURITY, gateway, virtual_service
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 CONTROL_PLANE_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
@@ -49,6 +49,19 @@ def control_plane_operator(cp: ControlPlane) -> dict:
         "install.istio.io/v1alpha1", "IstioOperator", cp.name, cp.namespace,
         labels=MANAGED_BY, annotations=WAIT_FOR_HEALTHY, spec=spec,
     )
+
+
+def strict_mtls(namespace_name: str, labels: dict[str, str]) -> dict:
+    """PeerAuthentication `default`: sidecars of the namespace accept only mutual TLS.
+
+    In the control-plane namespace it is the mesh-wide default; each tenant repeats it in
+    its own namespace so that it holds even if the mesh-wide one is relaxed.
+    """
+    return k8s_object(SECURITY, "PeerAuthentication", "default", namespace_name, labels=labels, spec={"mtls": {"mode": "STRICT"}})
+
+
+def mesh_wide_mtls(cp: ControlPlane) -> dict:
+    return strict_mtls(cp.namespace, MANAGED_BY)
 
 
 def addon_host(addon: str, obs: Observability) -> str:

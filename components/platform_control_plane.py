@@ -6,7 +6,7 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, control_plane_operator, observability_objects
+from builders.control_plane import control_plane_namespace, control_plane_operator, mesh_wide_mtls, observability_objects
 from tenants.model import ControlPlane, Observability
 
 from .kubernetes import child_declarer
@@ -35,6 +35,7 @@ class PlatformControlPlane(pulumi.ComponentResource):
         # Platform namespaces hold the mesh itself: `pulumi destroy` must be a deliberate act.
         self.namespace = add(control_plane_namespace(config), [], protect=True)
         self.ready = add(control_plane_operator(config), [self.namespace, operator])
+        add(mesh_wide_mtls(config), [self.namespace, self.ready])
         for obj in observability_objects(config, observability):
             add(obj, [self.namespace, self.ready])
         self.register_outputs({})

@@ -6,6 +6,7 @@ from typing import Optional
 
 import pulumi
 
+from builders.isolation import Sharing, tenant_isolation
 from builders.tenant import gateway_operator, route_virtual_service, tenant_gateway, tenant_namespace
 from tenants.model import Tenant
 
@@ -19,6 +20,7 @@ class TenantMesh(pulumi.ComponentResource):
         tenant: Tenant,
         *,
         mesh: PlatformControlPlane,
+        sharing: Sharing,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         # Named after the tenant, never its position in the file: reordering changes nothing.
@@ -40,4 +42,9 @@ class TenantMesh(pulumi.ComponentResource):
         self.gateway = add(tenant_gateway(tenant), [self.namespace, self.gateway_operator])
         for route in tenant.routes:
             add(route_virtual_service(tenant, route), [self.namespace, mesh.ready])
+        isolation = tenant_isolation(tenant, mesh.config.namespace, sharing)
+        for obj in isolation.istio:
+            add(obj, [self.namespace, mesh.ready])
+        for obj in isolation.kubernetes:
+            add(obj, [self.namespace])
         self.register_outputs({})

@@ -1,0 +1,218 @@
+"""What keeps tenants apart (traffic, configuration, resources, access, certificates), and the
+one way through: a service its owner exports to a tenant that imports it.
+
+Every tenant gets these objects by default; `docs/isolation.md` says which guarantee each one
+provides and what it does not cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tenants.model import Tenant, TenantsFile
+
+from .control_plane import strict_mtls
+from .istio import NETWORKING, SECURITY
+from .meta import k8s_object, tenant_labels
+from .tenant import service_host
+
+RBAC = "rbac.authorization.k8s.io"
+CERT_MANAGER = "cert-manager.io"
+# Set by the API server from the namespace's name and immutable: a tenant cannot forge it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# Sidecar injection labels every pod with its canonical service: the pod's own
+# `service.istio.io/canonical-name`, else `app.kubernetes.io/name`, else `app`, else the
+# Deployment's name. An export admits consumers to the pods whose canonical name is the service's.
+CANONICAL_SERVICE_LABEL = "service.istio.io/canonical-name"
+ADMIN_CLUSTER_ROLE = "admin"
+
+# Containers that name no resources get these: the quota counts requests, and would otherwise
+# reject such pods. No default CPU limit (CPU is compressible; limits only throttle), but a
+# default memory limit, so that one container without limits cannot exhaust a node.
+CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
+CONTAINER_DEFAULT_LIMIT = {"memory": "512Mi"}
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Who may call what across tenants: a service its owner exports to a tenant that imports it.
+
+    Resolved once for the whole file, so each tenant's objects are built without scanning the others.
+    """
+
+    consumers: Mapping[str, Mapping[str, tuple[str, ...]]]  # owner tenant -> service -> consumer namespaces
+    imports: Mapping[str, tuple[str, ...]]  # consumer tenant -> imported hosts, as Sidecar egress hosts
+
+    @classmethod
+    def of(cls, config: TenantsFile) -> Sharing:
+        by_name = {t.name: t for t in config.tenants}
+        exported = {(owner.name, e.service, to) for owner in config.tenants for e in owner.exports for to in e.to}
+        consumers: dict[str, dict[str, set[str]]] = {}
+        imports: dict[str, set[str]] = {}
+        for tenant in config.tenants:
+            for wanted in tenant.imports:
+                # Both sides must agree; the loader already rejects an import nobody exports.
+                if (wanted.tenant, wanted.service, tenant.name) not in exported:
+                    continue
+                owner_ns = by_name[wanted.tenant].namespace_name
+                consumers.setdefault(wanted.tenant, {}).setdefault(wanted.service, set()).add(tenant.namespace_name)
+                imports.setdefault(tenant.name, set()).add(f"{owner_ns}/{service_host(wanted.service, owner_ns)}")
+        return cls(
+            consumers={owner: {s: tuple(sorted(ns)) for s, ns in sorted(services.items())} for owner, services in consumers.items()},
+            imports={name: tuple(sorted(hosts)) for name, hosts in imports.items()},
+        )
+
+    def consumers_of(self, tenant: Tenant) -> Mapping[str, tuple[str, ...]]:
+        """Exported service -> namespaces of the tenants that import it."""
+        return self.consumers.get(tenant.name, {})
+
+    def imports_of(self, tenant: Tenant) -> tuple[str, ...]:
+        return self.imports.get(tenant.name, ())
+
+
+class TenantIsolation(NamedTuple):
+    istio: list[dict]  # Istio configuration: needs the control plane (its CRDs and istiod)
+    kubernetes: list[dict]  # needs only the namespace
+
+
+def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing) -> TenantIsolation:
+    labels = tenant_labels(tenant.name)
+    exported = sharing.consumers_of(tenant)
+    importers = sorted({ns for namespaces in exported.values() for ns in namespaces})
+    istio = [
+        strict_mtls(tenant.namespace_name, labels),
+        mutual_tls_destination_rule(tenant, labels),
+        same_namespace_policy(tenant, labels),
+        gateway_ingress_policy(tenant, labels),
+        *(export_policy(tenant, service, consumers, labels) for service, consumers in exported.items()),
+        tenant_sidecar(tenant, control_plane_namespace, sharing.imports_of(tenant), labels),
+    ]
+    kubernetes = [
+        tenant_network_policy(tenant, control_plane_namespace, importers, labels),
+        gateway_network_policy(tenant, labels),
+        resource_quota(tenant, labels),
+        limit_range(tenant, labels),
+        *admin_role_bindings(tenant, labels),
+        *certificates(tenant, labels),
+    ]
+    return TenantIsolation(istio, kubernetes)
+
+
+# --- Istio -------------------------------------------------------------------------------
+
+
+def mutual_tls_destination_rule(tenant: Tenant, labels: dict[str, str]) -> dict:
+    """Clients in the namespace call its services over Istio mTLS; other namespaces never see this rule."""
+    ns = tenant.namespace_name
+    spec = {"host": service_host("*", ns), "exportTo": ["."], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}
+    return k8s_object(NETWORKING, "DestinationRule", "default", ns, labels=labels, spec=spec)
+
+
+def _allow(name: str, tenant: Tenant, labels: dict[str, str], rules: list[dict], selector: dict[str, str] | None = None) -> dict:
+    spec: dict = {"selector": {"matchLabels": dict(selector)}} if selector else {}
+    spec.update(action="ALLOW", rules=rules)
+    return k8s_object(SECURITY, "AuthorizationPolicy", name, tenant.namespace_name, labels=labels, spec=spec)
+
+
+def _from_namespaces(namespaces: list[str]) -> dict:
+    return {"from": [{"source": {"namespaces": list(namespaces)}}]}
+
+
+def same_namespace_policy(tenant: Tenant, labels: dict[str, str]) -> dict:
+    """Every workload of the namespace admits its own namespace only: once an ALLOW policy
+    applies to a workload, whatever no ALLOW policy matches is denied."""
+    return _allow("allow-same-namespace", tenant, labels, [_from_namespaces([tenant.namespace_name])])
+
+
+def gateway_ingress_policy(tenant: Tenant, labels: dict[str, str]) -> dict:
+    """The gateway is the tenant's public entry point: its clients have no mesh identity, so
+    the same-namespace rule alone would deny them all."""
+    return _allow("allow-gateway-ingress", tenant, labels, [{}], selector=tenant.gateway_labels)
+
+
+def export_policy(tenant: Tenant, service: str, consumer_namespaces: tuple[str, ...], labels: dict[str, str]) -> dict:
+    """The consumers' namespaces may call the exported service's pods, and no other pod."""
+    return _allow(
+        f"allow-export-{service}", tenant, labels, [_from_namespaces(list(consumer_namespaces))],
+        selector={CANONICAL_SERVICE_LABEL: service},
+    )
+
+
+def tenant_sidecar(tenant: Tenant, control_plane_namespace: str, imported_hosts: tuple[str, ...], labels: dict[str, str]) -> dict:
+    """Proxies of the namespace receive configuration for their own namespace, the control plane and their imports."""
+    hosts = ["./*", f"{control_plane_namespace}/*", *imported_hosts]
+    return k8s_object(NETWORKING, "Sidecar", "default", tenant.namespace_name, labels=labels, spec={"egress": [{"hosts": hosts}]})
+
+
+# --- Kubernetes --------------------------------------------------------------------------
+
+
+def _network_policy(name: str, tenant: Tenant, labels: dict[str, str], pods: dict[str, str], ingress: list[dict]) -> dict:
+    spec = {"podSelector": {"matchLabels": dict(pods)} if pods else {}, "policyTypes": ["Ingress"], "ingress": ingress}
+    return k8s_object("networking.k8s.io/v1", "NetworkPolicy", name, tenant.namespace_name, labels=labels, spec=spec)
+
+
+def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer_namespaces: list[str], labels: dict[str, str]) -> dict:
+    """Below the mesh: pods of the namespace admit only the namespace, the control plane
+    (metrics scraping) and the tenants that import one of its services."""
+    sources = [tenant.namespace_name, control_plane_namespace, *importer_namespaces]
+    peers = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}} for ns in sources]
+    return _network_policy("allow-tenant-ingress", tenant, labels, {}, [{"from": peers}])
+
+
+def gateway_network_policy(tenant: Tenant, labels: dict[str, str]) -> dict:
+    """The gateway's pods admit everyone: load-balanced clients come from outside any namespace."""
+    return _network_policy("allow-gateway-ingress", tenant, labels, tenant.gateway_labels, [{}])
+
+
+def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
+    quota = tenant.quota
+    hard = {"requests.cpu": quota.cpu, "requests.memory": quota.memory, "pods": str(quota.pods)}
+    return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})
+
+
+def limit_range(tenant: Tenant, labels: dict[str, str]) -> dict:
+    limits = [{"type": "Container", "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST), "default": dict(CONTAINER_DEFAULT_LIMIT)}]
+    return k8s_object("v1", "LimitRange", "tenant-limits", tenant.namespace_name, labels=labels, spec={"limits": limits})
+
+
+def admin_role_bindings(tenant: Tenant, labels: dict[str, str]) -> list[dict]:
+    """The built-in `admin` role, bound in the tenant's namespace only; none when no admins are named."""
+    admins = tenant.admins
+    subjects = [{"apiGroup": RBAC, "kind": "User", "name": user} for user in sorted(set(admins.users))]
+    subjects += [{"apiGroup": RBAC, "kind": "Group", "name": group} for group in sorted(set(admins.groups))]
+    if not subjects:
+        return []
+    role = {"apiGroup": RBAC, "kind": "ClusterRole", "name": ADMIN_CLUSTER_ROLE}
+    return [
+        k8s_object(f"{RBAC}/v1", "RoleBinding", "tenant-admins", tenant.namespace_name, labels=labels, roleRef=role, subjects=subjects)
+    ]
+
+
+def certificates(tenant: Tenant, labels: dict[str, str]) -> list[dict]:
+    """A cert-manager Certificate per Secret a server names with an issuer, written into that
+    Secret in the tenant's namespace, where the tenant's gateway reads it."""
+    wanted: dict[str, tuple[set[str], set[str]]] = {}
+    for server in tenant.gateway.servers:
+        tls = server.tls
+        if tls is None or not tls.issuer or not tls.credential_name:
+            continue
+        dns_names, issuers = wanted.setdefault(tls.credential_name, (set(), set()))
+        # `*` (any host) names no certificate; `ns/host` binds a namespace, the name is `host`.
+        dns_names.update(name for name in (h.rpartition("/")[2] for h in server.hosts) if name != "*")
+        issuers.add(tls.issuer)
+    return [
+        k8s_object(
+            f"{CERT_MANAGER}/v1", "Certificate", secret, tenant.namespace_name, labels=labels,
+            spec={
+                "secretName": secret,
+                "dnsNames": sorted(dns_names),
+                # Servers sharing a Secret should name one issuer; min() keeps the choice independent of order.
+                "issuerRef": {"group": CERT_MANAGER, "kind": "ClusterIssuer", "name": min(issuers)},
+            },
+        )
+        for secret, (dns_names, issuers) in sorted(wanted.items())
+        if dns_names
+    ]

@@ -1,0 +1,90 @@
+"""Who may reach whom, judged from the emitted objects the way Istio and Kubernetes judge them.
+
+The evaluators understand exactly the fields the program emits; anything else fails the test
+instead of being misjudged.
+"""
+
+from __future__ import annotations
+
+from tests.support import of_kind
+
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+CANONICAL_SERVICE_LABEL = "service.istio.io/canonical-name"
+
+
+def _selects(match_labels: dict, pod_labels: dict) -> bool:
+    return match_labels.items() <= pod_labels.items()
+
+
+def in_namespace(objs: list[dict], kind: str, namespace: str) -> list[dict]:
+    return [o for o in of_kind(objs, kind) if o["metadata"].get("namespace") == namespace]
+
+
+def mesh_admits(objs: list[dict], namespace: str, pod_labels: dict, source_namespace: str, root_namespace: str) -> bool:
+    """Istio's verdict on an mTLS request from a workload of `source_namespace` to a pod of `namespace`."""
+    assert in_namespace(objs, "AuthorizationPolicy", root_namespace) == [], "a root-namespace policy would apply mesh-wide"
+    applicable = []
+    for policy in in_namespace(objs, "AuthorizationPolicy", namespace):
+        spec = policy["spec"]
+        assert set(spec) <= {"selector", "action", "rules"} and spec["action"] == "ALLOW", spec
+        selector = spec.get("selector", {"matchLabels": {}})
+        assert set(selector) == {"matchLabels"}, selector
+        if _selects(selector["matchLabels"], pod_labels):
+            applicable.append(spec)
+    if not applicable:
+        return True  # no ALLOW policy: Istio allows
+    return any(_rule_admits(rule, source_namespace) for spec in applicable for rule in spec.get("rules", []))
+
+
+def _rule_admits(rule: dict, source_namespace: str) -> bool:
+    assert set(rule) <= {"from"}, rule
+    if "from" not in rule:
+        return True  # `{}` matches every request
+    for entry in rule["from"]:
+        source = entry["source"]
+        assert set(source) == {"namespaces"}, source
+        if source_namespace in source["namespaces"]:
+            return True
+    return False
+
+
+def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_namespace: str) -> bool:
+    """Kubernetes' verdict on a connection from a pod of `source_namespace` (or from outside when None)."""
+    source_labels = {NAMESPACE_NAME_LABEL: source_namespace} if source_namespace else None
+    selecting = []
+    for policy in in_namespace(objs, "NetworkPolicy", namespace):
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"], spec
+        assert set(spec["podSelector"]) <= {"matchLabels"}, spec["podSelector"]
+        if _selects(spec["podSelector"].get("matchLabels", {}), pod_labels):
+            selecting.append(spec)
+    if not selecting:
+        return True  # a pod no policy selects is not isolated
+    for spec in selecting:
+        for rule in spec["ingress"]:
+            assert set(rule) <= {"from"}, rule
+            if "from" not in rule:
+                return True
+            for peer in rule["from"]:
+                assert set(peer) == {"namespaceSelector"} and set(peer["namespaceSelector"]) == {"matchLabels"}, peer
+                if source_labels is not None and _selects(peer["namespaceSelector"]["matchLabels"], source_labels):
+                    return True
+    return False
+
+
+def sidecar_hosts(objs: list[dict], namespace: str) -> list[str]:
+    (sidecar,) = in_namespace(objs, "Sidecar", namespace)
+    assert "workloadSelector" not in sidecar["spec"], "the namespace's default Sidecar selects no workload"
+    (egress,) = sidecar["spec"]["egress"]
+    return egress["hosts"]
+
+
+def policy_namespaces(objs: list[dict], namespace: str) -> set[str]:
+    """Every namespace the AuthorizationPolicies of `namespace` name as a source."""
+    return {
+        ns
+        for policy in in_namespace(objs, "AuthorizationPolicy", namespace)
+        for rule in policy["spec"].get("rules", [])
+        for entry in rule.get("from", [])
+        for ns in entry["source"].get("namespaces", [])
+    }

@@ -1,0 +1,173 @@
+"""Isolation invariants for generated tenants files, checked on the pure builders.
+
+Each example is a valid multi-tenant file: random names and namespaces, gateway label sets that
+satisfy the rules, random exports, each imported or not by its consumer. What the file grants
+is computed here from the generated plan, independently of the program's own `Sharing`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from builders.control_plane import CONTROL_PLANE_GATEWAY_SELECTOR, mesh_wide_mtls
+from builders.isolation import Sharing, tenant_isolation
+from builders.tenant import gateway_operator, tenant_gateway
+from tenants import parse_tenants
+from tenants.model import TenantsFile
+from tests.isolation_support import (
+    CANONICAL_SERVICE_LABEL,
+    in_namespace,
+    mesh_admits,
+    network_admits,
+    policy_namespaces,
+    sidecar_hosts,
+)
+from tests.support import schema_errors
+
+SERVICES = ("api", "web", "db", "search")
+NAMES = st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True).filter(lambda n: n != "default")
+QUOTAS = st.fixed_dictionaries({"cpu": st.sampled_from(["500m", "2", "16"]), "memory": st.sampled_from(["512Mi", "4Gi", "64Gi"]), "pods": st.integers(1, 500)})
+
+
+@dataclass
+class Plan:
+    """A generated file and what it grants, worked out from the generation itself."""
+
+    text: str
+    control_plane: str
+    namespaces: dict[str, str]  # tenant -> namespace
+    grants: set[tuple[str, str, str]] = field(default_factory=set)  # (owner, service, consumer), imported too
+    quotas: dict[str, dict] = field(default_factory=dict)
+    admins: dict[str, bool] = field(default_factory=dict)
+
+
+@st.composite
+def plans(draw) -> Plan:
+    names = draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))
+    control_plane = draw(st.sampled_from(["istio-system", "mesh-system"]))
+    plan = Plan("", control_plane, {})
+    tenants = []
+    for name in names:
+        tenant: dict = {"name": name}
+        plan.namespaces[name] = name
+        if draw(st.booleans()):
+            tenant["namespace"] = plan.namespaces[name] = f"ns-{name}"
+        servers = [{"port": 80, "protocol": "HTTP", "hosts": [f"{name}.example.com"]}]
+        if draw(st.booleans()):
+            tls = {"mode": "SIMPLE", "credentialName": f"{name}-tls"}
+            if draw(st.booleans()):
+                tls["issuer"] = "letsencrypt"
+            servers.append({"port": 443, "protocol": "HTTPS", "hosts": [f"{name}.example.com"], "tls": tls})
+        tenant["gateway"] = {"servers": servers}
+        style = draw(st.sampled_from(["default", "own", "own+shared"]))
+        if style != "default":
+            # A pair unique to the tenant, possibly with pairs other tenants share.
+            labels = {"gateway-of": name}
+            if style == "own+shared":
+                labels |= draw(st.dictionaries(st.sampled_from(["tier", "app", "team"]), st.sampled_from(["edge", "public", "gw"]), min_size=1))
+            tenant["gateway"]["labels"] = labels
+        plan.admins[name] = draw(st.booleans())
+        if plan.admins[name]:
+            tenant["admins"] = {"users": [f"{name}@example.com"], "groups": draw(st.lists(st.sampled_from(["ops", "dev"]), unique=True))}
+        if draw(st.booleans()):
+            tenant["quota"] = plan.quotas[name] = draw(QUOTAS)
+        tenants.append(tenant)
+
+    by_name = {t["name"]: t for t in tenants}
+    offers = draw(st.lists(st.tuples(st.sampled_from(names), st.sampled_from(SERVICES), st.sampled_from(names), st.booleans()), max_size=8))
+    exports: dict[tuple[str, str], list[str]] = {}
+    for owner, service, consumer, imported in offers:
+        if owner == consumer or consumer in exports.get((owner, service), []):
+            continue
+        exports.setdefault((owner, service), []).append(consumer)
+        if imported:
+            by_name[consumer].setdefault("imports", []).append({"tenant": owner, "service": service})
+            plan.grants.add((owner, service, consumer))
+    for (owner, service), consumers in exports.items():
+        by_name[owner].setdefault("exports", []).append({"service": service, "to": consumers})
+    plan.text = yaml.safe_dump({"controlPlane": {"namespace": control_plane}, "tenants": tenants}, sort_keys=False)
+    return plan
+
+
+def _build(plan: Plan) -> tuple[TenantsFile, dict[str, list[dict]]]:
+    config = parse_tenants(plan.text, "generated.yaml")  # valid by construction: must load
+    sharing = Sharing.of(config)
+    built = {}
+    for tenant in config.tenants:
+        isolation = tenant_isolation(tenant, plan.control_plane, sharing)
+        built[tenant.name] = [tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes]
+    return config, built
+
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(plans())
+def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
+    config, built = _build(plan)
+    everything = [obj for objs in built.values() for obj in objs]
+    cp = plan.control_plane
+    # Gateway pods as the operators deploy them: the platform's, then each tenant's.
+    pods = [(cp, {**CONTROL_PLANE_GATEWAY_SELECTOR, "app": "istio-ingressgateway"})]
+    for t in config.tenants:
+        for gw in gateway_operator(t, config.control_plane)["spec"]["components"]["ingressGateways"]:
+            pods.append((gw["namespace"], gw["label"]))
+    assert [p for p in pods if CONTROL_PLANE_GATEWAY_SELECTOR.items() <= p[1].items()] == pods[:1]
+
+    for tenant in config.tenants:
+        name, ns, objs = tenant.name, plan.namespaces[tenant.name], built[tenant.name]
+        assert {o["metadata"]["namespace"] for o in objs} == {ns}  # nothing outside its namespace
+
+        # Exactly one gateway pod set matches its Gateway, cluster-wide: its own.
+        (gateway,) = in_namespace(objs, "Gateway", ns)
+        selected = [p for p in pods if gateway["spec"]["selector"].items() <= p[1].items()]
+        assert selected == [(ns, tenant.gateway_labels)]
+
+        (pa,) = in_namespace(objs, "PeerAuthentication", ns)
+        assert pa["spec"] == {"mtls": {"mode": "STRICT"}}
+
+        consumers = {c for owner, _, c in plan.grants if owner == name}
+        assert policy_namespaces(objs, ns) == {ns} | {plan.namespaces[c] for c in consumers}
+
+        imports = {f"{plan.namespaces[o]}/{s}.{plan.namespaces[o]}.svc.cluster.local" for o, s, c in plan.grants if c == name}
+        hosts = sidecar_hosts(objs, ns)
+        assert hosts[:2] == ["./*", f"{cp}/*"] and sorted(hosts[2:]) == sorted(imports)
+
+        (quota,) = in_namespace(objs, "ResourceQuota", ns)
+        wanted = plan.quotas.get(name, {"cpu": "4", "memory": "8Gi", "pods": 50})
+        assert quota["spec"]["hard"] == {"requests.cpu": wanted["cpu"], "requests.memory": wanted["memory"], "pods": str(wanted["pods"])}
+        assert len(in_namespace(objs, "LimitRange", ns)) == 1
+
+        bindings = [o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
+        assert [(b["kind"], b["metadata"]["namespace"]) for b in bindings] == ([("RoleBinding", ns)] if plan.admins[name] else [])
+
+    # Who reaches whom, judged as Istio and Kubernetes would.
+    for owner in config.tenants:
+        ns = plan.namespaces[owner.name]
+        workloads = {s: {"app": s, CANONICAL_SERVICE_LABEL: s} for s in SERVICES}
+        for source in config.tenants:
+            source_ns = plan.namespaces[source.name]
+            imports_any = any(o == owner.name and c == source.name for o, _, c in plan.grants)
+            for service, pod in workloads.items():
+                granted = source is owner or (owner.name, service, source.name) in plan.grants
+                assert mesh_admits(everything, ns, pod, source_ns, cp) == granted, (owner.name, service, source.name)
+                assert network_admits(everything, ns, pod, source_ns) == (source is owner or imports_any)
+            assert mesh_admits(everything, ns, owner.gateway_labels, source_ns, cp)  # the public entry point
+        assert network_admits(everything, ns, owner.gateway_labels, None)
+        assert network_admits(everything, ns, {}, cp)
+        assert not network_admits(everything, ns, {}, None)
+
+
+@settings(max_examples=20, deadline=None)
+@given(plans())
+def test_generated_objects_validate(plan):
+    config, built = _build(plan)
+    objs = [mesh_wide_mtls(config.control_plane)] + [o for objs in built.values() for o in objs]
+    for obj in objs:
+        if obj["kind"] != "Certificate":  # no cert-manager schema in the reference data; see test_isolation
+            assert schema_errors(obj) == [], obj["metadata"]
