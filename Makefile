@@ -24,8 +24,22 @@ render: $(VENV)/.runtime
 validate: $(VENV)/.runtime
 	$(BIN)/python -m render validate dev
 
+# tenants/schema.json from tenants/model.py (a test fails when the committed file is out of date).
+schema: $(VENV)/.runtime
+	$(BIN)/python -m tenants.schema
+
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+# The policy pack's own virtualenv, where Pulumi runs it: pulumi-policy pins protobuf 5, the
+# program's .venv has protobuf 6 (see policy/requirements.txt). Tests serve the pack from it.
+POLICY_VENV := policy/.venv
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policy/requirements.txt
+	touch $@
+
+test: $(POLICY_VENV)/.installed
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from builders.control_plane import addon_host, enabled_addons
+from builders.tenant import service_host
 from tenants.model import TenantsFile
 
 
 def stack_outputs(config: TenantsFile) -> dict:
+    """`tenants.<name>`: where the tenant lives and how its gateway is reached; `observability`: add-on URLs."""
     return {
         "tenants": {
             t.name: {
                 "namespace": t.namespace_name,
-                "gatewayService": f"{t.gateway_name}.{t.namespace_name}.svc.cluster.local",
+                # The operator names the gateway's Deployment and Service after the gateway.
+                "gatewayService": t.gateway_name,
+                "gatewayServiceHost": service_host(t.gateway_name, t.namespace_name),
                 "selector": dict(t.gateway_labels),
                 "hosts": t.served_hosts,
             }

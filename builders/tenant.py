@@ -61,7 +61,7 @@ def tenant_gateway(tenant: Tenant) -> dict:
         gateway_resource_name(tenant),
         tenant.namespace_name,
         tenant.gateway_labels,
-        [_server(s) for s in tenant.gateway.servers],
+        [_server(s) for s in tenant.gateway.servers_by_port],
         tenant_labels(tenant.name),
     )
 

@@ -1,7 +1,8 @@
 """python -m render STACK [--tenants FILE] [--out DIR]
 python -m render validate [STACK | --tenants FILE]
+python -m render diff OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
 
-Exit codes: 0 done, 2 the configuration has mistakes (printed one per line).
+Exit codes: 0 done, 2 the configuration has mistakes (printed one per line on stderr).
 """
 
 from __future__ import annotations
@@ -9,21 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Callable
 
 from tenants.errors import ConfigError
 
 from . import commands
 
 
-def main(argv: list[str]) -> int:
-    if argv and argv[0] == "validate":
-        parser = argparse.ArgumentParser(prog="python -m render validate", description="Check a tenants file.")
-        parser.add_argument("stack", nargs="?", default=None)
-        parser.add_argument("--tenants", help="a tenants file (default: the stack's tenantsFile)")
-        args = parser.parse_args(argv[1:])
-        if args.stack is None and args.tenants is None:
-            parser.error("name a STACK or --tenants FILE")
-        return _guarded(lambda: commands.validate(args.stack, args.tenants))
+def _render(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m render", description="Render a stack offline, as `pulumi up` would apply it.")
     parser.add_argument("stack")
     parser.add_argument("--tenants", help="render with this tenants file instead of the stack's")
@@ -32,7 +26,39 @@ def main(argv: list[str]) -> int:
     return _guarded(lambda: commands.render(args.stack, args.tenants, args.out))
 
 
-def _guarded(command) -> int:
+def _validate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m render validate",
+        description="Check a stack's settings and tenants file, or a tenants file alone; print `ok: N tenants` or every mistake.",
+    )
+    parser.add_argument("stack", nargs="?", default=None, help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
+    parser.add_argument("--tenants", help="a tenants file (default: the stack's tenantsFile)")
+    args = parser.parse_args(argv)
+    if args.stack is None and args.tenants is None:
+        parser.error("name a STACK or --tenants FILE")
+    return _guarded(lambda: commands.validate(args.stack, args.tenants))
+
+
+def _diff(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m render diff", description="Compare two render outputs, object by object.")
+    parser.add_argument("old", type=Path, help="the base render (e.g. build/base/dev)")
+    parser.add_argument("new", type=Path, help="the changed render (e.g. build/dev)")
+    args = parser.parse_args(argv)
+    return commands.diff(args.old, args.new)
+
+
+# A first argument naming a subcommand runs it; anything else is a stack to render.
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"validate": _validate, "diff": _diff}
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
+    return _render(argv)
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """A user's mistake: its lines on stderr and exit 2, no traceback."""
     import pulumi
 
     try:

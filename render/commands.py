@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
-from tenants.stack import load_settings
+from tenants.stack import load_settings, project_values
 
-from .engine import PROJECT_ROOT, project_values, read_stack_config, run_program, tenants_argument
+from .diff import DiffInputError, run as run_diff
+from .engine import PROJECT_ROOT, read_stack_config, run_program, tenants_argument
 from .output import manifests_yaml, resources_json, summary
 
 
@@ -23,6 +25,7 @@ def render(stack: str, tenants: Optional[str], out: Optional[Path]) -> int:
 
 
 def validate(stack: Optional[str], tenants: Optional[str]) -> int:
+    """The stack's settings (when a stack is named) and its tenants file, or `tenants` instead."""
     values = project_values(read_stack_config(stack)) if stack else {}
     settings = load_settings(
         stack or "(none)",
@@ -32,3 +35,14 @@ def validate(stack: Optional[str], tenants: Optional[str]) -> int:
     )
     print(f"ok: {len(settings.tenants.tenants)} tenants")
     return 0
+
+
+def diff(old: Path, new: Path) -> int:
+    """Print what changes from the render in `old` to the one in `new`; exit 0 same, 1 different, 2 unusable."""
+    try:
+        code, text = run_diff(old, new)
+    except DiffInputError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    print(text)
+    return code

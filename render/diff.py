@@ -1,0 +1,507 @@
+"""`python -m render diff OLD_DIR NEW_DIR`: what changes between two renders, object by object.
+
+Reads each side's manifests.yaml (the Kubernetes objects) and resources.json (the Pulumi
+resources with their options), and reports objects added, removed and changed, grouped by
+tenant (the `istio-multitenancy.io/tenant` label; everything else is "platform"). It also says
+what a removal leaves in the cluster (retainOnDelete), what it cannot delete (protect), and
+when a removed and an added tenant look like one tenant renamed without `previousNames`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import yaml
+
+from builders.meta import TENANT_LABEL, resource_type
+
+PLATFORM = "platform"
+TENANT_COMPONENT = "istio-multitenancy:index:TenantMesh"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_ABSENT = object()
+
+# (API group, kind, namespace, name): how Kubernetes itself tells objects apart. The version
+# is left out so that moving an object to another API version reads as a change, not a replace.
+ObjectKey = tuple[str, str, str, str]
+
+
+class DiffInputError(Exception):
+    """A render directory that cannot be compared (missing, or not a render's files)."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the diff needs of an object without parsing it: its API version and tenant."""
+
+    api_version: str
+    tenant: str
+
+
+@dataclass
+class Render:
+    texts: dict[ObjectKey, str]  # each object's YAML document: equal text, equal object
+    heads: dict[ObjectKey, Head]
+    resources: dict[str, dict]  # relative URN -> resources.json entry
+    _parsed: dict[ObjectKey, dict] = field(default_factory=dict)
+
+    def object(self, key: ObjectKey) -> dict:
+        if key not in self._parsed:
+            self._parsed[key] = yaml.load(self.texts[key], Loader=_Loader)
+        return self._parsed[key]
+
+    def tenant_of(self, key: ObjectKey) -> str:
+        return self.heads[key].tenant
+
+
+@dataclass
+class Change:
+    key: ObjectKey
+    fields: list[str]
+
+
+@dataclass
+class Group:
+    """Everything that changes for one tenant (or the platform)."""
+
+    added: list[ObjectKey] = field(default_factory=list)
+    removed: list[tuple[ObjectKey, str]] = field(default_factory=list)  # with a note: retained, protected
+    changed: list[Change] = field(default_factory=list)
+    resources: list[str] = field(default_factory=list)  # Pulumi-only lines (components, providers)
+    title: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed or self.resources)
+
+
+@dataclass
+class Report:
+    groups: dict[str, Group]
+    retained: list[ObjectKey]
+    hints: list[str]
+
+    @property
+    def identical(self) -> bool:
+        return not any(self.groups.values())
+
+
+# --- Reading -------------------------------------------------------------------------------
+
+
+def object_key(obj: dict) -> ObjectKey:
+    api_version = obj.get("apiVersion", "")
+    group = api_version.rpartition("/")[0]
+    meta = obj.get("metadata") or {}
+    return group, obj.get("kind", ""), meta.get("namespace") or "", meta.get("name", "")
+
+
+def _read(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DiffInputError(f"{path}: no {what} here; is this a `python -m render` output directory?") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DiffInputError(f"{path}: cannot read it: {err}") from None
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_./]*")
+_TYPED = re.compile(r"[-+0-9.eE_:]+|true|false|null|yes|no|on|off|y|n|~", re.IGNORECASE)
+
+
+def _scalar(raw: str) -> str:
+    return raw if _PLAIN.fullmatch(raw) and not _TYPED.fullmatch(raw) else str(yaml.load(raw, Loader=_Loader))
+
+
+def _scan(text: str) -> Optional[tuple[ObjectKey, Head]]:
+    """Key and head of one document as `python -m render` writes it (keys sorted, block style),
+    read from its first lines; None for any other shape, which then gets a full YAML parse."""
+    try:
+        return _scan_lines(text)
+    except (yaml.YAMLError, IndexError):
+        return None
+
+
+def _scan_lines(text: str) -> Optional[tuple[ObjectKey, Head]]:
+    top: dict[str, str] = {}
+    meta: dict[str, str] = {}
+    section = sub = ""
+    for line in text.split("\n"):
+        if not line.startswith(" "):
+            if section == "metadata":
+                break  # sorted keys: apiVersion and kind came before metadata
+            key, sep, value = line.partition(": ")
+            if sep:
+                top[key] = _scalar(value)
+            section = line[:-1] if line.endswith(":") else ""
+        elif section == "metadata":
+            if line[2] != " ":
+                key, sep, value = line[2:].partition(": ")
+                sub = "" if sep else key.rstrip(":")
+                if sep:
+                    meta[key] = _scalar(value)
+            elif sub == "labels" and line[4] != " ":
+                key, sep, value = line[4:].partition(": ")
+                if key == TENANT_LABEL and sep:
+                    meta[TENANT_LABEL] = _scalar(value)
+    if not top.get("kind") or not meta.get("name"):
+        return None
+    api_version = top.get("apiVersion", "")
+    key = (api_version.rpartition("/")[0], top["kind"], meta.get("namespace", ""), meta["name"])
+    return key, Head(api_version, meta.get(TENANT_LABEL, PLATFORM))
+
+
+def _documents(text: str, manifests: Path) -> Iterator[tuple[ObjectKey, Head, str]]:
+    chunks = text.split("\n---\n")
+    scanned = [_scan(chunk) for chunk in chunks]
+    if all(scanned):
+        yield from ((key, head, chunk) for (key, head), chunk in zip(scanned, chunks))
+        return
+    # Not (only) render's own output: parse it all, and compare objects re-dumped one way.
+    try:
+        documents = list(yaml.load_all(text, Loader=_Loader))
+    except yaml.YAMLError as err:
+        raise DiffInputError(f"{manifests}: not valid YAML: {err}") from None
+    for index, obj in enumerate(documents):
+        if obj is None:
+            continue
+        if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
+            raise DiffInputError(f"{manifests}: document {index + 1} is not a Kubernetes object (kind and metadata.name)")
+        labels = obj["metadata"].get("labels") or {}
+        yield object_key(obj), Head(obj.get("apiVersion", ""), labels.get(TENANT_LABEL, PLATFORM)), yaml.safe_dump(obj, sort_keys=True)
+
+
+def load_render(directory: Path) -> Render:
+    if not directory.is_dir():
+        raise DiffInputError(f"{directory}: not a directory (expected a render output such as build/dev)")
+    manifests = directory / "manifests.yaml"
+    texts: dict[ObjectKey, str] = {}
+    heads: dict[ObjectKey, Head] = {}
+    text = _read(manifests, "manifests.yaml")
+    for key, head, document in (_documents(text, manifests) if text.strip() else ()):
+        if key in texts:
+            raise DiffInputError(f"{manifests}: {describe(key)} appears twice")
+        texts[key], heads[key] = document, head
+    resources_path = directory / "resources.json"
+    try:
+        entries = json.loads(_read(resources_path, "resources.json"))
+    except json.JSONDecodeError as err:
+        raise DiffInputError(f"{resources_path}: not valid JSON: {err}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("urn"), str) for e in entries):
+        raise DiffInputError(f"{resources_path}: expected a list of resources, each with a urn")
+    relative = (_relative_entry(e) for e in entries)
+    return Render(texts, heads, {e["urn"]: e for e in relative})
+
+
+def relative_urn(urn: str) -> str:
+    """`type$type::name`, without the stack and project: what a reviewer needs to tell resources apart."""
+    parts = urn.split("::", 3)
+    return "::".join(parts[2:]) if len(parts) == 4 else urn
+
+
+def _relative_entry(entry: dict) -> dict:
+    entry = dict(entry, urn=relative_urn(entry["urn"]))
+    for key in ("parent", "provider"):
+        if isinstance(entry.get(key), str):
+            entry[key] = relative_urn(entry[key])
+    if isinstance(entry.get("dependencies"), list):
+        entry["dependencies"] = sorted(relative_urn(d) for d in entry["dependencies"] if isinstance(d, str))
+    return entry
+
+
+# --- Pulumi resources <-> Kubernetes objects -------------------------------------------------
+
+
+def urn_name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+def urn_type(urn: str) -> str:
+    """The resource's own type (the last of the parent types in a relative URN)."""
+    return urn.rpartition("::")[0].rsplit("$", 1)[-1]
+
+
+def _resource_index(render: Render) -> dict[tuple[str, str], dict[str, list[str]]]:
+    """(type, object name) -> component -> URNs: logical names are `<component>/<object name>`."""
+    index: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for urn, entry in render.resources.items():
+        kind = entry.get("type", "")
+        if kind.startswith("kubernetes:"):
+            scope, _, name = urn_name(urn).partition("/")
+            index[(kind, name)][scope].append(urn)
+    return index
+
+
+def _match_resources(render: Render, renamed: dict[str, str]) -> dict[ObjectKey, str]:
+    """Each object's URN; a tenant object's component is named after the tenant (its label)."""
+    index = _resource_index(render)
+    matched: dict[ObjectKey, str] = {}
+    for key, head in render.heads.items():
+        by_scope = index.get((resource_type(head.api_version, key[1]), key[3]), {})
+        if len(by_scope) == 1:
+            candidates = next(iter(by_scope.values()))
+        else:
+            candidates = by_scope.get(renamed.get(head.tenant, head.tenant), [])
+        if len(candidates) == 1:
+            matched[key] = candidates[0]
+    return matched
+
+
+def tenant_components(render: Render) -> dict[str, dict]:
+    """Tenant name -> its TenantMesh entry."""
+    return {urn_name(u): e for u, e in render.resources.items() if e.get("type") == TENANT_COMPONENT}
+
+
+def previous_names(entry: dict) -> list[str]:
+    names = []
+    for alias in entry.get("options", {}).get("aliases") or []:
+        name = (alias.get("spec") or {}).get("name") if isinstance(alias, dict) else None
+        if name:
+            names.append(name)
+    return names
+
+
+def _urn_tenant(urn: str, resources: dict[str, dict]) -> str:
+    current: Optional[str] = urn
+    while current:
+        if resources.get(current, {}).get("type") == TENANT_COMPONENT:
+            return urn_name(current)
+        current = resources.get(current, {}).get("parent")
+    return PLATFORM
+
+
+# --- Field-level diff -------------------------------------------------------------------------
+
+
+def _named(items: list) -> Optional[dict[str, Any]]:
+    """Lists of uniquely named mappings (containers, env, ports) compare by name, not position."""
+    if not items or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
+        return None
+    by_name = {i["name"]: i for i in items}
+    return by_name if len(by_name) == len(items) else None
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(none)"
+    return json.dumps(value, sort_keys=True, separators=(", ", ": "))
+
+
+def field_changes(old: Any, new: Any, path: str = "") -> Iterator[str]:
+    """`path: old -> new` for every leaf that differs."""
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            yield from field_changes(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        old_named, new_named = _named(old), _named(new)
+        if old_named is not None and new_named is not None and [i["name"] for i in old] == [i["name"] for i in new]:
+            for name in old_named:
+                yield from field_changes(old_named[name], new_named[name], f"{path}[name={name}]")
+            return
+        if len(old) != len(new) or (old_named is not None and new_named is not None):
+            yield f"{path}: {_show(old)} -> {_show(new)}"
+            return
+        for index, (a, b) in enumerate(zip(old, new)):
+            yield from field_changes(a, b, f"{path}[{index}]")
+        return
+    yield f"{path}: {_show(old)} -> {_show(new)}"
+
+
+def _pulumi_view(entry: Optional[dict]) -> dict:
+    """What the engine is told about an object's resource besides its inputs."""
+    return {} if entry is None else {k: v for k, v in entry.items() if k not in ("urn", "type")}
+
+
+def pulumi_changes(old: Optional[dict], new: Optional[dict]) -> list[str]:
+    """Options, parent and provider field by field; dependencies as the ones gained and lost."""
+    before, after = _pulumi_view(old), _pulumi_view(new)
+    old_deps, new_deps = set(before.pop("dependencies", [])), set(after.pop("dependencies", []))
+    lines = list(field_changes(before, after, "pulumi"))
+    lines += [f"pulumi.dependencies: + {d}" for d in sorted(new_deps - old_deps)]
+    lines += [f"pulumi.dependencies: - {d}" for d in sorted(old_deps - new_deps)]
+    return lines
+
+
+def _renamed_urn(urn: str, renamed: dict[str, str]) -> str:
+    """The URN a renamed tenant's resource has under its new name (as its aliases make it)."""
+    prefix, sep, name = urn.rpartition("::")
+    scope, slash, rest = name.partition("/")
+    if TENANT_COMPONENT not in prefix or scope not in renamed:
+        return urn
+    return f"{prefix}{sep}{renamed[scope]}{slash}{rest}"
+
+
+def _under_new_names(render: Render, renamed: dict[str, str]) -> Render:
+    """`render` with renamed tenants' URNs rewritten, so a rename compares like for like."""
+    if not renamed:
+        return render
+
+    def rewrite(entry: dict) -> dict:
+        entry = dict(entry, urn=_renamed_urn(entry["urn"], renamed))
+        if entry.get("parent"):
+            entry["parent"] = _renamed_urn(entry["parent"], renamed)
+        if entry.get("dependencies"):
+            entry["dependencies"] = sorted(_renamed_urn(d, renamed) for d in entry["dependencies"])
+        return entry
+
+    entries = (rewrite(e) for e in render.resources.values())
+    return Render(render.texts, render.heads, {e["urn"]: e for e in entries}, render._parsed)
+
+
+# --- The report -------------------------------------------------------------------------------
+
+
+def describe(key: ObjectKey) -> str:
+    group, kind, namespace, name = key
+    kind = f"{kind}.{group}" if group else kind
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+
+
+def _facts(render: Render, tenant: str) -> dict[str, set[str]]:
+    """The namespace and gateway of a tenant, as its objects show them."""
+    namespaces, gateways = set(), set()
+    for key, head in render.heads.items():
+        if head.tenant != tenant:
+            continue
+        if key[1] == "Namespace":
+            namespaces.add(key[3])
+        elif key[1] == "IstioOperator":
+            for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
+                gateways.add(gw.get("name", ""))
+    return {"namespace": namespaces, "gateway": gateways - {""}}
+
+
+def compare(old: Render, new: Render) -> Report:
+    groups: dict[str, Group] = defaultdict(Group)
+    old_tenants, new_tenants = tenant_components(old), tenant_components(new)
+    renamed = {
+        previous: name
+        for name, entry in new_tenants.items()
+        for previous in previous_names(entry)
+        if previous in old_tenants and previous not in new_tenants
+    }
+    hints = _hints(old, new, old_tenants, new_tenants, renamed)
+    old = _under_new_names(old, renamed)
+    old_urns, new_urns = _match_resources(old, renamed), _match_resources(new, {})
+
+    def group_of(tenant: str) -> Group:
+        return groups[renamed.get(tenant, tenant)]
+
+    retained: list[ObjectKey] = []
+    for key in old.texts.keys() - new.texts.keys():
+        options = old.resources.get(old_urns.get(key, ""), {}).get("options", {})
+        note = ""
+        if options.get("retainOnDelete"):
+            note = "retained: stays in the cluster (retainOnDelete), with everything Pulumi does not manage in it"
+            retained.append(key)
+        elif options.get("protect"):
+            note = "protected: `pulumi up` fails until it is unprotected (protect)"
+        group_of(old.tenant_of(key)).removed.append((key, note))
+    for key in new.texts.keys() - old.texts.keys():
+        group_of(new.tenant_of(key)).added.append(key)
+    for key in old.texts.keys() & new.texts.keys():
+        old_entry, new_entry = old.resources.get(old_urns.get(key, "")), new.resources.get(new_urns.get(key, ""))
+        same_object = old.texts[key] == new.texts[key]
+        if same_object and _pulumi_view(old_entry) == _pulumi_view(new_entry):
+            continue
+        fields = [] if same_object else list(field_changes(old.object(key), new.object(key)))
+        fields += pulumi_changes(old_entry, new_entry)
+        if fields:
+            group_of(new.tenant_of(key)).changed.append(Change(key, fields))
+
+    # Pulumi resources that are no Kubernetes object: components and providers.
+    old_objects, new_objects = set(old_urns.values()), set(new_urns.values())
+    for urn in sorted((old.resources.keys() | new.resources.keys()) - old_objects - new_objects):
+        before, after = old.resources.get(urn), new.resources.get(urn)
+        where = _urn_tenant(urn, new.resources if after else old.resources)
+        label = f"{urn_type(urn)} {urn_name(urn)}"
+        if before is None:
+            group_of(where).resources.append(f"+ {label}")
+        elif after is None:
+            group_of(where).resources.append(f"- {label}")
+        elif before != after:
+            group_of(where).resources.append(f"~ {label}")
+            group_of(where).resources.extend(f"    {line}" for line in pulumi_changes(before, after))
+
+    for tenant in groups:
+        if tenant == PLATFORM:
+            groups[tenant].title = "platform"
+        elif tenant in renamed.values():
+            was = ", ".join(sorted(p for p, n in renamed.items() if n == tenant))
+            groups[tenant].title = f"tenant {tenant} (renamed from {was}: previousNames)"
+        elif tenant in new_tenants and tenant not in old_tenants:
+            groups[tenant].title = f"tenant {tenant} (new)"
+        elif tenant in old_tenants and tenant not in new_tenants:
+            groups[tenant].title = f"tenant {tenant} (removed)"
+        else:
+            groups[tenant].title = f"tenant {tenant}"
+    return Report(dict(groups), sorted(retained), hints)
+
+
+def _hints(old: Render, new: Render, old_tenants: dict, new_tenants: dict, renamed: dict[str, str]) -> list[str]:
+    hints = []
+    gone = sorted(set(old_tenants) - set(new_tenants) - set(renamed))
+    arrived = sorted(set(new_tenants) - set(old_tenants))
+    for name in arrived:
+        after = _facts(new, name)
+        for previous in gone:
+            before = _facts(old, previous)
+            shared = [f"{what} {', '.join(sorted(before[what] & after[what]))}" for what in ("namespace", "gateway") if before[what] & after[what]]
+            if shared:
+                hints.append(
+                    f"tenant {name!r} looks like tenant {previous!r} renamed (same {' and '.join(shared)}): "
+                    f"add `previousNames: [{previous}]` to {name!r} so Pulumi keeps its resources "
+                    f"instead of deleting {previous!r}'s and creating new ones"
+                )
+    for previous, name in sorted(renamed.items()):
+        before, after = _facts(old, previous)["namespace"], _facts(new, name)["namespace"]
+        if before and after and before != after:
+            hints.append(
+                f"tenant {name!r} (renamed from {previous!r}) moves to namespace {', '.join(sorted(after))}: "
+                f"set `namespace: {', '.join(sorted(before))}` to keep its workloads where they run"
+            )
+    return hints
+
+
+def format_report(report: Report, old_dir: str, new_dir: str) -> str:
+    if report.identical:
+        return f"no changes: {old_dir} and {new_dir} render the same objects and options"
+    added = sum(len(g.added) for g in report.groups.values())
+    removed = sum(len(g.removed) for g in report.groups.values())
+    changed = sum(len(g.changed) for g in report.groups.values())
+    tenants = [t for t, g in report.groups.items() if g and t != PLATFORM]
+    lines = [
+        f"render diff {old_dir} -> {new_dir}",
+        f"{added} added, {removed} removed, {changed} changed; tenants affected: {len(tenants)}",
+    ]
+    # The platform first: a change there touches every tenant.
+    for tenant in sorted(report.groups, key=lambda t: (t != PLATFORM, t)):
+        group = report.groups[tenant]
+        if not group:
+            continue
+        lines += ["", group.title]
+        lines += [f"+ {describe(key)}" for key in sorted(group.added)]
+        lines += [f"- {describe(key)}" + (f"  [{note}]" if note else "") for key, note in sorted(group.removed)]
+        for change in sorted(group.changed, key=lambda c: c.key):
+            lines.append(f"~ {describe(change.key)}")
+            lines += [f"    {line}" for line in change.fields]
+        lines += group.resources
+    if report.retained:
+        lines += ["", "left in the cluster (retainOnDelete; delete by hand, or mark the tenant `decommission: true` first):"]
+        lines += [f"  {describe(key)}" for key in report.retained]
+    if report.hints:
+        lines += ["", "hints:"]
+        lines += [f"  {hint}" for hint in report.hints]
+    return "\n".join(lines)
+
+
+def run(old_dir: Path, new_dir: Path) -> tuple[int, str]:
+    """(exit code, text): 0 identical, 1 different; DiffInputError for unusable input."""
+    report = compare(load_render(old_dir), load_render(new_dir))
+    return (0 if report.identical else 1), format_report(report, str(old_dir), str(new_dir))

@@ -1,0 +1,247 @@
+"""`python -m render diff`: object-level differences between two renders, grouped by tenant."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from render.__main__ import main
+from builders.meta import TENANT_LABEL
+from render.diff import compare, field_changes, format_report, load_render, object_key
+from render.engine import PROJECT_ROOT
+from render.output import manifests_yaml, resources_json
+from tests.support import run
+
+DEV = yaml.safe_load((PROJECT_ROOT / "tenants" / "dev.yaml").read_text())
+
+
+def render_dir(tmp_path: Path, label: str, document: dict, stack: str = "dev") -> Path:
+    """Render `document` (a tenants file as data) the way `python -m render` writes it."""
+    work = tmp_path / f"{label}-input"
+    work.mkdir()
+    program = run(stack, yaml.safe_dump(document, sort_keys=False), work)
+    out = tmp_path / label
+    out.mkdir()
+    (out / "manifests.yaml").write_text(manifests_yaml(program), encoding="utf-8")
+    (out / "resources.json").write_text(resources_json(program), encoding="utf-8")
+    return out
+
+
+def tenant(document: dict, name: str) -> dict:
+    return next(t for t in document["tenants"] if t["name"] == name)
+
+
+def changed_keys(report) -> set[tuple]:
+    return {c.key for group in report.groups.values() for c in group.changed}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return render_dir(tmp_path_factory.mktemp("base"), "base", DEV)
+
+
+def diff(base: Path, tmp_path: Path, document: dict):
+    new = render_dir(tmp_path, "new", document)
+    return compare(load_render(base), load_render(new)), new
+
+
+def test_the_same_render_twice_is_identical_and_exits_0(base, tmp_path, capsys):
+    again = render_dir(tmp_path, "again", DEV)
+    report = compare(load_render(base), load_render(again))
+    assert report.identical
+    assert main(["diff", str(base), str(again)]) == 0
+    assert "no changes" in capsys.readouterr().out
+
+
+def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, capsys):
+    document = copy.deepcopy(DEV)
+    server = tenant(document, "workspace-2")["gateway"]["servers"][0]
+    server["hosts"] = ["shop.example.com"]
+    tenant(document, "workspace-2")["routes"][0]["hosts"] = ["shop.example.com"]
+    report, new = diff(base, tmp_path, document)
+
+    assert [t for t, g in report.groups.items() if g] == ["workspace-2"]
+    group = report.groups["workspace-2"]
+    assert not group.added and not group.removed
+    assert {(c.key[1], c.key[2], c.key[3]) for c in group.changed} == {
+        ("Gateway", "workspace-2", "workspace-2-gateway"),
+        ("VirtualService", "workspace-2", "bookinfo"),
+    }
+    gateway = next(c for c in group.changed if c.key[1] == "Gateway")
+    assert gateway.fields == ['spec.servers[0].hosts[0]: "*" -> "shop.example.com"']
+
+    assert main(["diff", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "tenant workspace-2" in out and "workspace-1" not in out
+
+
+def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
+    def many(port_of_t7: int) -> dict:
+        tenants = [
+            {"name": f"t{i}", "gateway": {"servers": [{"port": port_of_t7 if i == 7 else 80, "hosts": [f"t{i}.example.com"]}]},
+             "routes": [{"name": "web", "http": [{"to": {"service": "web", "port": 8080}}]}]}
+            for i in range(12)
+        ]
+        return {"tenants": tenants}
+
+    old, new = render_dir(tmp_path, "old", many(80)), render_dir(tmp_path, "new", many(8080))
+    report = compare(load_render(old), load_render(new))
+    assert [t for t, g in report.groups.items() if g] == ["t7"]
+    assert {k[1] for k in changed_keys(report)} == {"Gateway"}
+
+
+def test_a_new_tenant_is_listed_as_added(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    document["tenants"].append({"name": "workspace-3"})
+    report, _ = diff(base, tmp_path, document)
+    group = report.groups["workspace-3"]
+    assert group.title == "tenant workspace-3 (new)"
+    assert ("", "Namespace", "", "workspace-3") in group.added
+    assert any(line.startswith("+ istio-multitenancy:index:TenantMesh workspace-3") for line in group.resources)
+    assert [t for t, g in report.groups.items() if g] == ["workspace-3"]
+
+
+def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    document["tenants"] = [t for t in document["tenants"] if t["name"] != "workspace-2"]
+    report, _ = diff(base, tmp_path, document)
+
+    group = report.groups["workspace-2"]
+    assert group.title == "tenant workspace-2 (removed)"
+    removed = dict(group.removed)
+    assert "retained" in removed[("", "Namespace", "", "workspace-2")]
+    assert removed[("networking.istio.io", "Gateway", "workspace-2", "workspace-2-gateway")] == ""
+    assert report.retained == [("", "Namespace", "", "workspace-2")]
+    text = format_report(report, "old", "new")
+    assert "- Namespace workspace-2  [retained" in text
+    assert "left in the cluster" in text
+
+
+def test_decommission_first_shows_the_flip_then_nothing_is_retained(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    tenant(document, "workspace-2")["decommission"] = True
+    report, marked = diff(base, tmp_path, document)
+    (change,) = report.groups["workspace-2"].changed
+    assert change.key == ("", "Namespace", "", "workspace-2")
+    assert change.fields == ["pulumi.options.retainOnDelete: true -> false"]
+
+    removed = copy.deepcopy(document)
+    removed["tenants"] = [t for t in removed["tenants"] if t["name"] != "workspace-2"]
+    after = render_dir(tmp_path, "removed", removed)
+    report = compare(load_render(marked), load_render(after))
+    assert report.retained == []
+    assert dict(report.groups["workspace-2"].removed)[("", "Namespace", "", "workspace-2")] == ""
+
+
+def test_a_rename_without_previous_names_gets_a_hint(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    renamed = tenant(document, "workspace-2")
+    renamed["name"], renamed["namespace"] = "payments", "workspace-2"
+    report, _ = diff(base, tmp_path, document)
+    (hint,) = report.hints
+    assert "'payments' looks like tenant 'workspace-2' renamed (same namespace workspace-2 and gateway wk2-ingressgw)" in hint
+    assert "previousNames: [workspace-2]" in hint
+
+
+def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    renamed = tenant(document, "workspace-2")
+    renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
+    report, _ = diff(base, tmp_path, document)
+
+    assert report.hints == []
+    assert [t for t, g in report.groups.items() if g] == ["payments"]
+    group = report.groups["payments"]
+    assert group.title == "tenant payments (renamed from workspace-2: previousNames)"
+    # The namespace keeps its identity (and so its workloads); only its tenant label changes.
+    namespace = next(c for c in group.changed if c.key == ("", "Namespace", "", "workspace-2"))
+    assert 'metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"' in namespace.fields
+    assert all("pulumi" not in line for line in namespace.fields)
+    # The Gateway is named after the tenant: it is replaced, which loses no workload.
+    assert ("networking.istio.io", "Gateway", "workspace-2", "workspace-2-gateway") in dict(group.removed)
+    assert ("networking.istio.io", "Gateway", "workspace-2", "payments-gateway") in group.added
+    assert any("TenantMesh payments" in line for line in group.resources)
+
+
+def test_a_rename_that_moves_the_namespace_is_pointed_out(base, tmp_path):
+    document = copy.deepcopy(DEV)
+    renamed = tenant(document, "workspace-2")
+    renamed.update(name="payments", previousNames=["workspace-2"])
+    report, _ = diff(base, tmp_path, document)
+    assert any("moves to namespace payments" in h and "namespace: workspace-2" in h for h in report.hints)
+    assert report.retained == [("", "Namespace", "", "workspace-2")]
+
+
+def test_field_changes_compare_named_lists_by_name():
+    old = {"spec": {"containers": [{"name": "a", "image": "x:1"}, {"name": "b", "image": "y:1"}]}}
+    new = {"spec": {"containers": [{"name": "a", "image": "x:2"}, {"name": "b", "image": "y:1"}]}}
+    assert list(field_changes(old, new)) == ['spec.containers[name=a].image: "x:1" -> "x:2"']
+
+
+def test_field_changes_show_added_and_removed_keys():
+    assert list(field_changes({"a": 1}, {"b": 2})) == ["a: 1 -> (none)", "b: (none) -> 2"]
+    assert list(field_changes({"l": [1, 2]}, {"l": [1]})) == ["l: [1, 2] -> [1]"]
+
+
+def test_prod_differs_from_dev_in_the_platform_and_both_tenants(tmp_path):
+    dev, prod = tmp_path / "dev", tmp_path / "prod"
+    for stack, out in (("dev", dev), ("prod", prod)):
+        program = run(stack)
+        out.mkdir()
+        (out / "manifests.yaml").write_text(manifests_yaml(program), encoding="utf-8")
+        (out / "resources.json").write_text(resources_json(program), encoding="utf-8")
+    report = compare(load_render(dev), load_render(prod))
+    assert {"platform", "workspace-1", "workspace-2"} <= {t for t, g in report.groups.items() if g}
+    assert any("pulumi.inputs.context" in line for line in report.groups["platform"].resources)
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda d: None, "not a directory"),
+        (lambda d: d.mkdir(), "no manifests.yaml here"),
+        (lambda d: (d.mkdir(), (d / "manifests.yaml").write_text("a: [")), "not valid YAML"),
+        (lambda d: (d.mkdir(), (d / "manifests.yaml").write_text("- 1\n")), "document 1 is not a Kubernetes object"),
+        (
+            lambda d: (d.mkdir(), (d / "manifests.yaml").write_text("kind: Namespace\nmetadata: {name: a}\n"), (d / "resources.json").write_text("{")),
+            "not valid JSON",
+        ),
+        (
+            lambda d: (d.mkdir(), (d / "manifests.yaml").write_text("kind: Namespace\nmetadata: {name: a}\n"), (d / "resources.json").write_text("{}")),
+            "expected a list of resources",
+        ),
+    ],
+)
+def test_unusable_input_exits_2_with_the_reason(base, tmp_path, capsys, setup, message):
+    broken = tmp_path / "broken"
+    setup(broken)
+    assert main(["diff", str(base), str(broken)]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and str(broken) in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_a_render_directory_reads_as_a_full_yaml_parse_would(base):
+    loaded = load_render(base)
+    documents = list(yaml.safe_load_all((base / "manifests.yaml").read_text()))
+    assert len(loaded.texts) == len(documents)
+    for obj in documents:
+        key = object_key(obj)
+        assert loaded.object(key) == obj
+        assert loaded.tenant_of(key) == obj["metadata"].get("labels", {}).get(TENANT_LABEL, "platform")
+
+
+def test_manifests_written_another_way_compare_by_their_objects(base, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    objects = list(yaml.safe_load_all((base / "manifests.yaml").read_text()))
+    (other / "manifests.yaml").write_text("# reformatted\n" + yaml.safe_dump_all(objects[::-1], default_flow_style=True))
+    (other / "resources.json").write_text((base / "resources.json").read_text())
+    assert compare(load_render(base), load_render(other)).identical
+    objects[0]["metadata"]["annotations"] = {"note": "x"}
+    (other / "manifests.yaml").write_text(yaml.safe_dump_all(objects, default_flow_style=True))
+    (change,) = changed_keys(compare(load_render(base), load_render(other)))
+    assert change == object_key(objects[0])
