@@ -37,3 +37,9 @@ def tenant_labels(tenant_name: str) -> dict[str, str]:
 
 def namespace(name: str, labels: dict[str, str]) -> dict:
     return k8s_object("v1", "Namespace", name, labels=labels)
+
+
+def resource_type(api_version: str, kind: str) -> str:
+    """The pulumi-kubernetes type of an object: `kubernetes:<group>/<version>:<kind>`, the core group spelt `core`."""
+    group_version = api_version if "/" in api_version else f"core/{api_version}"
+    return f"kubernetes:{group_version}:{kind}"

@@ -1,0 +1,52 @@
+"""One run of the program under the mock engine, in a process of its own; prints one JSON line.
+
+python -m bench.run_program TENANTS_FILE [--record REPLAY REQUESTS]
+
+The clock starts before anything is imported: the program's imports (pydantic, the SDK,
+pulumi-kubernetes) are part of its cost, as they are of `pulumi preview`.
+"""
+
+import time
+
+STARTED = time.perf_counter()
+
+import os  # noqa: E402
+import runpy  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from bench.mock_engine import report, run_under_mocks  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) not in (1, 4) or (len(argv) == 4 and argv[1] != "--record"):
+        raise SystemExit("usage: python -m bench.run_program TENANTS_FILE [--record REPLAY REQUESTS]")
+    tenants_file = str(Path(argv[0]).resolve())
+    record = argv[2:] if len(argv) == 4 else None
+    config = {
+        "istio-multitenancy:tenantsFile": tenants_file,
+        "istio-multitenancy:istioVersion": "1.23.6",
+        "istio-multitenancy:kubeContext": "kind-bench",
+    }
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)  # as `pulumi up` runs the program from the project directory
+
+    def program() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    if record is None:
+        monitor = run_under_mocks(program, config)
+        report(STARTED, monitor)
+        return
+    from bench.recording import RecordingMonitor, write_recording
+
+    monitor = run_under_mocks(program, config, RecordingMonitor)
+    report(STARTED, monitor)
+    write_recording(monitor, Path(record[0]), Path(record[1]))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
