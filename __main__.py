@@ -7,6 +7,7 @@ import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
 from tenants import ConfigError
@@ -21,6 +22,7 @@ except ConfigError as err:
     # A user's mistake: Pulumi prints the message, not a stack trace, and nothing is registered.
     raise pulumi.RunError(str(err)) from None
 
+collect_young_garbage_only()
 control_plane = settings.tenants.control_plane
 provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
 operator = IstioOperatorInstall(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench.__main__ import BenchError, record, tenant_resources
+from bench.__main__ import PROJECT_ROOT, BenchError, record, tenant_resources
 from bench.recording import request_differences
 from bench.tenants import write_tenants_file
 from tenants.loader import load_tenants
@@ -72,3 +72,18 @@ def test_record_refuses_a_floor_that_differs(tmp_path, monkeypatch):
     monkeypatch.setattr(driver, "request_differences", lambda program, floor: ["request differs in object: urn:x"])
     with pytest.raises(BenchError, match="does not replay the program"):
         record(tenants, "run", tmp_path)
+
+
+def test_the_floor_runs_under_the_programs_collector_settings(dev_run):
+    import ast
+    import gc
+
+    from components.kubernetes import COLLECTOR_THRESHOLDS
+
+    source = (PROJECT_ROOT / "bench" / "run_floor.py").read_text(encoding="utf-8")
+    (floor,) = [
+        ast.literal_eval(node.value) for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "COLLECTOR_THRESHOLDS" for t in node.targets)
+    ]
+    assert floor == COLLECTOR_THRESHOLDS
+    assert gc.get_threshold() == COLLECTOR_THRESHOLDS  # the program set them when it ran
