@@ -1,8 +1,8 @@
 """What keeps tenants apart (traffic, configuration, resources, access, certificates), and the
 one way through: a service its owner exports to a tenant that imports it.
 
-Every tenant gets these objects by default; `docs/isolation.md` says which guarantee each one
-provides and what it does not cover.
+Every tenant gets these objects by default; the README's "What isolation you get" says which
+guarantee each one provides and what it does not cover.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # `service.istio.io/canonical-name`, else `app.kubernetes.io/name`, else `app`, else the
 # Deployment's name. An export admits consumers to the pods whose canonical name is the service's.
 CANONICAL_SERVICE_LABEL = "service.istio.io/canonical-name"
+# Istio's conventional gateway label (`istio: ingressgateway`), present in the default gateway labels.
+GATEWAY_POD_LABEL_KEY = "istio"
 ADMIN_CLUSTER_ROLE = "admin"
 
 # Containers that name no resources get these: the quota counts requests, and would otherwise
@@ -91,7 +93,6 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     ]
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
-        gateway_network_policy(tenant, labels),
         resource_quota(tenant, labels),
         limit_range(tenant, labels),
         *admin_role_bindings(tenant, labels),
@@ -149,22 +150,39 @@ def tenant_sidecar(tenant: Tenant, control_plane_namespace: str, imported_hosts:
 # --- Kubernetes --------------------------------------------------------------------------
 
 
-def _network_policy(name: str, tenant: Tenant, labels: dict[str, str], pods: dict[str, str], ingress: list[dict]) -> dict:
-    spec = {"podSelector": {"matchLabels": dict(pods)} if pods else {}, "policyTypes": ["Ingress"], "ingress": ingress}
-    return k8s_object("networking.k8s.io/v1", "NetworkPolicy", name, tenant.namespace_name, labels=labels, spec=spec)
+def gateway_pod_label(tenant: Tenant) -> tuple[str, str]:
+    """The one gateway label that exempts the gateway's pods from the namespace's NetworkPolicy.
+
+    A label selector ANDs its terms, so "not all of the gateway's labels" cannot be written and
+    one pair stands for the gateway: `istio` when the tenant has it (Istio's gateway label,
+    unusual on workloads), else the first key in sorted order, never the file's key order. It
+    need not be unique across tenants: the policy selects pods of the tenant's namespace only,
+    where no other tenant's gateway runs. The rules reject gateway label keys of the istio.io and
+    kubernetes.io domains, so the pair cannot be one that Istio or Kubernetes puts on every pod.
+    """
+    labels = tenant.gateway_labels
+    key = GATEWAY_POD_LABEL_KEY if GATEWAY_POD_LABEL_KEY in labels else min(labels)
+    return key, labels[key]
 
 
 def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer_namespaces: list[str], labels: dict[str, str]) -> dict:
     """Below the mesh: pods of the namespace admit only the namespace, the control plane
-    (metrics scraping) and the tenants that import one of its services."""
+    (metrics scraping) and the tenants that import one of its services.
+
+    The gateway's pods are left out, so that no policy selects them and Kubernetes lets everyone
+    in: load-balanced clients come from outside any namespace. The price: any pod of the tenant
+    that carries the gateway's pair escapes the policy too (as any pod carrying all the gateway's
+    labels would escape a separate allow-all gateway policy). Only the tenant labels pods in its
+    namespace, so it can only open itself; for meshed pods the AuthorizationPolicies under STRICT
+    mTLS remain the boundary.
+    """
     sources = [tenant.namespace_name, control_plane_namespace, *importer_namespaces]
     peers = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}} for ns in sources]
-    return _network_policy("allow-tenant-ingress", tenant, labels, {}, [{"from": peers}])
-
-
-def gateway_network_policy(tenant: Tenant, labels: dict[str, str]) -> dict:
-    """The gateway's pods admit everyone: load-balanced clients come from outside any namespace."""
-    return _network_policy("allow-gateway-ingress", tenant, labels, tenant.gateway_labels, [{}])
+    key, value = gateway_pod_label(tenant)
+    # NotIn also selects the pods that lack the key: every pod but the gateway's.
+    pods = {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [value]}]}
+    spec = {"podSelector": pods, "policyTypes": ["Ingress"], "ingress": [{"from": peers}]}
+    return k8s_object("networking.k8s.io/v1", "NetworkPolicy", "allow-tenant-ingress", tenant.namespace_name, labels=labels, spec=spec)
 
 
 def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:

@@ -16,6 +16,30 @@ def _selects(match_labels: dict, pod_labels: dict) -> bool:
     return match_labels.items() <= pod_labels.items()
 
 
+def _expression_holds(expression: dict, labels: dict) -> bool:
+    """One `matchExpressions` term, as Kubernetes' labels.Selector evaluates it."""
+    assert set(expression) <= {"key", "operator", "values"}, expression
+    operator, key = expression["operator"], expression["key"]
+    values = expression.get("values", [])
+    if operator in ("In", "NotIn"):
+        assert values, f"{operator} needs values: the API server rejects {expression}"
+        # A pod without the key is in no set of values: NotIn selects it.
+        return (key in labels and labels[key] in values) == (operator == "In")
+    if operator in ("Exists", "DoesNotExist"):
+        assert not values, f"{operator} takes no values: the API server rejects {expression}"
+        return (key in labels) == (operator == "Exists")
+    raise AssertionError(f"unknown operator in {expression}")
+
+
+def label_selector_selects(selector: dict, labels: dict) -> bool:
+    """A Kubernetes LabelSelector: every matchLabels pair and every matchExpressions term (ANDed);
+    `{}` selects everything."""
+    assert set(selector) <= {"matchLabels", "matchExpressions"}, selector
+    return _selects(selector.get("matchLabels", {}), labels) and all(
+        _expression_holds(expression, labels) for expression in selector.get("matchExpressions", [])
+    )
+
+
 def in_namespace(objs: list[dict], kind: str, namespace: str) -> list[dict]:
     return [o for o in of_kind(objs, kind) if o["metadata"].get("namespace") == namespace]
 
@@ -54,9 +78,8 @@ def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_na
     selecting = []
     for policy in in_namespace(objs, "NetworkPolicy", namespace):
         spec = policy["spec"]
-        assert spec["policyTypes"] == ["Ingress"], spec
-        assert set(spec["podSelector"]) <= {"matchLabels"}, spec["podSelector"]
-        if _selects(spec["podSelector"].get("matchLabels", {}), pod_labels):
+        assert set(spec) == {"podSelector", "policyTypes", "ingress"} and spec["policyTypes"] == ["Ingress"], spec
+        if label_selector_selects(spec["podSelector"], pod_labels):
             selecting.append(spec)
     if not selecting:
         return True  # a pod no policy selects is not isolated
@@ -66,8 +89,8 @@ def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_na
             if "from" not in rule:
                 return True
             for peer in rule["from"]:
-                assert set(peer) == {"namespaceSelector"} and set(peer["namespaceSelector"]) == {"matchLabels"}, peer
-                if source_labels is not None and _selects(peer["namespaceSelector"]["matchLabels"], source_labels):
+                assert set(peer) == {"namespaceSelector"}, peer
+                if source_labels is not None and label_selector_selects(peer["namespaceSelector"], source_labels):
                     return True
     return False
 
