@@ -150,10 +150,8 @@ def validate_seconds(count: int, runs: int) -> float:
     return round(_median([_python("-m", "render", "validate", "--tenants", str(tenants))[0] for _ in range(runs)]), 3)
 
 
-def diff_seconds(count: int, runs: int) -> Optional[float]:
-    """`render diff` of a render of the generated file against a render of its day-2 edit; None without the command."""
-    if not (PROJECT_ROOT / "render" / "diff.py").exists():
-        return None
+def diff_seconds(count: int, runs: int) -> float:
+    """`render diff` of a render of the generated file against a render of its day-2 edit."""
     sides = []
     for revision in (0, 1):
         tenants = write_tenants_file(WORK / f"tenants-{count}-r{revision}.yaml", count, revision=revision)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tenants.model import Tenant, TenantsFile
+from tenants.model import Tenant, TenantsFile, dns_part
 
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
@@ -219,7 +219,7 @@ def certificates(tenant: Tenant, labels: dict[str, str]) -> list[dict]:
             continue
         dns_names, issuers = wanted.setdefault(tls.credential_name, (set(), set()))
         # `*` (any host) names no certificate; `ns/host` binds a namespace, the name is `host`.
-        dns_names.update(name for name in (h.rpartition("/")[2] for h in server.hosts) if name != "*")
+        dns_names.update(name for name in map(dns_part, server.hosts) if name != "*")
         issuers.add(tls.issuer)
     return [
         k8s_object(

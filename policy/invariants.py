@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 from builders.meta import TENANT_LABEL
 from tenants import TenantsFile, load_tenants
 from tenants.model import Tenant
-from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS
+from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -104,10 +104,6 @@ def _is(obj: Mapping, kind: str, group: str) -> bool:
     return obj.get("kind") == kind and str(obj.get("apiVersion", "")).rpartition("/")[0] == group
 
 
-def _fmt(labels: Mapping[str, str]) -> str:
-    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"
-
-
 # --- Resource policies: one object at a time ---------------------------------------------------
 
 
@@ -121,17 +117,17 @@ def gateway_selects_own_gateway(obj: Mapping, platform: Platform) -> Iterator[st
     selector = (obj.get("spec") or {}).get("selector") or {}
     own = tenant.gateway_labels
     if not selector:
-        yield f"{identity(obj)} has no selector, so it would program every gateway; select {_fmt(own)}"
+        yield f"{identity(obj)} has no selector, so it would program every gateway; select {format_labels(own)}"
         return
     if not selector.items() <= own.items():
         yield (
-            f"{identity(obj)} selects {_fmt(selector)}, labels that tenant {tenant.name!r}'s gateway "
-            f"{_fmt(own)} does not carry; a tenant's Gateway selects only its own gateway"
+            f"{identity(obj)} selects {format_labels(selector)}, labels that tenant {tenant.name!r}'s gateway "
+            f"{format_labels(own)} does not carry; a tenant's Gateway selects only its own gateway"
         )
         return
     for whose, labels in platform.other_gateway_labels(tenant):
         if selector.items() <= labels.items():
-            yield f"{identity(obj)} selects {_fmt(selector)}, which also matches {whose} {_fmt(labels)}; select {_fmt(own)}"
+            yield f"{identity(obj)} selects {format_labels(selector)}, which also matches {whose} {format_labels(labels)}; select {format_labels(own)}"
 
 
 def namespace_has_injection(obj: Mapping, platform: Platform) -> Iterator[str]:

@@ -26,6 +26,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from tenants.errors import ConfigError, Problem
+from tenants.loader import read_text
 from tenants.stack import NAMESPACE
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -119,10 +120,10 @@ def read_stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
     """The `config:` of Pulumi.<stack>.yaml as Pulumi passes it to a program: key -> string."""
     path = root / f"Pulumi.{stack}.yaml"
     shown = path.name
+    if not path.exists():
+        raise ConfigError([Problem(shown, None, "", f"no such stack file (stack {stack!r}); create it with `pulumi stack init {stack}`")])
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError([Problem(shown, None, "", f"no such stack file (stack {stack!r}); create it with `pulumi stack init {stack}`")]) from None
+        document = yaml.safe_load(read_text(path, shown, "stack file")) or {}
     except yaml.YAMLError as err:
         raise ConfigError([Problem(shown, None, "", f"not valid YAML: {err}")]) from None
     config = document.get("config") if isinstance(document, dict) else None
@@ -130,7 +131,8 @@ def read_stack_config(stack: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
         return {}
     if not isinstance(config, dict):
         raise ConfigError([Problem(shown, None, "config", "expected a mapping of configuration keys")])
-    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    # Pulumi reads every key and scalar as text (`1`, a date); lists and mappings arrive as JSON.
+    return {str(key): value if isinstance(value, str) else json.dumps(value, default=str) for key, value in config.items()}
 
 
 def tenants_argument(path: str, root: Path = PROJECT_ROOT) -> str:

@@ -24,7 +24,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def object_key(obj: dict) -> tuple:
+def manifest_order(obj: dict) -> tuple:
     """Cluster-scoped first, then by namespace, kind and name."""
     meta = obj.get("metadata", {})
     namespace = meta.get("namespace")
@@ -33,7 +33,7 @@ def object_key(obj: dict) -> tuple:
 
 def kubernetes_objects(run: ProgramRun) -> list[dict]:
     objects = [plain(r.inputs) for r in run.registrations if r.is_kubernetes_object]
-    return sorted(objects, key=object_key)
+    return sorted(objects, key=manifest_order)
 
 
 def manifests_yaml(run: ProgramRun) -> str:
