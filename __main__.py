@@ -39,7 +39,8 @@ platform = PlatformControlPlane(
     provider=provider,
 )
 sharing = Sharing.of(settings.tenants)
-tenants = [TenantMesh(tenant, mesh=platform, sharing=sharing) for tenant in settings.tenants.tenants]
+for tenant in settings.tenants.tenants:
+    TenantMesh(tenant, mesh=platform, sharing=sharing)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

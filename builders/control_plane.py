@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from tenants.model import ControlPlane, Observability
+from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
-from .istio import SECURITY, gateway, virtual_service
+from .istio import SECURITY, gateway, pinned_replicas, virtual_service
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
-CONTROL_PLANE_GATEWAY_SELECTOR = {"istio": "ingressgateway"}
 OBSERVABILITY_GATEWAY = "observability-gateway"
 DEFAULT_NAMESPACE = "istio-system"
 
@@ -38,10 +38,10 @@ def control_plane_operator(cp: ControlPlane) -> dict:
         spec["values"]["global"] = {"istioNamespace": cp.namespace}
     components: dict = {}
     if cp.replicas.pilot:
-        components["pilot"] = {"k8s": {"replicaCount": cp.replicas.pilot}}
+        components["pilot"] = {"k8s": pinned_replicas(cp.replicas.pilot)}
     if cp.replicas.ingress_gateway:
         components["ingressGateways"] = [
-            {"name": "istio-ingressgateway", "enabled": True, "k8s": {"replicaCount": cp.replicas.ingress_gateway}}
+            {"name": "istio-ingressgateway", "enabled": True, "k8s": pinned_replicas(cp.replicas.ingress_gateway)}
         ]
     if components:
         spec["components"] = components

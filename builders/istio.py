@@ -29,3 +29,12 @@ def virtual_service(
         spec["exportTo"] = export_to
     spec["http"] = http
     return k8s_object(NETWORKING, "VirtualService", name, namespace, labels=labels, spec=spec)
+
+
+def pinned_replicas(count: int) -> dict:
+    """IstioOperator `k8s` settings for at least `count` replicas.
+
+    Istio's profiles give istiod and gateways an autoscaler (minimum 1), which would scale a bare
+    replicaCount back down; its minimum is raised too, its maximum kept at Istio's default of 5.
+    """
+    return {"replicaCount": count, "hpaSpec": {"minReplicas": count, "maxReplicas": max(count, 5)}}

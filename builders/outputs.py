@@ -17,7 +17,7 @@ def stack_outputs(config: TenantsFile) -> dict:
                 "gatewayService": t.gateway_name,
                 "gatewayServiceHost": service_host(t.gateway_name, t.namespace_name),
                 "selector": dict(t.gateway_labels),
-                "hosts": t.served_hosts,
+                "hosts": t.served_dns_names,
             }
             for t in config.tenants
         },

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tenants.model import ControlPlane, Route, Server, Tenant
 
 from .control_plane import DEFAULT_NAMESPACE
-from .istio import gateway, virtual_service
+from .istio import gateway, pinned_replicas, virtual_service
 from .meta import WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
 
 
@@ -32,7 +32,7 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
         "label": dict(tenant.gateway_labels),
     }
     if tenant.gateway.replicas:
-        ingress["k8s"] = {"replicaCount": tenant.gateway.replicas}
+        ingress["k8s"] = pinned_replicas(tenant.gateway.replicas)
     spec: dict = {"profile": "empty", "components": {"ingressGateways": [ingress]}}
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["values"] = {"global": {"istioNamespace": cp.namespace}}

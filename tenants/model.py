@@ -159,6 +159,11 @@ def _host(value: Any, namespaced: bool = True) -> str:
     return value
 
 
+def dns_part(host: str) -> str:
+    """`ns/shop.example.com` -> `shop.example.com`."""
+    return host.rpartition("/")[2]
+
+
 def _route_host(value: Any) -> str:
     return _host(value, namespaced=False)
 
@@ -384,6 +389,13 @@ class Server(Model):
     )
 
     @property
+    def carries_http(self) -> bool:
+        """HTTP routes apply on HTTP-family servers and on HTTPS servers that terminate TLS."""
+        if self.protocol == Protocol.HTTPS:
+            return self.tls is None or self.tls.mode != TlsMode.PASSTHROUGH
+        return self.protocol in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+
+    @property
     def port_name(self) -> str:
         return self.name or f"{self.protocol.value.lower()}-{self.port}"
 
@@ -536,11 +548,17 @@ class Tenant(Model):
             hosts.extend(h for h in server.hosts if h not in hosts)
         return hosts
 
+    @property
+    def served_dns_names(self) -> list[str]:
+        """The gateway's hosts without their `namespace/` part, as clients and VirtualServices name them."""
+        return list(dict.fromkeys(dns_part(host) for host in self.served_hosts))
+
     def route_hosts(self, route: Route) -> list[str]:
-        """A route's hosts; by default the gateway's, without their `namespace/` part (a VirtualService has none)."""
+        """A route's hosts; by default those of the gateway's servers that carry HTTP."""
         if route.hosts:
             return list(route.hosts)
-        return list(dict.fromkeys(host.rpartition("/")[2] for host in self.served_hosts))
+        servers = [s for s in self.gateway.servers_by_port if s.carries_http]
+        return list(dict.fromkeys(dns_part(host) for server in servers for host in server.hosts))
 
 
 class TenantsFile(Model):

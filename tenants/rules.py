@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Optional, Union
 
-from .model import CREDENTIAL_MODES, TLS_PROTOCOLS, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, is_service_name
+from .model import (
+    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, dns_part, is_service_name,
+)
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
@@ -23,7 +25,7 @@ CONTROL_PLANE_GATEWAY_LABELS = {"app": "istio-ingressgateway", "istio": "ingress
 # (istio.io/rev, app.kubernetes.io/name: istio-ingressgateway, ...): a selector made of them
 # would select every tenant's gateway, so a tenant's gateway labels must be its own.
 RESERVED_LABEL_DOMAINS = ("istio.io", "kubernetes.io", "k8s.io", "helm.sh")
-OBSERVABILITY_ADDONS = ("kiali", "grafana", "prometheus", "tracing")
+OBSERVABILITY_ADDONS = tuple(Addons.model_fields)
 # Kubernetes object names are at most 63 characters where they are DNS labels.
 MAX_NAME = 63
 
@@ -48,7 +50,7 @@ def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
     return findings
 
 
-def _fmt_labels(labels: dict[str, str]) -> str:
+def format_labels(labels: dict[str, str]) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"
 
 
@@ -130,7 +132,7 @@ def _gateway_selectors(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(tenants):
         path = ("tenants", i, "gateway", "labels")
         labels = tenant.gateway_labels
-        shown = _fmt_labels(labels)
+        shown = format_labels(labels)
         for key in labels:
             domain = _reserved_domain(key)
             if domain:
@@ -141,12 +143,12 @@ def _gateway_selectors(config: TenantsFile) -> Iterator[Finding]:
         if CONTROL_PLANE_GATEWAY_SELECTOR.items() <= labels.items():
             yield path, (
                 f"labels {shown} would be selected by the control-plane gateway's "
-                f"selector {_fmt_labels(CONTROL_PLANE_GATEWAY_SELECTOR)}; use labels unique to the tenant"
+                f"selector {format_labels(CONTROL_PLANE_GATEWAY_SELECTOR)}; use labels unique to the tenant"
             )
         elif labels.items() <= CONTROL_PLANE_GATEWAY_LABELS.items():
             yield path, (
                 f"labels {shown} as the tenant's Gateway selector would select the control-plane gateway's pods "
-                f"{_fmt_labels(CONTROL_PLANE_GATEWAY_LABELS)}; use labels unique to the tenant"
+                f"{format_labels(CONTROL_PLANE_GATEWAY_LABELS)}; use labels unique to the tenant"
             )
         label_set = frozenset(labels.items())
         if label_set in first_with:
@@ -163,7 +165,7 @@ def _gateway_selectors(config: TenantsFile) -> Iterator[Finding]:
             if j != i and count == len(other.gateway_labels) < len(labels):
                 yield path, (
                     f"labels {shown} would be selected by tenant {other.name!r}'s "
-                    f"Gateway selector {_fmt_labels(other.gateway_labels)}; use labels unique to the tenant"
+                    f"Gateway selector {format_labels(other.gateway_labels)}; use labels unique to the tenant"
                 )
 
 
@@ -218,11 +220,6 @@ def _tls(protocol: Protocol, tls: Optional[Tls], path: tuple, tenant: Tenant) ->
         yield path + ("tls",), f"tls mode {tls.mode.value} {why}: credentialName and issuer are not allowed"
 
 
-def dns_part(host: str) -> str:
-    """`ns/shop.example.com` -> `shop.example.com`."""
-    return host.rpartition("/")[2]
-
-
 def _host_claims(config: TenantsFile) -> Iterator[Finding]:
     domain = config.observability.domain
     platform_hosts = {f"{addon}.{domain}" for addon in OBSERVABILITY_ADDONS}
@@ -252,13 +249,6 @@ def host_matches(server_host: str, route_host: str) -> bool:
     return route == server
 
 
-def _carries_http(server: Server) -> bool:
-    """HTTP routes apply on HTTP-family servers and on HTTPS servers that terminate TLS."""
-    if server.protocol == Protocol.HTTPS:
-        return server.tls is None or server.tls.mode != TlsMode.PASSTHROUGH
-    return server.protocol in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
-
-
 def _routes(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(config.tenants):
         servers = tenant.gateway.servers
@@ -268,14 +258,14 @@ def _routes(config: TenantsFile) -> Iterator[Finding]:
             if route.name in names:
                 yield path + ("name",), f"route name {route.name!r} is used twice in this tenant"
             names.add(route.name)
-            if route.hosts is None and not any(_carries_http(s) for s in servers):
+            if route.hosts is None and not any(s.carries_http for s in servers):
                 yield path, "the tenant's gateway has no HTTP, HTTPS, HTTP2 or GRPC server to carry this route"
             for k, host in enumerate(route.hosts or []):
                 serving = [s for s in servers if any(host_matches(h, host) for h in s.hosts)]
                 if not serving:
                     served = ", ".join(dict.fromkeys(dns_part(h) for s in servers for h in s.hosts))
                     yield path + ("hosts", k), f"host {host!r} is not served by the tenant's gateway (it serves {served})"
-                elif not any(_carries_http(s) for s in serving):
+                elif not any(s.carries_http for s in serving):
                     yield path + ("hosts", k), (
                         f"host {host!r} is served only by TCP, TLS or TLS-passthrough servers, which carry no HTTP "
                         f"routes; serve it over HTTP, HTTPS, HTTP2 or GRPC"

@@ -144,3 +144,33 @@ def test_schema_check_catches_what_the_api_server_would_prune():
     legacy = {"apiVersion": "install.istio.io/v1alpha1", "kind": "IstioOperator", "metadata": {"name": "x"},
               "spec": {"values": {"gateways": {"istio-ingressgateway": {"debug": "info"}}}}}
     assert any("debug" in e for e in schema_errors(legacy))
+
+
+def test_replicas_are_a_floor_the_autoscaler_keeps():
+    # Istio's profiles autoscale istiod and gateways from 1: a bare replicaCount would not hold.
+    prod = objects(run("prod"))
+    pinned = []
+    for iop in of_kind(prod, "IstioOperator"):
+        components = iop["spec"].get("components", {})
+        for component in [components.get("pilot", {}), *components.get("ingressGateways", [])]:
+            k8s = component.get("k8s", {})
+            if "replicaCount" in k8s:
+                assert k8s["hpaSpec"]["minReplicas"] == k8s["replicaCount"] <= k8s["hpaSpec"]["maxReplicas"]
+                pinned.append(k8s["replicaCount"])
+    assert pinned and all(count == 3 for count in pinned)  # tenants/prod.yaml asks for 3 everywhere
+
+
+def test_default_route_hosts_and_outputs_name_plain_http_hosts(tmp_path):
+    tenants = """tenants:
+  - name: team-a
+    gateway:
+      servers:
+        - {port: 80, protocol: HTTP, hosts: [./web.example.com]}
+        - {port: 5432, protocol: TCP, hosts: [db.example.com]}
+    routes:
+      - {name: web, http: [{to: {service: web, port: 8080}}]}
+"""
+    program = run(tenants_yaml=tenants, tmp_path=tmp_path)
+    vs = find(objects(program), "VirtualService", "web", "team-a")
+    assert vs["spec"]["hosts"] == ["web.example.com"]  # not the TCP server's host, no `./`
+    assert program.outputs["tenants"]["team-a"]["hosts"] == ["web.example.com", "db.example.com"]
