@@ -22,15 +22,14 @@ import pulumi
 from google.protobuf.json_format import MessageToDict
 from pulumi.runtime import mocks
 from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
 from tenants.errors import ConfigError, Problem
 from tenants.loader import read_text
 from tenants.stack import NAMESPACE
 
+from .mocks import run_program_function, start_mock_engine
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "istio-multitenancy"
 # The mock monitor puts the stack's type into every child URN; the real engine does not.
 _MOCK_STACK_PREFIX = "pulumi:pulumi:Stack$"
 
@@ -75,16 +74,6 @@ class ProgramRun:
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
-
-
-class _EchoMocks(mocks.Mocks):
-    """A resource's state is its inputs: what the program asked for is what we render."""
-
-    def new_resource(self, args: mocks.MockResourceArgs):
-        return f"{args.name}-id", args.inputs
-
-    def call(self, args: mocks.MockCallArgs):
-        return {}, None
 
 
 class RecordingMonitor(mocks.MockMonitor):
@@ -152,11 +141,7 @@ def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PRO
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
 
-    runtime_settings.set_root_resource(None)  # a fresh Stack for every run in this process
-    pulumi.runtime.set_all_config(config)
-    echo = _EchoMocks()
-    monitor = RecordingMonitor(echo)
-    pulumi.runtime.set_mocks(echo, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    monitor = start_mock_engine(config, stack, RecordingMonitor)
 
     def program() -> None:
         runpy.run_path(str(root / "__main__.py"), run_name="__main__")
@@ -164,7 +149,7 @@ def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PRO
     previous = os.getcwd()
     os.chdir(root)  # as `pulumi up` runs the program from the project directory
     try:
-        _sync_await(run_pulumi_func(program))
+        run_program_function(program)
     except pulumi.RunError as err:
         raise ProgramFailed(str(err), list(monitor.registrations)) from err
     finally:
