@@ -11,7 +11,7 @@ from typing import Any, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from . import rules
+from . import rules, salvage
 from .errors import Brief, ConfigError, Problem
 from .model import TenantsFile
 
@@ -289,42 +289,14 @@ def error_message(err: dict, model: type[BaseModel] = TenantsFile) -> str:
     return " ".join(msg.split())
 
 
-def _tenant_index(loc: tuple) -> Optional[int]:
-    if len(loc) >= 2 and loc[0] == "tenants" and isinstance(loc[1], int):
-        return loc[1]
-    return None
-
-
 def _validate(data: dict) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
     """The typed model and every finding, from the model and from the cross-tenant rules."""
     try:
         config = TenantsFile.model_validate(data)
     except ValidationError as err:
-        return None, _partial_findings(data, err.errors(include_url=False))
+        errors = err.errors(include_url=False)
+        return None, [(tuple(e["loc"]), error_message(e)) for e in errors] + salvage.rule_findings(data, errors)
     return config, rules.check(config)
-
-
-def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]:
-    """The model's errors, then the cross-tenant rules over the tenants that passed the model.
-
-    Tenants that failed are left out of the rules (when the rest of the file is sound), so one
-    broken tenant hides no other tenant's error and causes none about itself."""
-    findings = [(tuple(e["loc"]), error_message(e)) for e in errors]
-    failed = {_tenant_index(tuple(e["loc"])) for e in errors}
-    if None in failed:
-        return findings  # controlPlane, observability or the list itself is broken: rules would guess
-    tenants = data["tenants"]
-    kept = [i for i in range(len(tenants)) if i not in failed]
-    try:
-        partial = TenantsFile.model_validate({**data, "tenants": [tenants[i] for i in kept]})
-    except ValidationError:
-        return findings
-    names = [t.get("name") for i, t in enumerate(tenants) if i in failed and isinstance(t, dict)]
-    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}):
-        if _tenant_index(path) is not None:
-            path = ("tenants", kept[path[1]]) + path[2:]
-        findings.append((path, message))
-    return findings
 
 
 def parse_tenants(text: str, shown: str) -> TenantsFile:
@@ -334,9 +306,13 @@ def parse_tenants(text: str, shown: str) -> TenantsFile:
     config, found = _validate(doc.data)
     findings += found
     if findings or config is None:
-        problems = dict.fromkeys(Problem(shown, doc.line(path), doc.display(path), message) for path, message in findings)
-        raise ConfigError(sorted(problems, key=lambda p: p.line or 0))
+        raise _config_error(doc, shown, findings)
     return config
+
+
+def _config_error(doc: _Document, source: str, findings: list[tuple[tuple, str]]) -> ConfigError:
+    problems = dict.fromkeys(Problem(source, doc.line(path), doc.display(path), message) for path, message in findings)
+    return ConfigError(sorted(problems, key=lambda p: p.line or 0))
 
 
 def read_text(path: Path, shown: str, what: str) -> str:

@@ -85,15 +85,25 @@ def _whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _quoted_number(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lstrip("+-").isdigit()
+
+
+def _number_error(kind: str, value: Any, what: str, expected: str) -> PydanticCustomError:
+    if _quoted_number(value):  # `port: "9000"`: YAML reads a quoted number as a string
+        return _fail(kind, "{value!r} is a string; expected " + expected + ": write it without quotes", value=value)
+    return _fail(kind, "{value!r} is not " + what, value=value)
+
+
 def _port(value: Any) -> int:
     if not _whole_number(value) or not 1 <= value <= 65535:
-        raise _fail("port", "{value!r} is not a port (1-65535)", value=value)
+        raise _number_error("port", value, "a port (1-65535)", "a whole number from 1 to 65535")
     return value
 
 
 def _positive_int(value: Any) -> int:
     if not _whole_number(value) or value < 1:
-        raise _fail("positive_int", "{value!r} is not a whole number of at least 1", value=value)
+        raise _number_error("positive_int", value, "a whole number of at least 1", "a whole number of at least 1")
     return value
 
 

@@ -221,21 +221,28 @@ def _tls(protocol: Protocol, tls: Optional[Tls], path: tuple, tenant: Tenant) ->
 
 
 def _host_claims(config: TenantsFile) -> Iterator[Finding]:
+    """Each host a second tenant claims, once per tenant (a host is often served on several ports),
+    at its first place there, naming the first tenant's place."""
     domain = config.observability.domain
     platform_hosts = {f"{addon}.{domain}" for addon in OBSERVABILITY_ADDONS}
-    owners: dict[str, str] = {}
+    owners: dict[str, tuple[str, str]] = {}  # host -> (tenant, where it claims it)
     for i, tenant in enumerate(config.tenants):
+        reported: set[str] = set()
         for j, server in enumerate(tenant.gateway.servers):
             for k, host in enumerate(server.hosts):
                 dns = dns_part(host)
-                path = ("tenants", i, "gateway", "servers", j, "hosts", k)
-                if dns == "*":
+                if dns == "*" or dns in reported:
                     continue
+                path = ("tenants", i, "gateway", "servers", j, "hosts", k)
+                owner, place = owners.setdefault(dns, (tenant.name, f"tenants[{tenant.name}].gateway.servers[{j}].hosts[{k}]"))
                 if dns in platform_hosts:
+                    reported.add(dns)
                     yield path, f"host {dns!r} is an observability host of the control-plane gateway"
-                owner = owners.setdefault(dns, tenant.name)
-                if owner != tenant.name:
-                    yield path, f"host {dns!r} is claimed by tenants {owner!r} and {tenant.name!r}; an explicit host belongs to one tenant"
+                elif owner != tenant.name:
+                    reported.add(dns)
+                    yield path, (
+                        f"host {dns!r} is already claimed by tenant {owner!r} ({place}); an explicit host belongs to one tenant"
+                    )
 
 
 def host_matches(server_host: str, route_host: str) -> bool:

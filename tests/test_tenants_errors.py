@@ -359,7 +359,8 @@ CASES = [
               servers:
                 - {port: "80"}
         """,
-        "{file}:5: tenants[a].gateway.servers[0].port: '80' is not a port (1-65535)",
+        "{file}:5: tenants[a].gateway.servers[0].port: '80' is a string; expected a whole number from 1 to 65535: "
+        "write it without quotes",
     ),
     case(
         "duplicate-port",
@@ -477,20 +478,22 @@ CASES = [
         "the port is the server's `port`",
     ),
     case(
+        # Once, though b serves it on two ports, and naming where a claims it.
         "host-claimed-twice",
         """
         tenants:
           - name: a
             gateway:
               servers:
-                - {port: 80, hosts: [shop.example.com]}
+                - {port: 80, hosts: [www.example.com, shop.example.com]}
           - name: b
             gateway:
               servers:
                 - {port: 80, hosts: [shop.example.com]}
+                - {port: 443, protocol: HTTPS, hosts: [shop.example.com], tls: {mode: SIMPLE, credentialName: shop}}
         """,
-        "{file}:9: tenants[b].gateway.servers[0].hosts[0]: host 'shop.example.com' is claimed by tenants 'a' and 'b'; "
-        "an explicit host belongs to one tenant",
+        "{file}:9: tenants[b].gateway.servers[0].hosts[0]: host 'shop.example.com' is already claimed by tenant 'a' "
+        "(tenants[a].gateway.servers[0].hosts[1]); an explicit host belongs to one tenant",
     ),
     # --- Routes -----------------------------------------------------------------------------
     case(
@@ -565,6 +568,39 @@ CASES = [
         "but 'c' does not export it to 'b'",
         "{file}:9: tenants[b].namespace: namespace 'kube-system' is a system namespace; "
         "a tenant needs a namespace of its own",
+    ),
+    # --- Every mistake in one run -------------------------------------------------------------
+    case(
+        # A misspelt key and a quoted number in one tenant hide neither that tenant's other
+        # mistakes nor the rules across tenants.
+        "five-mistakes-at-once",
+        """
+        tenants:
+          - name: shop
+            namespace: istio-system
+            gateway:
+              servers:
+                - port: 80
+                  hsots: [shop.example.com]
+                - port: "9000"
+                  hosts: [api.example.com]
+          - name: blog
+            gateway:
+              servers:
+                - {port: 80, hosts: [api.example.com, blog.example.com]}
+          - name: news
+            imports: [{tenant: shop, service: search}]
+        """,
+        "{file}:3: tenants[shop].namespace: namespace 'istio-system' is the control-plane namespace; "
+        "a tenant needs a namespace of its own",
+        "{file}:7: tenants[shop].gateway.servers[0].hsots: unknown field 'hsots' (did you mean 'hosts'?); "
+        "allowed: hosts, name, port, protocol, tls",
+        "{file}:8: tenants[shop].gateway.servers[1].port: '9000' is a string; expected a whole number from 1 to 65535: "
+        "write it without quotes",
+        "{file}:13: tenants[blog].gateway.servers[0].hosts[0]: host 'api.example.com' is already claimed by tenant "
+        "'shop' (tenants[shop].gateway.servers[1].hosts[0]); an explicit host belongs to one tenant",
+        "{file}:15: tenants[news].imports[0]: tenant 'news' imports service 'search' from tenant 'shop', "
+        "but 'shop' does not export it to 'news'",
     ),
 ]
 

@@ -478,26 +478,118 @@ def test_mistakes_report_exactly_these_lines(name):
     assert errors_of(text) == expected
 
 
-def test_a_broken_tenant_hides_no_error_of_another_and_causes_none():
+def test_a_broken_value_hides_no_other_mistake_and_causes_none():
     lines = errors_of(
         """
         tenants:
           - name: a
-            gateway: {servers: [{port: 0}]}
+            gateway: {servers: [{port: 0, hosts: [a.example.com]}]}
           - name: b
             exports: [{service: api, to: [a]}]
             imports: [{tenant: a, service: db}]
             previousNames: [a]
-            gateway: {labels: {istio: ingressgateway}}
+            gateway: {labels: {istio: ingressgateway}, servers: [{port: 80, hosts: [a.example.com]}]}
         """
     )
-    # b's export to a and import from a are not judged while a is broken; the name a is taken all the same.
+    # a's port gets a stand-in for the rules: a is checked all the same, and b's references to a.
     assert lines == [
         "tenants.yaml:3: tenants[a].gateway.servers[0].port: 0 is not a port (1-65535)",
+        "tenants.yaml:6: tenants[b].imports[0]: tenant 'b' imports service 'db' from tenant 'a', but 'a' does not export it to 'b'",
         "tenants.yaml:7: tenants[b].previousNames[0]: previous name 'a' is the name of a current tenant",
         "tenants.yaml:8: tenants[b].gateway.labels: labels {istio: ingressgateway} would be selected by the "
         "control-plane gateway's selector {istio: ingressgateway}; use labels unique to the tenant",
+        "tenants.yaml:8: tenants[b].gateway.servers[0].hosts[0]: host 'a.example.com' is already claimed by tenant 'a' "
+        "(tenants[a].gateway.servers[0].hosts[0]); an explicit host belongs to one tenant",
     ]
+
+
+REPAIRS = {
+    # What a broken value of a tenant would make the rules say, if its stand-in were taken for the
+    # user's value, is not said; everything else is.
+    "broken-namespace-clashes-with-nothing": (
+        """
+        tenants:
+          - name: a
+            namespace: Team-A
+            gateway: {servers: [{port: 80, hosts: [team-a/a.example.com]}]}
+          - name: team-a
+          - name: c
+            namespace: kube-c
+        """,
+        ["tenants.yaml:3: tenants[a].namespace: 'Team-A' is not a DNS-1123 label (lower case letters, digits and '-', "
+         "starting and ending with a letter or digit, at most 63 characters)",
+         "tenants.yaml:7: tenants[c].namespace: namespace 'kube-c' is reserved for Kubernetes (kube-*); "
+         "a tenant needs a namespace of its own"],
+    ),
+    "broken-gateway-name-and-labels": (
+        """
+        tenants:
+          - name: a
+            gateway: {name: A, labels: {istio: 7}}
+          - name: b
+            gateway: {name: a-ingressgw, labels: {istio: ingressgateway-a, app: istio-ingressgateway-a}}
+        """,
+        ["tenants.yaml:3: tenants[a].gateway.name: 'A' is not a Service name (lower case letters, digits and '-', "
+         "starting with a letter, ending with a letter or digit, at most 63 characters)",
+         "tenants.yaml:3: tenants[a].gateway.labels: label 'istio': value 7 is not a string (quote it)"],
+    ),
+    "broken-tls-says-nothing-of-tls-or-routes": (
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: simple, credentialName: a}}
+                - {port: 443, hosts: [b.example.com]}
+            routes:
+              - name: web
+                hosts: [a.example.com]
+                http: [{to: {service: web, port: 80}}]
+        """,
+        ["tenants.yaml:5: tenants[a].gateway.servers[0].tls.mode: 'simple' is not allowed; use one of SIMPLE, MUTUAL, "
+         "PASSTHROUGH, ISTIO_MUTUAL, OPTIONAL_MUTUAL (did you mean 'SIMPLE'?)",
+         "tenants.yaml:6: tenants[a].gateway.servers[1].port: port 443 is used by another server of this gateway"],
+    ),
+    "broken-export-leaves-its-importers-unjudged": (
+        """
+        tenants:
+          - name: a
+            exports: [{service: api, to: [b, B]}]
+          - name: b
+            imports: [{tenant: a, service: api}, {tenant: a, service: db}]
+            routes:
+              - name: web
+                hosts: [b.example.com]
+                http: [{to: {service: web, port: "80"}}]
+              - name: web
+                http: [{to: {service: web, port: 80}}]
+        """,
+        ["tenants.yaml:3: tenants[a].exports[0].to[1]: 'B' is not a DNS-1123 label (lower case letters, digits and '-', "
+         "starting and ending with a letter or digit, at most 63 characters)",
+         "tenants.yaml:9: tenants[b].routes[0].http[0].to.port: '80' is a string; expected a whole number from 1 to "
+         "65535: write it without quotes",
+         "tenants.yaml:10: tenants[b].routes[1].name: route name 'web' is used twice in this tenant"],
+    ),
+    "broken-name-leaves-the-tenant-out": (
+        """
+        tenants:
+          - name: A
+            namespace: istio-system
+          - name: b
+            namespace: istio-system
+        """,
+        ["tenants.yaml:2: tenants[A].name: 'A' is not a DNS-1123 label (lower case letters, digits and '-', "
+         "starting and ending with a letter or digit, at most 63 characters)",
+         "tenants.yaml:5: tenants[b].namespace: namespace 'istio-system' is the control-plane namespace; "
+         "a tenant needs a namespace of its own"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", REPAIRS)
+def test_the_rules_run_over_what_is_not_broken(name):
+    text, expected = REPAIRS[name]
+    assert errors_of(text) == expected
 
 
 def test_a_broken_control_plane_stops_the_cross_tenant_rules():
