@@ -12,7 +12,18 @@ from .kubernetes import child_declarer
 
 
 class IstioOperatorInstall(pulumi.ComponentResource):
-    """Depend on this component to wait for the IstioOperator CRD and the operator itself."""
+    """The in-cluster Istio operator; depend on this component to wait for its CRD and the operator itself.
+
+    Args:
+        name: the component's Pulumi name; its children are named `<name>/<object name>`.
+        version: the Istio version X.Y.Z of the operator image (1.22 or 1.23: later Istio has no operator).
+        watched_namespaces: the namespaces whose IstioOperator resources the operator reconciles
+            (the control plane's namespace).
+        provider: the Kubernetes provider (cluster) to install into.
+
+    Outputs (attributes): `namespace` (the operator's Namespace, protected), `crd` (the
+    IstioOperator CustomResourceDefinition), `deployment` (the operator's Deployment).
+    """
 
     def __init__(
         self,

@@ -13,7 +13,19 @@ from .kubernetes import child_declarer
 
 
 class PlatformControlPlane(pulumi.ComponentResource):
-    """`ready` is the control plane's IstioOperator: Istio's CRDs and istiod exist once it is HEALTHY."""
+    """The mesh the tenants join: the control plane's namespace, its IstioOperator (istiod and the
+    platform's ingress gateway), mesh-wide strict mTLS and the observability add-ons' routes.
+
+    Args:
+        name: the component's Pulumi name (the main program uses `config.name`).
+        config: the tenants file's `control_plane` (tenants.model.ControlPlane).
+        observability: the tenants file's `observability` (which add-ons get a route, on which domain).
+        operator: what installs Istio (an IstioOperatorInstall): the IstioOperator waits for it.
+        provider: the Kubernetes provider (cluster); tenants use the same one.
+
+    Outputs (attributes): `namespace` (protected), `ready` (the control plane's IstioOperator:
+    Istio's CRDs and istiod exist once it is HEALTHY), and `config`, `provider`, `operator` as given.
+    """
 
     def __init__(
         self,

@@ -15,6 +15,21 @@ from .platform_control_plane import PlatformControlPlane
 
 
 class TenantMesh(pulumi.ComponentResource):
+    """Everything one tenant gets: its namespace, its own ingress gateway (an IstioOperator), the
+    Istio Gateway and VirtualServices of its routes, and its isolation (mTLS, authorization,
+    Sidecar, NetworkPolicy, quota, admin access, certificates).
+
+    Args:
+        tenant: one tenant of a validated tenants file (`tenants.load_tenants` or `parse_tenants`:
+            the rules across tenants, such as unique namespaces and hosts, are checked there).
+        mesh: the PlatformControlPlane the tenant joins (its provider, operator and readiness).
+        sharing: `builders.isolation.Sharing.of(tenants_file)`: which services tenants share.
+        opts: Pulumi options; the component is named after the tenant, with `previous_names` as aliases.
+
+    Outputs (attributes): `namespace` (kept in the cluster when the tenant is removed unless it is
+    marked `decommission`), `gateway_operator` (the gateway's IstioOperator), `gateway` (the Istio Gateway).
+    """
+
     def __init__(
         self,
         tenant: Tenant,

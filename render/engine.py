@@ -138,18 +138,24 @@ def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PRO
     config = read_stack_config(stack, root)
     if tenants_file is not None:
         config[f"{NAMESPACE}:tenantsFile"] = tenants_file
+    return run_program_file(root / "__main__.py", stack, config)
+
+
+def run_program_file(program: Path, stack: str, config: dict[str, str]) -> ProgramRun:
+    """Run a Pulumi program under the mock engine, from its own directory, as `pulumi up` runs it."""
+    root = program.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
 
     monitor = start_mock_engine(config, stack, RecordingMonitor)
 
-    def program() -> None:
-        runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+    def run() -> None:
+        runpy.run_path(str(program), run_name="__main__")
 
     previous = os.getcwd()
     os.chdir(root)  # as `pulumi up` runs the program from the project directory
     try:
-        run_program_function(program)
+        run_program_function(run)
     except pulumi.RunError as err:
         raise ProgramFailed(str(err), list(monitor.registrations)) from err
     finally:

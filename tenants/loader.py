@@ -6,14 +6,14 @@ import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import rules, salvage
 from .errors import Brief, ConfigError, Problem
-from .model import TenantsFile
+from .model import TenantsFile, rules_checked_by_caller
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -28,7 +28,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]{0,62}")
 class _Document:
     """Parsed YAML, its nodes (for the line of any path) and the keys a mapping repeats."""
 
-    def __init__(self, data: Any, root: yaml.Node, duplicates: list[tuple]):
+    def __init__(self, data: Any, root: Optional[yaml.Node], duplicates: list[tuple]):
         self.data = data
         self.root = root
         self.duplicates = duplicates
@@ -36,6 +36,8 @@ class _Document:
     def line(self, path: tuple) -> Optional[int]:
         """The line of the deepest part of `path` in the file (a missing key points at its parent)."""
         node, line = self.root, None
+        if node is None:  # data given as a mapping, not read from a file
+            return None
         for key in path:
             found = _child_node(node, key)
             if found is None:
@@ -292,25 +294,42 @@ def error_message(err: dict, model: type[BaseModel] = TenantsFile) -> str:
 def _validate(data: dict) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
     """The typed model and every finding, from the model and from the cross-tenant rules."""
     try:
-        config = TenantsFile.model_validate(data)
+        config = TenantsFile.model_validate(data, context=rules_checked_by_caller())
     except ValidationError as err:
         errors = err.errors(include_url=False)
         return None, [(tuple(e["loc"]), error_message(e)) for e in errors] + salvage.rule_findings(data, errors)
     return config, rules.check(config)
 
 
-def parse_tenants(text: str, shown: str) -> TenantsFile:
-    """Validate the text of a tenants file; `shown` names it in errors."""
-    doc = parse_document(text, shown)
+def parse_tenants(content: Union[str, Mapping[str, Any]], source: str = "tenants") -> TenantsFile:
+    """A validated tenants model from a tenants file's text or its data (a mapping, as YAML reads it).
+
+    Every rule runs, field by field and across tenants; any mistake raises one ConfigError that
+    lists them all, each naming `source`, the line (for text) and the field."""
+    if isinstance(content, str):
+        doc = parse_document(content, source)
+    elif isinstance(content, Mapping):
+        doc = _Document(dict(content), None, [])
+    else:
+        raise TypeError(f"parse_tenants takes a tenants file's text or a mapping, not {type(content).__name__}")
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
     config, found = _validate(doc.data)
     findings += found
     if findings or config is None:
-        raise _config_error(doc, shown, findings)
+        raise _config_error(doc, source, findings)
     return config
 
 
+def check_rules(config: TenantsFile, source: str) -> None:
+    """Raise a ConfigError naming every rule across tenants that `config` breaks."""
+    findings = rules.check(config)
+    if findings:
+        raise _config_error(_Document(config.model_dump(by_alias=True), None, []), source, findings)
+
+
 def _config_error(doc: _Document, source: str, findings: list[tuple[tuple, str]]) -> ConfigError:
+    if doc.root is None:  # no lines to order by: the order of the data
+        findings = sorted(findings, key=lambda f: [(isinstance(k, str), k if isinstance(k, int) else str(k)) for k in f[0]])
     problems = dict.fromkeys(Problem(source, doc.line(path), doc.display(path), message) for path, message in findings)
     return ConfigError(sorted(problems, key=lambda p: p.line or 0))
 
@@ -329,6 +348,7 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Path, shown: Optional[str] = None) -> TenantsFile:
+def load_tenants(path: Union[str, Path], shown: Optional[str] = None) -> TenantsFile:
+    """A validated tenants model from a tenants file (see parse_tenants); `shown` names it in errors."""
     shown = shown or str(path)
-    return parse_tenants(read_text(path, shown, "tenants file"), shown)
+    return parse_tenants(read_text(Path(path), shown, "tenants file"), shown)

@@ -12,7 +12,9 @@ import re
 from enum import Enum
 from typing import Annotated, Any, Optional
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, ValidationInfo, WithJsonSchema, model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -571,14 +573,36 @@ class Tenant(Model):
         return list(dict.fromkeys(dns_part(host) for server in servers for host in server.hosts))
 
 
+_RULES_CHECKED_BY_CALLER = "tenants: rules checked by the caller"
+
+
+def rules_checked_by_caller() -> dict:
+    """The validation context of a caller that runs the rules across tenants itself (the loader, which knows lines)."""
+    return {_RULES_CHECKED_BY_CALLER: True}
+
+
 class TenantsFile(Model):
     """A tenants file: the platform's control plane and its tenants."""
+
+    # Built directly (`TenantsFile(...)`, `model_validate`), it checks the rules across tenants
+    # too and raises tenants.ConfigError when one fails; tenants.parse_tenants and load_tenants
+    # report every mistake, of fields and rules alike, as one ConfigError with lines.
 
     control_plane: ControlPlane = Field(default_factory=ControlPlane, description="The platform's Istio control plane.")
     observability: Observability = Field(
         default_factory=Observability, description="Observability add-ons on the control-plane gateway."
     )
     tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
+
+    @model_validator(mode="after")
+    def _rules_across_tenants(self, info: ValidationInfo) -> "TenantsFile":
+        # Everything downstream trusts this model: no way to build one may skip the rules. A
+        # ConfigError is no ValueError, so pydantic lets it through as it is.
+        if not (info.context or {}).get(_RULES_CHECKED_BY_CALLER):
+            from .loader import check_rules
+
+            check_rules(self, "TenantsFile")
+        return self
 
 
 class StackSettings(Model):

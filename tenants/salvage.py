@@ -22,7 +22,7 @@ from typing import Any, Optional
 from pydantic import ValidationError
 
 from . import rules
-from .model import TenantsFile
+from .model import TenantsFile, rules_checked_by_caller
 
 Path = tuple
 _MAX_ROUNDS = 8
@@ -82,7 +82,7 @@ class _Repair:
             if not self._round(errors):
                 return None
             try:
-                return TenantsFile.model_validate(self.data)
+                return TenantsFile.model_validate(self.data, context=rules_checked_by_caller())
             except ValidationError as err:
                 errors = err.errors(include_url=False)
         return None
