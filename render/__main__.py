@@ -17,22 +17,53 @@ from tenants.errors import ConfigError
 from . import commands
 
 
-def _render(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m render", description="Render a stack offline, as `pulumi up` would apply it.")
-    parser.add_argument("stack")
-    parser.add_argument("--tenants", help="render with this tenants file instead of the stack's")
-    parser.add_argument("--out", type=Path, help="output directory (default: build/STACK)")
-    args = parser.parse_args(argv)
-    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out))
+def _render_parser() -> argparse.ArgumentParser:
+    """The stack form, whose usage and help also show the subcommands: argparse alone would hide them."""
+    others = [parser() for parser in (_validate_parser, _diff_parser)]
+    usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] STACK"]
+    usages += [other.format_usage().removeprefix("usage: ").strip() for other in others]
+    parser = argparse.ArgumentParser(
+        prog="python -m render",
+        usage="\n       ".join(usages),
+        description="Render a stack offline, as `pulumi up` would apply it; `validate` and `diff` are subcommands.",
+        epilog="\n\n".join(other.format_help().strip() for other in others)
+        + "\n\nexit codes: 0 done, 1 the renders differ (diff), 2 mistakes in the configuration or unusable input",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("stack", metavar="STACK", help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
+    parser.add_argument("--tenants", metavar="FILE", help="render with this tenants file instead of the stack's")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: build/STACK)")
+    return parser
 
 
-def _validate(argv: list[str]) -> int:
+def _validate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m render validate",
         description="Check a stack's settings and tenants file, or a tenants file alone; print `ok: N tenants` or every mistake.",
     )
-    parser.add_argument("stack", nargs="?", default=None, help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
-    parser.add_argument("--tenants", help="a tenants file (default: the stack's tenantsFile)")
+    parser.add_argument("stack", metavar="STACK", nargs="?", default=None, help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
+    parser.add_argument("--tenants", metavar="FILE", help="a tenants file (default: the stack's tenantsFile)")
+    return parser
+
+
+def _diff_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m render diff",
+        description="Compare two render outputs, object by object; exit 0 identical, 1 different, 2 unusable input.",
+        epilog="The base render comes from the base commit: `python -m render dev --out build/base/dev` there.",
+    )
+    parser.add_argument("old", metavar="OLD", type=Path, help="the base render (e.g. build/base/dev)")
+    parser.add_argument("new", metavar="NEW", type=Path, help="the changed render (e.g. build/dev)")
+    return parser
+
+
+def _render(argv: list[str]) -> int:
+    args = _render_parser().parse_args(argv)
+    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out))
+
+
+def _validate(argv: list[str]) -> int:
+    parser = _validate_parser()
     args = parser.parse_args(argv)
     if args.stack is None and args.tenants is None:
         parser.error("name a STACK or --tenants FILE")
@@ -40,10 +71,7 @@ def _validate(argv: list[str]) -> int:
 
 
 def _diff(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m render diff", description="Compare two render outputs, object by object.")
-    parser.add_argument("old", type=Path, help="the base render (e.g. build/base/dev)")
-    parser.add_argument("new", type=Path, help="the changed render (e.g. build/dev)")
-    args = parser.parse_args(argv)
+    args = _diff_parser().parse_args(argv)
     return commands.diff(args.old, args.new)
 
 
