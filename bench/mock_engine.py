@@ -12,7 +12,7 @@ from typing import Callable
 
 from pulumi.runtime import mocks
 
-from render.mocks import run_program_function, start_mock_engine
+from render.mocks import mock_engine, run_program_function
 
 STACK = "bench"
 
@@ -21,8 +21,8 @@ def run_under_mocks(
     program: Callable[[], None], config: dict[str, str], monitor_class: type[mocks.MockMonitor] = mocks.MockMonitor
 ) -> mocks.MockMonitor:
     """Run `program` as the Pulumi program and return once every registration has been answered."""
-    monitor = start_mock_engine(config, STACK, monitor_class)
-    run_program_function(program)
+    with mock_engine(config, STACK, monitor_class) as monitor:
+        run_program_function(program)
     return monitor
 
 

@@ -27,7 +27,7 @@ from tenants.errors import ConfigError, Problem
 from tenants.loader import read_text
 from tenants.stack import NAMESPACE
 
-from .mocks import run_program_function, start_mock_engine
+from .mocks import mock_engine, run_program_function
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The mock monitor puts the stack's type into every child URN; the real engine does not.
@@ -147,17 +147,17 @@ def run_program_file(program: Path, stack: str, config: dict[str, str]) -> Progr
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
 
-    monitor = start_mock_engine(config, stack, RecordingMonitor)
-
     def run() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
     previous = os.getcwd()
     os.chdir(root)  # as `pulumi up` runs the program from the project directory
     try:
-        run_program_function(run)
-    except pulumi.RunError as err:
-        raise ProgramFailed(str(err), list(monitor.registrations)) from err
+        with mock_engine(config, stack, RecordingMonitor) as monitor:
+            try:
+                run_program_function(run)
+            except pulumi.RunError as err:
+                raise ProgramFailed(str(err), list(monitor.registrations)) from err
     finally:
         os.chdir(previous)
     stack_resource = runtime_settings.get_root_resource()
