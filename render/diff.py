@@ -19,6 +19,7 @@ from typing import Any, Iterator, Optional
 import yaml
 
 from builders.meta import TENANT_LABEL, resource_type
+from tenants.model import Tenant
 
 PLATFORM = "platform"
 TENANT_COMPONENT = "istio-multitenancy:index:TenantMesh"
@@ -83,6 +84,8 @@ class Report:
     groups: dict[str, Group]
     retained: list[ObjectKey]
     hints: list[str]
+    warnings: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)  # objects that change Pulumi resource, one line each
 
     @property
     def identical(self) -> bool:
@@ -386,9 +389,12 @@ def compare(old: Render, new: Render) -> Report:
         for previous in previous_names(entry)
         if previous in old_tenants and previous not in new_tenants
     }
-    hints = _hints(old, new, old_tenants, new_tenants, renamed)
+    look_alikes = _look_alikes(old, new, old_tenants, new_tenants, renamed)
+    hints = _hints(old, new, renamed, look_alikes)
+    warnings = _gateways_following_names(old, new, [*renamed.items(), *((p, n) for p, n, _ in look_alikes)])
     old = _under_new_names(old, renamed)
     old_urns, new_urns = _match_resources(old, renamed), _match_resources(new, {})
+    moves = _moves(old, new, old_urns, new_urns)
 
     def group_of(tenant: str) -> Group:
         return groups[renamed.get(tenant, tenant)]
@@ -441,24 +447,32 @@ def compare(old: Render, new: Render) -> Report:
             groups[tenant].title = f"tenant {tenant} (removed)"
         else:
             groups[tenant].title = f"tenant {tenant}"
-    return Report(dict(groups), sorted(retained), hints)
+    return Report(dict(groups), sorted(retained), hints, warnings, moves)
 
 
-def _hints(old: Render, new: Render, old_tenants: dict, new_tenants: dict, renamed: dict[str, str]) -> list[str]:
-    hints = []
+def _look_alikes(
+    old: Render, new: Render, old_tenants: dict, new_tenants: dict, renamed: dict[str, str]
+) -> list[tuple[str, str, list[str]]]:
+    """(removed tenant, added tenant, what they share) for pairs that look like one tenant renamed."""
+    pairs = []
     gone = sorted(set(old_tenants) - set(new_tenants) - set(renamed))
-    arrived = sorted(set(new_tenants) - set(old_tenants))
-    for name in arrived:
+    for name in sorted(set(new_tenants) - set(old_tenants)):
         after = _facts(new, name)
         for previous in gone:
             before = _facts(old, previous)
             shared = [f"{what} {', '.join(sorted(before[what] & after[what]))}" for what in ("namespace", "gateway") if before[what] & after[what]]
             if shared:
-                hints.append(
-                    f"tenant {name!r} looks like tenant {previous!r} renamed (same {' and '.join(shared)}): "
-                    f"add `previousNames: [{previous}]` to {name!r} so Pulumi keeps its resources "
-                    f"instead of deleting {previous!r}'s and creating new ones"
-                )
+                pairs.append((previous, name, shared))
+    return pairs
+
+
+def _hints(old: Render, new: Render, renamed: dict[str, str], look_alikes: list[tuple[str, str, list[str]]]) -> list[str]:
+    hints = [
+        f"tenant {name!r} looks like tenant {previous!r} renamed (same {' and '.join(shared)}): "
+        f"add `previousNames: [{previous}]` to {name!r} so Pulumi keeps its resources "
+        f"instead of deleting {previous!r}'s and creating new ones"
+        for previous, name, shared in look_alikes
+    ]
     for previous, name in sorted(renamed.items()):
         before, after = _facts(old, previous)["namespace"], _facts(new, name)["namespace"]
         if before and after and before != after:
@@ -467,6 +481,80 @@ def _hints(old: Render, new: Render, old_tenants: dict, new_tenants: dict, renam
                 f"set `namespace: {', '.join(sorted(before))}` to keep its workloads where they run"
             )
     return hints
+
+
+def _resource(urn: str, render: Render) -> str:
+    """`workspace-2/wk2-ingressgw in TenantMesh workspace-2`: a resource's name and its parent's."""
+    parent = render.resources.get(urn, {}).get("parent") or ""
+    return f"{urn_name(urn)} in {urn_type(parent).rpartition(':')[2]} {urn_name(parent)}" if parent else urn_name(urn)
+
+
+def _aliased(old_urn: str, new_urn: str, entry: Optional[dict]) -> bool:
+    """Whether one of the new resource's aliases (another type or name of its own) is the old URN."""
+    prefix, _, name = new_urn.rpartition("::")
+    parents, _, own_type = prefix.rpartition("$")
+    for alias in (entry or {}).get("options", {}).get("aliases") or []:
+        spec = alias.get("spec") if isinstance(alias, dict) else None
+        if isinstance(spec, dict):
+            kind = spec.get("type") or own_type
+            candidate = f"{parents}${kind}" if parents else kind
+            if f"{candidate}::{spec.get('name') or name}" == old_urn:
+                return True
+    return False
+
+
+def _moves(old: Render, new: Render, old_urns: dict[ObjectKey, str], new_urns: dict[ObjectKey, str]) -> list[str]:
+    """Objects that stay themselves under another Pulumi resource: a create, then a delete of the same object."""
+    moves = []
+    for key in sorted(old_urns.keys() & new_urns.keys(), key=describe):
+        before, after = old_urns[key], new_urns[key]
+        if before == after or _aliased(before, after, new.resources.get(after)):
+            continue
+        options = old.resources.get(before, {}).get("options", {})
+        note = ""
+        if options.get("retainOnDelete"):
+            note = "  [retainOnDelete: the delete leaves the object]"
+        elif options.get("protect"):
+            note = "  [protect: the delete fails, and `pulumi up` with it]"
+        moves.append(f"{describe(key)}: {_resource(before, old)} -> {_resource(after, new)}{note}")
+    return moves
+
+
+def _gateways(render: Render, tenant: str) -> list[tuple[str, dict]]:
+    """(name, labels) of a tenant's gateways, as its IstioOperator deploys them."""
+    out = []
+    for key, head in render.heads.items():
+        if head.tenant == tenant and key[1] == "IstioOperator":
+            for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
+                out.append((gw.get("name", ""), gw.get("label") or {}))
+    return out
+
+
+def _gateways_following_names(old: Render, new: Render, pairs: list[tuple[str, str]]) -> list[str]:
+    """Renamed tenants whose gateway takes the new name's defaults: a new gateway, a new address."""
+    warnings = []
+    for previous, name in sorted(pairs):
+        before, after = _gateways(old, previous), _gateways(new, name)
+        if len(before) != 1 or len(after) != 1:
+            continue
+        (old_name, old_labels), (new_name, new_labels) = before[0], after[0]
+        default = Tenant(name=name)
+        following = []
+        if new_name != old_name and new_name == default.gateway_name:
+            following.append(f"name {old_name} -> {new_name}")
+        if new_labels != old_labels and new_labels == default.gateway_labels:
+            following.append(f"labels {_labels(old_labels)} -> {_labels(new_labels)}")
+        if following:
+            warnings.append(
+                f"tenant {name!r} (was {previous!r}): its gateway's {' and '.join(following)} follow the tenant's name, "
+                f"so the gateway is replaced, with a new external address; to keep it, pin them in the tenants file: "
+                f"`gateway: {{name: {old_name}, labels: {_labels(old_labels)}}}`"
+            )
+    return warnings
+
+
+def _labels(labels: dict) -> str:
+    return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"
 
 
 def format_report(report: Report, old_dir: str, new_dir: str) -> str:
@@ -495,6 +583,15 @@ def format_report(report: Report, old_dir: str, new_dir: str) -> str:
     if report.retained:
         lines += ["", "left in the cluster (retainOnDelete; delete by hand, or mark the tenant `decommission: true` first):"]
         lines += [f"  {describe(key)}" for key in report.retained]
+    if report.moves or report.warnings:
+        lines += ["", "warnings:"]
+    if report.moves:
+        lines.append(
+            "  these objects stay the same Kubernetes objects under another Pulumi resource: `pulumi up` creates "
+            "the new resource, then deletes the old one and the object with it (a tenant renamed without previousNames?)"
+        )
+        lines += [f"    {move}" for move in report.moves]
+    lines += [f"  {warning}" for warning in report.warnings]
     if report.hints:
         lines += ["", "hints:"]
         lines += [f"  {hint}" for hint in report.hints]

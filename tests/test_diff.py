@@ -10,7 +10,7 @@ import yaml
 
 from render.__main__ import main
 from builders.meta import TENANT_LABEL
-from render.diff import compare, field_changes, format_report, load_render, object_key
+from render.diff import compare, describe, field_changes, format_report, load_render, object_key
 from render.engine import PROJECT_ROOT
 from render.output import manifests_yaml, resources_json
 from tests.support import run
@@ -152,7 +152,7 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
     renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
     report, _ = diff(base, tmp_path, document)
 
-    assert report.hints == []
+    assert report.hints == [] and report.moves == [] and report.warnings == []
     assert [t for t, g in report.groups.items() if g] == ["payments"]
     group = report.groups["payments"]
     assert group.title == "tenant payments (renamed from workspace-2: previousNames)"
@@ -164,6 +164,76 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
     assert ("networking.istio.io", "Gateway", "workspace-2", "workspace-2-gateway") in dict(group.removed)
     assert ("networking.istio.io", "Gateway", "workspace-2", "payments-gateway") in group.added
     assert any("TenantMesh payments" in line for line in group.resources)
+
+
+def test_a_rename_without_previous_names_warns_of_every_object_that_changes_resource(base, tmp_path, capsys):
+    document = copy.deepcopy(DEV)
+    renamed = tenant(document, "workspace-2")
+    renamed["name"], renamed["namespace"] = "payments", "workspace-2"
+    report, new = diff(base, tmp_path, document)
+
+    # Every object of the tenant that is in both renders: the same object, another Pulumi resource.
+    old_render, new_render = load_render(base), load_render(new)
+    kept = sorted((k for k, h in old_render.heads.items() if h.tenant == "workspace-2" and k in new_render.heads), key=describe)
+    assert [move.split(": ", 1)[0] for move in report.moves] == [describe(k) for k in kept]
+    assert "IstioOperator.install.istio.io istio-system/wk2-ingressgw: workspace-2/wk2-ingressgw in TenantMesh workspace-2 -> " \
+        "payments/wk2-ingressgw in TenantMesh payments" in report.moves
+    assert "Namespace workspace-2: workspace-2/workspace-2 in TenantMesh workspace-2 -> payments/workspace-2 in TenantMesh " \
+        "payments  [retainOnDelete: the delete leaves the object]" in report.moves
+    assert main(["diff", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "warnings:\n  these objects stay the same Kubernetes objects under another Pulumi resource: `pulumi up` creates " \
+        "the new resource, then deletes the old one and the object with it" in out
+    assert f"    {report.moves[0]}\n" in out
+
+
+def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
+    document = copy.deepcopy(DEV)
+    del tenant(document, "workspace-2")["gateway"]["name"], tenant(document, "workspace-2")["gateway"]["labels"]
+    base = render_dir(tmp_path, "base", document)
+    renamed = tenant(document, "workspace-2")
+    renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
+    report, _ = diff(base, tmp_path, document)
+    assert report.moves == [] and report.hints == []
+    assert report.warnings == [
+        "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
+        "{app: istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2} -> {app: istio-ingressgateway-payments, "
+        "istio: ingressgateway-payments} follow the tenant's name, so the gateway is replaced, with a new external address; "
+        "to keep it, pin them in the tenants file: `gateway: {name: workspace-2-ingressgw, labels: {app: "
+        "istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2}}`"
+    ]
+    # As the warning says: pinned, the gateway's IstioOperator stays as it is.
+    renamed["gateway"].update(name="workspace-2-ingressgw", labels={"app": "istio-ingressgateway-workspace-2", "istio": "ingressgateway-workspace-2"})
+    pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document)))
+    assert pinned.warnings == [] and pinned.moves == []
+    operator = ("install.istio.io", "IstioOperator", "istio-system", "workspace-2-ingressgw")
+    group = pinned.groups["payments"]
+    assert operator not in dict(group.removed) and operator not in group.added
+    (change,) = [c for c in group.changed if c.key == operator]
+    assert change.fields == ['metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"']
+
+
+def test_a_new_api_version_moves_an_object_unless_its_resource_has_the_old_type_as_alias(base, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    manifests, resources = (base / "manifests.yaml").read_text(), (base / "resources.json").read_text()
+    # The base as an older release would have rendered it: the gateway in v1beta1, the operator in apps/v1beta1.
+    gateway_type, deployment_type = "kubernetes:networking.istio.io/v1:Gateway", "kubernetes:apps/v1:Deployment"
+    assert gateway_type in resources and deployment_type in resources
+    (old / "resources.json").write_text(
+        resources.replace(gateway_type, "kubernetes:networking.istio.io/v1beta1:Gateway").replace(deployment_type, "kubernetes:apps/v1beta1:Deployment")
+    )
+    documents = list(yaml.safe_load_all(manifests))
+    for obj in documents:
+        if obj["kind"] == "Gateway":
+            obj["apiVersion"] = "networking.istio.io/v1beta1"
+        elif obj["kind"] == "Deployment":
+            obj["apiVersion"] = "apps/v1beta1"
+    (old / "manifests.yaml").write_text(yaml.safe_dump_all(documents, sort_keys=True))
+    report = compare(load_render(old), load_render(base))
+    gateways = sorted(describe(object_key(o)) for o in documents if o["kind"] == "Gateway")
+    # pulumi-kubernetes gives Deployment its former types as aliases; an Istio kind has none.
+    assert [move.split(": ", 1)[0] for move in report.moves] == gateways
 
 
 def test_a_rename_that_moves_the_namespace_is_pointed_out(base, tmp_path):
