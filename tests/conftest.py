@@ -7,6 +7,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests import reference as reference_data  # noqa: E402
 from tests.support import objects, run  # noqa: E402
 
 
@@ -18,3 +19,25 @@ def dev_run():
 @pytest.fixture(scope="session")
 def dev_objects(dev_run):
     return objects(dev_run)
+
+
+# --- Reference data (tests/reference.py) ------------------------------------------------------
+
+
+def pytest_sessionstart(session):
+    # Fetched once here, when there is no shared copy, so that a missing file is known before any test.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reference_data.status(progress=reporter.write_line if reporter else None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    if call.excinfo is not None and call.excinfo.errisinstance((reference_data.ReferenceMissing, reference_data.NotInManifest)):
+        outcome.get_result().longrepr = str(call.excinfo.value)  # one line, not a traceback
+
+
+def pytest_terminal_summary(terminalreporter):
+    current = reference_data.status()
+    if current.missing:
+        terminalreporter.write_line(current.line(), red=True)

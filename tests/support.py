@@ -12,10 +12,12 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from render.engine import PROJECT_ROOT, ProgramRun, Registration, run_program
+from render.engine import ProgramRun, Registration, run_program
 from render.output import kubernetes_objects
+from tests import reference as reference_data
 
-REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
+# ../shared/reference, or the checked download of its files (tests/reference.py).
+REFERENCE = reference_data.root()
 KUBERNETES_VERSION = "1.30"
 ISTIO_CRDS = {
     "1.23.6": REFERENCE / "istio" / "crd-all.gen.yaml",
@@ -25,10 +27,8 @@ ISTIO_OPERATOR_SCHEMA = REFERENCE / "istio" / "istiooperator-1.23.6.schema.json"
 
 
 def reference(*parts: str) -> Path:
-    path = REFERENCE.joinpath(*parts)
-    if not path.exists():  # a missing reference must fail the test, never skip it
-        raise FileNotFoundError(f"reference data missing: {path} (../shared/reference beside the repository)")
-    return path
+    """A reference file or directory; a missing one fails the test (never skips it), in one line."""
+    return reference_data.path(*parts)
 
 
 def run(stack: str = "dev", tenants_yaml: Optional[str] = None, tmp_path: Optional[Path] = None) -> ProgramRun:

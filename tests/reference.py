@@ -1,0 +1,362 @@
+"""Upstream reference data for the tests: ../shared/reference when present, else a checked download.
+
+A fresh clone has no ../shared/reference. The first test run then downloads every file listed
+in tests/reference.json from its upstream repository, pinned to a commit, checks it against
+the sha256 listed there, and keeps it in .cache/reference (ignored by git); later runs only
+check what the cache holds. Without the files and without the network, the tests that read
+them fail with one line each, and the run ends with one line saying what is missing.
+
+    python -m tests.reference            fetch what the cache lacks
+    python -m tests.reference --update   rewrite tests/reference.json from SOURCES and ../shared/reference
+
+Environment: ISTIO_MT_REFERENCE (the shared copy; default ../shared/reference beside the
+repository), ISTIO_MT_REFERENCE_CACHE (default .cache/reference), ISTIO_MT_REFERENCE_MIRROR
+(a server to fetch from instead of https://raw.githubusercontent.com, with the same paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = Path(__file__).with_name("reference.json")
+RAW = "https://raw.githubusercontent.com"
+HOW_TO_GET = (
+    "run `make test` with network access (it downloads them once into .cache/reference), "
+    "or set ISTIO_MT_REFERENCE to a copy of ../shared/reference"
+)
+
+ISTIO_1_23_6 = "6a112a28410654328342c68f82da48920e34f062"
+ISTIO_1_24_6 = "734e100e0cfbc22f431613b49b8932a700da6b35"
+ISTIO_1_30_3 = "56df41f63e513f834c9a3af33d8aed82d1d961f2"
+GATEWAY_API_1_1_0 = "690f754646e8326128fd686e3e46117ac479cfdf"
+GATEWAY_API_1_5_1 = "e7677b70ae75d14a4448fba94870e7deea6cf0ad"
+SAIL_OPERATOR_1_30_3 = "4241170416706137c6263939099a4f4aaefc76d1"
+CRDS_CATALOG = "7b1e26ef9deea49293714d204c1a2270aab1178f"
+
+
+class Source(NamedTuple):
+    """Local files under `local` (a directory when it ends in '/') come from `upstream` in `repository` at `commit`."""
+
+    local: str
+    repository: str
+    commit: str
+    upstream: str
+
+
+# Where each file of ../shared/reference comes from (its README.md says why these versions).
+# The longest matching `local` wins; `--update` refuses a file no source covers.
+SOURCES = [
+    Source("istio/crd-all.gen.yaml", "istio/istio", ISTIO_1_23_6, "manifests/charts/base/crds/crd-all.gen.yaml"),
+    Source("istio/crd-operator.yaml", "istio/istio", ISTIO_1_23_6, "manifests/charts/istio-operator/crds/crd-operator.yaml"),
+    Source("istio/istio-operator-chart/", "istio/istio", ISTIO_1_23_6, "manifests/charts/istio-operator/"),
+    Source("istio/istio-operator-golden/", "istio/istio", ISTIO_1_23_6, "operator/cmd/mesh/testdata/operator/output/"),
+    Source("istio/samples/bookinfo.yaml", "istio/istio", ISTIO_1_23_6, "samples/bookinfo/platform/kube/bookinfo.yaml"),
+    Source("istio/samples/bookinfo-gateway.yaml", "istio/istio", ISTIO_1_23_6, "samples/bookinfo/networking/bookinfo-gateway.yaml"),
+    Source(
+        "istio/samples/destination-rule-all-mtls.yaml", "istio/istio", ISTIO_1_23_6,
+        "samples/bookinfo/networking/destination-rule-all-mtls.yaml",
+    ),
+    Source("istio/LICENSE", "istio/istio", ISTIO_1_23_6, "LICENSE"),
+    Source("istio/1.24.6/crd-all.gen.yaml", "istio/istio", ISTIO_1_24_6, "manifests/charts/base/files/crd-all.gen.yaml"),
+    Source("istio/1.30.3/crd-all.gen.yaml", "istio/istio", ISTIO_1_30_3, "manifests/charts/base/files/crd-all.gen.yaml"),
+    Source("istio/1.30.3/charts/base/", "istio/istio", ISTIO_1_30_3, "manifests/charts/base/"),
+    Source("istio/1.30.3/charts/istiod/", "istio/istio", ISTIO_1_30_3, "manifests/charts/istio-control/istio-discovery/"),
+    Source("istio/1.30.3/charts/gateway/", "istio/istio", ISTIO_1_30_3, "manifests/charts/gateway/"),
+    Source("istio/1.30.3/charts/cni/", "istio/istio", ISTIO_1_30_3, "manifests/charts/istio-cni/"),
+    Source("istio/1.30.3/charts/ztunnel/", "istio/istio", ISTIO_1_30_3, "manifests/charts/ztunnel/"),
+    Source("istio/1.30.3/samples/addons/", "istio/istio", ISTIO_1_30_3, "samples/addons/"),
+    Source(
+        "istio/docs/multiple-controlplanes.md", "istio/istio.io", "7134c22dfb2cb30cbc37ada86be1c2eb28db40b0",
+        "content/en/docs/setup/install/multiple-controlplanes/index.md",
+    ),
+    Source(
+        "istio/docs/gateway-install.md", "istio/istio.io", "44ec557d9b7abb17a373abc56fb4d4406672c8c3",
+        "content/en/docs/setup/additional-setup/gateway/index.md",
+    ),
+    Source("gateway-api/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "config/crd/standard/"),
+    Source("gateway-api/LICENSE", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "LICENSE"),
+    Source("gateway-api/v1.5.1/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/standard/"),
+    Source("gateway-api/v1.5.1/experimental/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/experimental/"),
+    Source("sail-operator/1.30.3/chart/", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "chart/"),
+    Source(
+        "sail-operator/1.30.3/docs/multiple-mesh.adoc", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3,
+        "docs/deployment-models/multiple-mesh.adoc",
+    ),
+    Source(
+        "sail-operator/1.30.3/docs/update-strategy.adoc", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3,
+        "docs/update-strategy/update-strategy.adoc",
+    ),
+    Source(
+        "sail-operator/1.30.3/docs/create-and-configure-gateways.adoc", "istio-ecosystem/sail-operator",
+        SAIL_OPERATOR_1_30_3, "docs/common/create-and-configure-gateways.adoc",
+    ),
+    Source("sail-operator/1.30.3/docs/resources/", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "docs/deployment-models/resources/"),
+    Source("sail-operator/LICENSE", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "LICENSE"),
+    Source("crds-catalog/", "datreeio/CRDs-catalog", CRDS_CATALOG, ""),
+    # Only on the unmerged pull request's head, kept for provenance.
+    Source("crds-catalog/_unmerged-pr-631/", "datreeio/CRDs-catalog", "074d3b5d96804949c06e4230c9aa4e8ef71c7817", ""),
+]
+
+# Files that are no upstream file, so nothing to download: listed with their sha256 all the same.
+DERIVED = {
+    "istio/istiooperator-1.23.6.schema.json": (
+        "derived, no upstream file to download: generated from istio/api operator/v1alpha1/operator.proto and "
+        "istio/istio operator/pkg/apis/istio/v1alpha1/values_types.proto at 1.23.6; copy it from ../shared/reference"
+    ),
+}
+# The reference directory's own notes.
+NOT_UPSTREAM = {"README.md"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # relative to the reference directory, with '/'
+    sha256: str
+    url: Optional[str] = None
+    derived: Optional[str] = None  # why there is no URL
+
+
+class ReferenceMissing(Exception):
+    """A reference file a test needs is not there: the message is the one line to show."""
+
+
+class NotInManifest(Exception):
+    """A test reads a reference file that tests/reference.json does not list (a fresh clone would lack it)."""
+
+
+# --- Where the files are ----------------------------------------------------------------------
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("ISTIO_MT_REFERENCE") or PROJECT_ROOT.parent / "shared" / "reference")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ISTIO_MT_REFERENCE_CACHE") or PROJECT_ROOT / ".cache" / "reference")
+
+
+def root() -> Path:
+    """The directory tests read: the shared copy when there is one, else the cache."""
+    shared = shared_dir()
+    return shared if shared.is_dir() else cache_dir()
+
+
+def load_manifest(path: Path = MANIFEST) -> dict[str, Entry]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return {e["path"]: Entry(**e) for e in document["files"]}
+
+
+# --- The state of this run ----------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    root: Path
+    total: int
+    missing: dict[str, str]  # path -> why it is not there
+
+    def line(self) -> str:
+        """One line for the whole run: what is missing and how to get it."""
+        reasons: dict[str, list[str]] = {}
+        for path, reason in self.missing.items():
+            reasons.setdefault(reason, []).append(path)
+        groups = sorted(reasons.items(), key=lambda item: -len(item[1]))
+        shown = [f"{paths[0]}: {reason}" if len(paths) == 1 else f"{len(paths)} files: {reason}" for reason, paths in groups[:2]]
+        others = sum(len(paths) for _, paths in groups[2:])
+        why = "; ".join(shown + ([f"{others} more for other reasons"] if others else []))
+        return (
+            f"reference data missing: {len(self.missing)} of {self.total} files, with {shared_dir()} absent "
+            f"and not in {self.root} ({why}); {HOW_TO_GET}"
+        )
+
+
+_status: Optional[Status] = None
+_lock = threading.Lock()
+
+
+def status(progress=None) -> Status:
+    """This run's reference data, fetched into the cache on first use when there is no shared copy."""
+    global _status
+    with _lock:
+        if _status is None:
+            _status = prepare(progress=progress)
+        return _status
+
+
+def prepare(manifest: Optional[dict[str, Entry]] = None, progress=None) -> Status:
+    manifest = load_manifest() if manifest is None else manifest
+    shared = shared_dir()
+    if shared.is_dir():
+        return Status(shared, len(manifest), {})
+    return fetch(manifest.values(), cache_dir(), os.environ.get("ISTIO_MT_REFERENCE_MIRROR"), progress)
+
+
+def path(*parts: str) -> Path:
+    """A reference file or directory a test reads; ReferenceMissing (one line) when it is not there."""
+    relative = "/".join(parts)
+    current = status()
+    manifest = _manifest()
+    full = current.root.joinpath(*parts)
+    listed = [p for p in manifest if p == relative or p.startswith(relative + "/")]
+    if not listed:
+        raise NotInManifest(f"reference file {relative} is not in tests/reference.json: {_how_to_list()}")
+    if full.is_dir() and current.root == shared_dir():
+        unlisted = sorted(p.relative_to(current.root).as_posix() for p in full.rglob("*") if p.is_file())
+        unlisted = [p for p in unlisted if p not in manifest]
+        if unlisted:  # a directory the cache would hold only in part
+            raise NotInManifest(f"reference files {', '.join(unlisted[:3])} are not in tests/reference.json: {_how_to_list()}")
+    missing = [p for p in listed if p in current.missing or not current.root.joinpath(p).is_file()]
+    if missing:
+        reason = current.missing.get(missing[0], "not there")
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        how = "" if manifest[missing[0]].derived else f"; {HOW_TO_GET}"
+        raise ReferenceMissing(f"reference data missing: {missing[0]}{more} ({reason}){how}")
+    return full
+
+
+@functools.lru_cache(maxsize=None)
+def _manifest() -> dict[str, Entry]:
+    return load_manifest()
+
+
+def _how_to_list() -> str:
+    return "add its source to SOURCES in tests/reference.py and run `python -m tests.reference --update`"
+
+
+# --- Downloading -----------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _holds(file: Path, sha256: str) -> bool:
+    try:
+        return _sha256(file.read_bytes()) == sha256
+    except OSError:
+        return False
+
+
+def fetch(entries, cache: Path, mirror: Optional[str] = None, progress=None, workers: int = 8) -> Status:
+    """Download the entries the cache lacks (or holds altered), each checked against its sha256."""
+    entries = list(entries)
+    wanted = [e for e in entries if not _holds(cache / e.path, e.sha256)]
+    missing: dict[str, str] = {}
+    downloads = [e for e in wanted if e.url is not None]
+    if downloads and progress:
+        progress(f"downloading {len(downloads)} reference files into {cache} (../shared/reference is absent)")
+    unreachable: list[str] = []  # once the server is unreachable, no point asking for the rest
+
+    def get(entry: Entry) -> Optional[str]:
+        if unreachable:
+            return unreachable[0]
+        url = entry.url if not mirror else mirror.rstrip("/") + entry.url[len(RAW):]
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                data = response.read()
+        except urllib.error.HTTPError as err:
+            return f"HTTP {err.code} from {url}"
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            unreachable.append(f"{urllib.parse.urlsplit(url).netloc} unreachable: {reason}")
+            return unreachable[0]
+        if _sha256(data) != entry.sha256:
+            return f"refused: the download's sha256 is not the one tests/reference.json lists ({url})"
+        target = cache / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".part")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+        return None
+
+    with ThreadPoolExecutor(workers) as pool:
+        for entry, problem in zip(downloads, pool.map(get, downloads)):
+            if problem:
+                missing[entry.path] = problem
+    missing.update((e.path, e.derived) for e in wanted if e.url is None)
+    return Status(cache, len(entries), missing)
+
+
+# --- The manifest ----------------------------------------------------------------------------------
+
+
+def source_of(relative: str) -> Optional[Source]:
+    matches = [s for s in SOURCES if relative == s.local or (s.local.endswith("/") and relative.startswith(s.local))]
+    return max(matches, key=lambda s: len(s.local), default=None)
+
+
+def build_manifest(directory: Path) -> dict[str, Entry]:
+    """Every file of the reference directory, with its upstream URL (or why it has none) and sha256."""
+    entries: dict[str, Entry] = {}
+    unknown = []
+    for file in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = file.relative_to(directory).as_posix()
+        if relative in NOT_UPSTREAM:
+            continue
+        sha256 = _sha256(file.read_bytes())
+        if relative in DERIVED:
+            entries[relative] = Entry(relative, sha256, derived=DERIVED[relative])
+            continue
+        source = source_of(relative)
+        if source is None:
+            unknown.append(relative)
+            continue
+        upstream = source.upstream + relative[len(source.local):] if source.local.endswith("/") else source.upstream
+        url = f"{RAW}/{source.repository}/{source.commit}/{urllib.parse.quote(upstream)}"
+        entries[relative] = Entry(relative, sha256, url=url)
+    if unknown:
+        raise ValueError(f"no source in tests/reference.py SOURCES for: {', '.join(unknown)}")
+    return entries
+
+
+def manifest_text(entries: dict[str, Entry]) -> str:
+    files = [{k: v for k, v in vars(e).items() if v is not None} for e in entries.values()]
+    document = {
+        "about": "Upstream files the tests read: local path, pinned URL (or why none) and sha256. "
+        "Written by `python -m tests.reference --update` from ../shared/reference.",
+        "files": files,
+    }
+    return json.dumps(document, indent=1) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.reference", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", action="store_true", help="rewrite tests/reference.json from SOURCES and the shared copy")
+    args = parser.parse_args(argv)
+    if args.update:
+        shared = shared_dir()
+        if not shared.is_dir():
+            print(f"{shared}: no such directory; --update reads the shared copy", file=sys.stderr)
+            return 2
+        try:
+            entries = build_manifest(shared)
+        except ValueError as err:
+            print(err, file=sys.stderr)
+            return 2
+        MANIFEST.write_text(manifest_text(entries), encoding="utf-8")
+        print(f"wrote {MANIFEST.relative_to(PROJECT_ROOT)}: {len(entries)} files")
+        return 0
+    current = prepare(progress=print)
+    if current.missing:
+        print(current.line(), file=sys.stderr)
+        return 1
+    print(f"reference data complete in {current.root}: {current.total} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
