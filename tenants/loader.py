@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import rules
 from .errors import Brief, ConfigError, Problem
+from .mesh_rules import VersionCheck
 from .model import TenantsFile
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -21,6 +22,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Far above any real tenants file (1,000 tenants are about 50,000): stops a file whose
 # aliases expand to billions of nodes, which would hang the validation.
 MAX_NODES = 1_000_000
+# Lists whose items a field path shows by their name: tenants[workspace-1], meshes[usergroup-1].revisions[1-30-5].
+_NAMED_LISTS = ("tenants", "meshes")
 # Keys and tenant names shown as they are in a field path; anything else is shown quoted.
 _PLAIN = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]{0,62}")
 
@@ -50,7 +53,7 @@ class _Document:
         for key in path:
             if isinstance(key, int) and not isinstance(key, bool):
                 label: Any = key
-                if out == "tenants" and isinstance(node, list) and 0 <= key < len(node):
+                if (out in _NAMED_LISTS or out.endswith(".revisions")) and isinstance(node, list) and 0 <= key < len(node):
                     name = node[key].get("name") if isinstance(node[key], dict) else None
                     label = name if isinstance(name, str) and _PLAIN.fullmatch(name) else key
                 out += f"[{label}]"
@@ -295,16 +298,16 @@ def _tenant_index(loc: tuple) -> Optional[int]:
     return None
 
 
-def _validate(data: dict) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
+def _validate(data: dict, version_problem: Optional[VersionCheck]) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
     """The typed model and every finding, from the model and from the cross-tenant rules."""
     try:
         config = TenantsFile.model_validate(data)
     except ValidationError as err:
-        return None, _partial_findings(data, err.errors(include_url=False))
-    return config, rules.check(config)
+        return None, _partial_findings(data, err.errors(include_url=False), version_problem)
+    return config, rules.check(config, version_problem=version_problem)
 
 
-def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]:
+def _partial_findings(data: dict, errors: list[dict], version_problem: Optional[VersionCheck]) -> list[tuple[tuple, str]]:
     """The model's errors, then the cross-tenant rules over the tenants that passed the model.
 
     Tenants that failed are left out of the rules (when the rest of the file is sound), so one
@@ -320,18 +323,19 @@ def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]
     except ValidationError:
         return findings
     names = [t.get("name") for i, t in enumerate(tenants) if i in failed and isinstance(t, dict)]
-    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}):
+    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}, version_problem):
         if _tenant_index(path) is not None:
             path = ("tenants", kept[path[1]]) + path[2:]
         findings.append((path, message))
     return findings
 
 
-def parse_tenants(text: str, shown: str) -> TenantsFile:
-    """Validate the text of a tenants file; `shown` names it in errors."""
+def parse_tenants(text: str, shown: str, version_problem: Optional[VersionCheck] = None) -> TenantsFile:
+    """Validate the text of a tenants file; `shown` names it in errors; `version_problem` is the
+    install method's judgement of the Istio versions the file's meshes ask for."""
     doc = parse_document(text, shown)
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
-    config, found = _validate(doc.data)
+    config, found = _validate(doc.data, version_problem)
     findings += found
     if findings or config is None:
         problems = dict.fromkeys(Problem(shown, doc.line(path), doc.display(path), message) for path, message in findings)
@@ -353,6 +357,6 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Path, shown: Optional[str] = None) -> TenantsFile:
+def load_tenants(path: Path, shown: Optional[str] = None, version_problem: Optional[VersionCheck] = None) -> TenantsFile:
     shown = shown or str(path)
-    return parse_tenants(read_text(path, shown, "tenants file"), shown)
+    return parse_tenants(read_text(path, shown, "tenants file"), shown, version_problem)

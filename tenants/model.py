@@ -320,6 +320,95 @@ class ControlPlane(Model):
     replicas: Replicas = Field(default_factory=Replicas, description="Replica counts (default: the profile's).")
 
 
+# --- Several meshes ---------------------------------------------------------------------
+# Istio's `istio.io/rev` label is read by every control plane's webhooks: revision and tag
+# names are one name space for the whole cluster (tenants/mesh_rules.py keeps them apart).
+# `istiod-<revision>` and `istiod-revision-tag-<tag>` are Service names (at most 63 characters).
+REVISION_MAX = 63 - len("istiod-")
+TAG_MAX = 63 - len("istiod-revision-tag-")
+
+
+class OutboundTrafficMode(str, Enum):
+    """Istio's MeshConfig.OutboundTrafficPolicy modes a mesh may choose."""
+
+    ALLOW_ANY = "ALLOW_ANY"
+    REGISTRY_ONLY = "REGISTRY_ONLY"
+
+
+class AccessLogEncoding(str, Enum):
+    TEXT = "TEXT"
+    JSON = "JSON"
+
+
+def _log_path(value: Any) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise _fail("log_path", "{value!r} is not a file path: use '' (no access log) or a path such as /dev/stdout", value=value)
+    return value
+
+
+LogPath = Annotated[str, BeforeValidator(_log_path), WithJsonSchema({"type": "string", "pattern": "^(/.*)?$"})]
+
+
+class OutboundTrafficPolicy(Model):
+    mode: OutboundTrafficMode = Field(description="ALLOW_ANY (Istio's default) or REGISTRY_ONLY (only known services).")
+
+
+class MeshConfig(Model):
+    """Mesh-wide settings of one mesh: a subset of Istio's MeshConfig, with its field names.
+
+    Discovery selectors are not among them: the program sets them so that each mesh sees only
+    its own namespaces."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    outbound_traffic_policy: Optional[OutboundTrafficPolicy] = Field(
+        None, description="What sidecars do with traffic to destinations the mesh does not know."
+    )
+    access_log_file: Optional[LogPath] = Field(None, description="Proxy access log file, e.g. /dev/stdout ('' for none).")
+    access_log_encoding: Optional[AccessLogEncoding] = Field(None, description="TEXT or JSON.")
+
+
+class Revision(Model):
+    """One control plane (istiod) of a mesh, named as workloads select it: `istio.io/rev=<name>`."""
+
+    name: DnsLabel = Field(description="Revision name, unique in the cluster, e.g. 1-30-5.")
+    version: Optional[Version] = Field(None, description="Istio version X.Y.Z (default: the stack's istioVersion).")
+
+
+class Mesh(Model):
+    """A mesh of its own: a control plane namespace, its revisions, and the tenants that join it."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    name: DnsLabel = Field(description="Mesh name, unique; the value of the mesh label on its namespaces.")
+    namespace: Optional[DnsLabel] = Field(None, description="Control-plane namespace of the mesh (default: the mesh name).")
+    profile: Profile = Field("default", description="Istio profile of the mesh's control planes.")
+    revisions: Optional[Annotated[list[Revision], AfterValidator(_non_empty)]] = Field(
+        None, description="The mesh's control planes (default: one revision named after the mesh, at the stack's istioVersion)."
+    )
+    tags: dict[DnsLabel, DnsLabel] = Field(
+        default_factory=dict, description="Revision tags: tag name -> revision name, e.g. stable: 1-30-5."
+    )
+    default_revision: Optional[DnsLabel] = Field(
+        None,
+        description="Tag or revision of the tenants that name none (default: the mesh's only revision; "
+        "required when it lists several).",
+    )
+    mesh_config: MeshConfig = Field(default_factory=MeshConfig, description="Mesh-wide settings.")
+    replicas: Replicas = Field(
+        default_factory=Replicas,
+        description="Replica counts; ingressGateway only on the first mesh, whose gateway serves the observability add-ons.",
+    )
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or self.name
+
+    @property
+    def revision_list(self) -> list[Revision]:
+        return list(self.revisions) if self.revisions is not None else [Revision(name=self.name)]
+
+
 class Addons(Model):
     """Which observability add-ons get a route on the control-plane gateway."""
 
@@ -512,6 +601,10 @@ class Tenant(Model):
     namespace: Optional[DnsLabel] = Field(
         None, description="Tenant namespace, unique, not a system or platform namespace (default: the tenant name)."
     )
+    mesh: Optional[DnsLabel] = Field(None, description="The mesh the tenant joins (default: the first of `meshes`).")
+    revision: Optional[DnsLabel] = Field(
+        None, description="Tag or revision of its mesh the tenant runs on (default: the mesh's defaultRevision)."
+    )
     gateway: Gateway = Field(default_factory=Gateway, description="The tenant's ingress gateway.")
     routes: list[Route] = Field(default_factory=list, description="HTTP routes bound to the tenant's gateway.")
     admins: Admins = Field(default_factory=Admins, description="Who administers the tenant's namespace.")
@@ -564,7 +657,14 @@ class Tenant(Model):
 class TenantsFile(Model):
     """A tenants file: the platform's control plane and its tenants."""
 
-    control_plane: ControlPlane = Field(default_factory=ControlPlane, description="The platform's Istio control plane.")
+    control_plane: ControlPlane = Field(
+        default_factory=ControlPlane, description="The platform's Istio control plane, when the file declares no meshes."
+    )
+    meshes: Optional[Annotated[list[Mesh], AfterValidator(_non_empty)]] = Field(
+        None,
+        description="Several meshes, each with its own control planes; the first is the platform mesh "
+        "(it serves the observability add-ons). Without it, controlPlane is the one mesh.",
+    )
     observability: Observability = Field(
         default_factory=Observability, description="Observability add-ons on the control-plane gateway."
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Optional, Union
 
+from . import mesh_rules
+from .mesh_rules import VersionCheck
 from .model import (
     CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, dns_part, is_service_name,
 )
@@ -30,9 +32,10 @@ OBSERVABILITY_ADDONS = tuple(Addons.model_fields)
 MAX_NAME = 63
 
 
-def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
+def check(config: TenantsFile, unchecked: Iterable[str] = (), version_problem: Optional[VersionCheck] = None) -> list[Finding]:
     """Every cross-tenant finding. `unchecked` names tenants that exist in the file but failed
-    the typed model: references to them are not reported, their own errors already are."""
+    the typed model: references to them are not reported, their own errors already are.
+    `version_problem` says why the install method cannot install a mesh's Istio version."""
     unchecked = frozenset(unchecked)
     findings: list[Finding] = []
     for rule in (
@@ -47,6 +50,7 @@ def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
         findings.extend(rule(config))
     findings.extend(_sharing(config, unchecked))
     findings.extend(_previous_names(config, unchecked))
+    findings.extend(mesh_rules.check(config, RESERVED_NAMESPACES, version_problem))
     return findings
 
 
@@ -88,7 +92,8 @@ def _unique_identities(config: TenantsFile) -> Iterator[Finding]:
 
 def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
     platform = {n: "a system namespace" for n in RESERVED_NAMESPACES}
-    platform[config.control_plane.namespace] = "the control-plane namespace"
+    if config.meshes is None:  # with meshes, tenants.mesh_rules names the mesh whose namespace it is
+        platform[config.control_plane.namespace] = "the control-plane namespace"
     for i, tenant in enumerate(config.tenants):
         ns = tenant.namespace_name
         field = "namespace" if tenant.namespace else "name"

@@ -37,7 +37,7 @@ LABEL_KEY = (
     "starting and ending with a letter or digit"
 )
 LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-TENANT_KEYS = "admins, decommission, exports, gateway, imports, name, namespace, previousNames, quota, routes"
+TENANT_KEYS = "admins, decommission, exports, gateway, imports, mesh, name, namespace, previousNames, quota, revision, routes"
 PROGRAM_STACK = "pulumi:pulumi:Stack"
 
 
@@ -91,7 +91,7 @@ CASES = [
         tenant:
           - name: a
         """,
-        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, observability, tenants",
+        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, meshes, observability, tenants",
     ),
     case(
         "unknown-tenant-key",
@@ -542,6 +542,196 @@ CASES = [
         """,
         "{file}:4: tenants[b].imports[0]: tenant 'b' imports service 'api' from tenant 'a', "
         "but 'a' does not export it to 'b'",
+    ),
+    # --- Several meshes -----------------------------------------------------------------------
+    case(
+        "mesh-unknown",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            mesh: team-c
+        """,
+        "{file}:6: tenants[a].mesh: no mesh named 'team-c'; the meshes are team-a, team-b",
+    ),
+    case(
+        "mesh-without-meshes",
+        """
+        tenants:
+          - name: a
+            mesh: team-a
+            revision: stable
+        """,
+        "{file}:3: tenants[a].mesh: no mesh named 'team-a': the file declares no meshes (list them under `meshes:`)",
+        "{file}:4: tenants[a].revision: revisions belong to meshes, and the file declares none: the platform control "
+        "plane runs without revisions (list meshes under `meshes:`)",
+    ),
+    case(
+        "mesh-tag-unknown",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-29-6}, {name: 1-30-3}]
+            tags: {stable: 1-29-6, canary: 1-30-3}
+            defaultRevision: stable
+        tenants:
+          - name: a
+            revision: canry
+        """,
+        "{file}:8: tenants[a].revision: 'canry' is not a tag or revision of mesh 'shop' (revisions: 1-29-6, 1-30-3; "
+        "tags: canary, stable); if it was removed: it is still in use by tenant a (keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-namespace-shared",
+        """
+        meshes:
+          - name: team-a
+            namespace: mesh-system
+          - name: team-b
+            namespace: mesh-system
+        """,
+        "{file}:5: meshes[team-b].namespace: namespace 'mesh-system' is also mesh 'team-a''s namespace; "
+        "each mesh needs a namespace of its own",
+    ),
+    case(
+        "mesh-revision-shared",
+        """
+        meshes:
+          - name: team-a
+            revisions: [{name: 1-30-3}]
+          - name: team-b
+            revisions: [{name: 1-30-3}]
+        """,
+        "{file}:5: meshes[team-b].revisions[1-30-3].name: revision '1-30-3' is already a revision of mesh 'team-a'; "
+        "revision and tag names are cluster-wide (every control plane reads the istio.io/rev label), so each is used once",
+    ),
+    case(
+        "mesh-tag-is-a-revision-elsewhere",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+            revisions: [{name: b-1-30-3}]
+            tags: {team-a: b-1-30-3, default: b-1-30-3}
+        """,
+        "{file}:5: meshes[team-b].tags.team-a: tag 'team-a' is already a revision of mesh 'team-a'; "
+        "revision and tag names are cluster-wide (every control plane reads the istio.io/rev label), so each is used once",
+        "{file}:5: meshes[team-b].tags.default: 'default' is Istio's cluster-wide default tag (it takes every namespace "
+        "labelled istio-injection=enabled); name the tag after its purpose, e.g. stable, and set defaultRevision",
+    ),
+    case(
+        "mesh-discovery-overlap",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            namespace: team-b
+        """,
+        "{file}:6: tenants[a].namespace: namespace 'team-b' is the control-plane namespace of mesh 'team-b': the "
+        "discovery selectors of meshes 'team-a' and 'team-b' would both select it; a tenant needs a namespace of its own",
+    ),
+    case(
+        "mesh-tenant-in-mesh-namespace",
+        """
+        meshes:
+          - name: team-a
+        tenants:
+          - name: team-a
+        """,
+        "{file}:4: tenants[team-a].name: namespace 'team-a' is the control-plane namespace of mesh 'team-a'; "
+        "a tenant needs a namespace of its own",
+    ),
+    case(
+        "mesh-tag-to-unknown-revision",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-30-3}]
+            tags: {canary: 1-31-1}
+        tenants:
+          - name: a
+        """,
+        "{file}:4: meshes[shop].tags.canary: tag 'canary' points at revision '1-31-1', which is not a revision of mesh "
+        "'shop' (revisions: 1-30-3); if it was removed: it is still in use by tag canary (keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-revision-removed-in-use",
+        # 1-29-6 was removed from the list while the stable tag and tenants still use it.
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-30-3}]
+            tags: {stable: 1-29-6, canary: 1-30-3}
+            defaultRevision: stable
+        tenants:
+          - name: cart
+          - name: search
+            revision: 1-29-6
+          - name: checkout
+            revision: canary
+        """,
+        "{file}:4: meshes[shop].tags.stable: tag 'stable' points at revision '1-29-6', which is not a revision of mesh "
+        "'shop' (revisions: 1-30-3); if it was removed: it is still in use by tag stable and tenants cart, search "
+        "(keep it listed until nothing uses it)",
+        "{file}:9: tenants[search].revision: '1-29-6' is not a tag or revision of mesh 'shop' (revisions: 1-30-3; "
+        "tags: canary, stable); if it was removed: it is still in use by tag stable and tenants cart, search "
+        "(keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-several-revisions-no-default",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-29-6}, {name: 1-30-3}]
+        tenants:
+          - name: cart
+          - name: search
+            revision: 1-30-3
+        """,
+        "{file}:3: meshes[shop].revisions: mesh 'shop' lists several revisions: set defaultRevision (a tag or "
+        "revision) for its tenants that name none (cart), or give each a revision",
+    ),
+    case(
+        "mesh-and-control-plane",
+        """
+        controlPlane:
+          namespace: istio-system
+        meshes:
+          - name: team-a
+        """,
+        "{file}:1: controlPlane: controlPlane and meshes cannot both be given: with meshes, the first mesh is the "
+        "platform mesh (its namespace serves the observability add-ons); move these settings to it",
+    ),
+    case(
+        "mesh-settings-invalid",
+        """
+        meshes:
+          - name: team-a
+            meshConfig:
+              accessLogFile: stdout
+              outboundTrafficPolicy: {mode: DENY}
+        """,
+        "{file}:4: meshes[team-a].meshConfig.accessLogFile: 'stdout' is not a file path: use '' (no access log) or "
+        "a path such as /dev/stdout",
+        "{file}:5: meshes[team-a].meshConfig.outboundTrafficPolicy.mode: 'DENY' is not allowed; use one of ALLOW_ANY, "
+        "REGISTRY_ONLY",
+    ),
+    case(
+        "mesh-placement-invalid",
+        """
+        meshes:
+          - name: team-a
+            namespace: kube-mesh
+          - name: team-b
+            replicas: {ingressGateway: 2}
+        """,
+        "{file}:3: meshes[team-a].namespace: namespace 'kube-mesh' is a system namespace; a mesh needs a namespace of its own",
+        "{file}:5: meshes[team-b].replicas.ingressGateway: only the first mesh runs an ingress gateway (it serves the "
+        "observability add-ons); tenants have gateways of their own",
     ),
     # --- Several mistakes at once -----------------------------------------------------------
     case(
