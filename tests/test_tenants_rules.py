@@ -13,6 +13,7 @@ import pytest
 
 from tenants import ConfigError, parse_tenants
 from tenants.loader import MAX_NODES
+from tests.test_meshes import CANARY_FILE, GUIDE_FILE
 
 FILE = "tenants.yaml"
 
@@ -113,6 +114,8 @@ VALID_FILES = {
           - name: istio-system-tenant
             namespace: team-x
         """,
+    "several-meshes": GUIDE_FILE,
+    "canary-meshes": CANARY_FILE,
 }
 
 
