@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import rules
 from .errors import Brief, ConfigError, Problem
-from .mesh_rules import VersionCheck
+from .mesh_rules import MethodSupport
 from .model import TenantsFile
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -298,16 +298,16 @@ def _tenant_index(loc: tuple) -> Optional[int]:
     return None
 
 
-def _validate(data: dict, version_problem: Optional[VersionCheck]) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
+def _validate(data: dict, support: Optional[MethodSupport]) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
     """The typed model and every finding, from the model and from the cross-tenant rules."""
     try:
         config = TenantsFile.model_validate(data)
     except ValidationError as err:
-        return None, _partial_findings(data, err.errors(include_url=False), version_problem)
-    return config, rules.check(config, version_problem=version_problem)
+        return None, _partial_findings(data, err.errors(include_url=False), support)
+    return config, rules.check(config, support=support)
 
 
-def _partial_findings(data: dict, errors: list[dict], version_problem: Optional[VersionCheck]) -> list[tuple[tuple, str]]:
+def _partial_findings(data: dict, errors: list[dict], support: Optional[MethodSupport]) -> list[tuple[tuple, str]]:
     """The model's errors, then the cross-tenant rules over the tenants that passed the model.
 
     Tenants that failed are left out of the rules (when the rest of the file is sound), so one
@@ -323,19 +323,19 @@ def _partial_findings(data: dict, errors: list[dict], version_problem: Optional[
     except ValidationError:
         return findings
     names = [t.get("name") for i, t in enumerate(tenants) if i in failed and isinstance(t, dict)]
-    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}, version_problem):
+    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}, support):
         if _tenant_index(path) is not None:
             path = ("tenants", kept[path[1]]) + path[2:]
         findings.append((path, message))
     return findings
 
 
-def parse_tenants(text: str, shown: str, version_problem: Optional[VersionCheck] = None) -> TenantsFile:
-    """Validate the text of a tenants file; `shown` names it in errors; `version_problem` is the
-    install method's judgement of the Istio versions the file's meshes ask for."""
+def parse_tenants(text: str, shown: str, support: Optional[MethodSupport] = None) -> TenantsFile:
+    """Validate the text of a tenants file; `shown` names it in errors; `support` holds the
+    install method's limits, by which the file's meshes are judged."""
     doc = parse_document(text, shown)
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
-    config, found = _validate(doc.data, version_problem)
+    config, found = _validate(doc.data, support)
     findings += found
     if findings or config is None:
         problems = dict.fromkeys(Problem(shown, doc.line(path), doc.display(path), message) for path, message in findings)
@@ -357,6 +357,6 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Path, shown: Optional[str] = None, version_problem: Optional[VersionCheck] = None) -> TenantsFile:
+def load_tenants(path: Path, shown: Optional[str] = None, support: Optional[MethodSupport] = None) -> TenantsFile:
     shown = shown or str(path)
-    return parse_tenants(read_text(path, shown, "tenants file"), shown, version_problem)
+    return parse_tenants(read_text(path, shown, "tenants file"), shown, support)

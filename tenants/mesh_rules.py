@@ -9,6 +9,7 @@ control planes inject the same pods.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from .meshes import default_revision, mesh_named, resolve, revision_label
@@ -16,8 +17,15 @@ from .model import REVISION_MAX, TAG_MAX, Mesh, TenantsFile
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
-# Given a version X.Y.Z, why the install method cannot install it (None: it can).
-VersionCheck = Callable[[str], Optional[str]]
+
+
+@dataclass(frozen=True)
+class MethodSupport:
+    """What the stack's install method can install, as the file's meshes are judged by it."""
+
+    version_problem: Callable[[str], Optional[str]]  # why it cannot install Istio X.Y.Z (None: it can)
+    no_meshes: Optional[str] = None  # why it installs no `meshes:` at all (None: it does)
+
 
 # Namespaces no control plane may live in (istio-system may: it is Istio's own).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-operator")
@@ -27,16 +35,19 @@ ISTIO_DEFAULT = "default"
 _SHOWN_USERS = 5
 
 
-def check(config: TenantsFile, reported: Iterable[str] = (), version_problem: Optional[VersionCheck] = None) -> list[Finding]:
-    """`reported`: namespaces a tenant may never use, which tenants.rules reports already."""
+def check(config: TenantsFile, reported: Iterable[str] = (), support: Optional[MethodSupport] = None) -> list[Finding]:
+    """`reported`: namespaces a tenant may never use, which tenants.rules reports already;
+    `support`: the install method's limits (None: judged without an install method)."""
     if config.meshes is None:
         return list(_without_meshes(config))
+    if support is not None and support.no_meshes:
+        return [(("meshes",), support.no_meshes)]
     findings: list[Finding] = []
     for rule in (_control_plane_too, _mesh_identities, _revision_and_tag_names, _mesh_defaults, _tenant_meshes):
         findings.extend(rule(config))
     findings.extend(_tenant_namespaces(config, frozenset(reported)))
-    if version_problem is not None:
-        findings.extend(_versions(config, version_problem))
+    if support is not None:
+        findings.extend(_versions(config, support.version_problem))
     return findings
 
 
@@ -216,7 +227,7 @@ def _tenant_namespaces(config: TenantsFile, reported: frozenset[str]) -> Iterato
             )
 
 
-def _versions(config: TenantsFile, version_problem: VersionCheck) -> Iterator[Finding]:
+def _versions(config: TenantsFile, version_problem: Callable[[str], Optional[str]]) -> Iterator[Finding]:
     for i, mesh in enumerate(config.meshes or ()):
         for j, revision in enumerate(mesh.revisions or ()):
             problem = revision.version and version_problem(revision.version)

@@ -13,6 +13,7 @@ from builders.meshes import (
 )
 from builders.sail import SAIL_ISTIO_VERSIONS, istio_resource, mesh_resources, sail_version_problem
 from tenants import ConfigError, parse_tenants
+from tenants.mesh_rules import MethodSupport
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
     chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
@@ -289,8 +290,16 @@ def test_a_mesh_version_the_install_method_does_not_support_is_an_error():
         "canary: 1-30-3", "canary: 1-31-1").replace("revision: 1-30-3", "revision: 1-31-1")
     load(text)  # the file itself is sound
     with pytest.raises(ConfigError) as caught:
-        parse_tenants(textwrap.dedent(text).lstrip("\n"), "tenants.yaml", version_problem=sail_version_problem)
+        parse_tenants(textwrap.dedent(text).lstrip("\n"), "tenants.yaml", MethodSupport(sail_version_problem))
     assert str(caught.value).splitlines() == [
         "tenants.yaml:6: meshes[shop].revisions[1-31-1].version: Istio 1.31.1 is not a version the Sail operator "
         "1.30.3 installs (1.28.0 to 1.30.3); choose one of those, or the helm install method"
     ]
+
+
+def test_an_install_method_without_meshes_refuses_them_at_the_meshes_key():
+    support = MethodSupport(lambda version: None, no_meshes="several meshes need the helm or sail install method")
+    with pytest.raises(ConfigError) as caught:
+        parse_tenants(textwrap.dedent(GUIDE_FILE).lstrip("\n"), "tenants.yaml", support)
+    assert str(caught.value).splitlines() == ["tenants.yaml:1: meshes: several meshes need the helm or sail install method"]
+    parse_tenants("tenants: [{name: a}]\n", "tenants.yaml", support)
