@@ -6,7 +6,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from components import PlatformControlPlane, TenantMesh
+from components.istio_operator_install import OperatorMethod
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -25,17 +26,11 @@ except ConfigError as err:
 collect_young_garbage_only()
 control_plane = settings.tenants.control_plane
 provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
-operator = IstioOperatorInstall(
-    "istio-operator",
-    version=settings.stack.istio_version,
-    watched_namespaces=[control_plane.namespace],
-    provider=provider,
-)
 platform = PlatformControlPlane(
     control_plane.name,
     config=control_plane,
     observability=settings.tenants.observability,
-    operator=operator,
+    method=OperatorMethod(settings.stack.istio_version, provider),
     provider=provider,
 )
 sharing = Sharing.of(settings.tenants)
