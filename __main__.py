@@ -1,4 +1,4 @@
-"""istio-multitenancy: the Istio operator, a platform control plane, and one isolated mesh slice per tenant."""
+"""istio-multitenancy: Istio (from its Helm charts, or the operator), a platform control plane, and one isolated mesh slice per tenant."""
 
 from pathlib import Path
 
@@ -6,8 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import PlatformControlPlane, TenantMesh
-from components.istio_operator_install import OperatorMethod
+from components import PlatformControlPlane, TenantMesh, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -30,7 +29,7 @@ platform = PlatformControlPlane(
     control_plane.name,
     config=control_plane,
     observability=settings.tenants.observability,
-    method=OperatorMethod(settings.stack.istio_version, provider),
+    method=install_method(settings.install, provider),
     provider=provider,
 )
 sharing = Sharing.of(settings.tenants)

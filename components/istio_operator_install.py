@@ -10,6 +10,7 @@ import pulumi
 from builders.control_plane import control_plane_operator
 from builders.operator import operator_objects
 from builders.tenant import gateway_operator
+from tenants.install import Installation
 from tenants.model import ControlPlane, Observability, Tenant
 
 from .install_method import ControlPlaneParts
@@ -48,8 +49,8 @@ class OperatorMethod:
     """Istio 1.22-1.23 through the in-cluster operator: one `IstioOperator` for the control plane,
     one per tenant gateway, each waited on until the operator reports it HEALTHY."""
 
-    def __init__(self, version: str, provider: pulumi.ProviderResource):
-        self.version = version
+    def __init__(self, install: Installation, provider: pulumi.ProviderResource):
+        self.version = install.istio_version
         self.provider = provider
         self._installation: Optional[IstioOperatorInstall] = None
 

@@ -37,7 +37,9 @@ class TenantMesh(pulumi.ComponentResource):
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
         self.namespace = add(tenant_namespace(tenant), [], retain_on_delete=not tenant.decommission)
         # How the gateway is deployed is the install method's business; it runs once istiod does.
-        deployed = mesh.method.tenant_gateway(self, name, tenant, mesh.config, [self.namespace, *mesh.ready])
+        # A Gateway API tenant's gateway Istio deploys itself, from its Gateway.
+        after = [self.namespace, *mesh.ready]
+        deployed = [] if tenant.uses_gateway_api else mesh.method.tenant_gateway(self, name, tenant, mesh.config, after)
         # Created once the gateway is running, so the selector finds its pods.
         self.gateway = add(tenant_gateway(tenant), [self.namespace, *mesh.ready, *deployed])
         for route in tenant.routes:
