@@ -14,10 +14,15 @@ objects in place (no delete in one release and create in another of an object wi
 
 from __future__ import annotations
 
-from tenants.meshes import Placement
+from dataclasses import replace
+
+from tenants.install import Installation
+from tenants.meshes import Placement, control_plane_of
 from tenants.model import Mesh, Revision
 
+from . import helm_values
 from .control_plane import strict_mtls
+from .helm_values import ChartRelease
 from .meta import MANAGED_BY, k8s_object, namespace
 
 # The label the program puts on every namespace of a mesh; each mesh's istiod selects its value.
@@ -25,19 +30,6 @@ MESH_LABEL = "istio-multitenancy.io/mesh"
 REVISION_LABEL = "istio.io/rev"
 TAG_LABEL = "istio.io/tag"
 INJECTION_LABEL = "istio-injection"
-# A Gateway may only select gateway pods in its own namespace (see control_plane_operator).
-SCOPE_GATEWAYS = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
-# The istiod chart's profiles (files/profile-*.yaml); `default` and `minimal` are its plain
-# values (the chart installs istiod alone, which is all `minimal` meant to the operator).
-_CHART_PROFILES = {
-    "demo": ("demo", None),
-    "stable": ("stable", None),
-    "preview": ("preview", None),
-    "ambient": ("ambient", None),
-    "openshift": (None, "openshift"),
-    "openshift-ambient": ("ambient", "openshift"),
-}
-ISTIOD_AUTOSCALE_MAX = 5  # the istiod chart's autoscaleMax
 
 
 def mesh_labels(mesh: Mesh) -> dict[str, str]:
@@ -50,8 +42,12 @@ def discovery_selectors(mesh: Mesh) -> list[dict]:
 
 
 def mesh_namespace(mesh: Mesh) -> dict:
-    """The mesh's control-plane namespace: in the mesh (its istiod must see it), never injected."""
-    return namespace(mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh), INJECTION_LABEL: "disabled"})
+    """The mesh's control-plane namespace, in the mesh: its istiod must see it.
+
+    No injection label: istiod's own pods opt out of injection, and a gateway here (the platform
+    mesh's) is injected through its pods' `istio.io/rev` label, which Istio's webhooks honour only
+    in a namespace without `istio-injection` or `istio.io/rev`."""
+    return namespace(mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh)})
 
 
 def mesh_mtls(mesh: Mesh) -> dict:
@@ -76,31 +72,21 @@ def mesh_config(mesh: Mesh) -> dict:
     return {"discoverySelectors": discovery_selectors(mesh), **settings}
 
 
-def chart_profile(mesh: Mesh) -> dict:
-    """The istiod chart's `profile` and `platform` values for the mesh's profile."""
-    profile, platform = _CHART_PROFILES.get(mesh.profile, (None, None))
-    out = {}
-    if profile:
-        out["profile"] = profile
-    if platform:
-        out["platform"] = platform
-    return out
+def revision_install(install: Installation, revision: Revision) -> Installation:
+    """The installation of one revision: its own Istio version (charts and images), else the stack's."""
+    version = revision.version or install.istio_version
+    charts = replace(install.charts, version=version) if install.charts is not None else None
+    return replace(install, istio_version=version, charts=charts)
 
 
-def istiod_values(mesh: Mesh, revision: Revision) -> dict:
-    """Values of the istiod chart for one revision of a mesh (the chart source, hub and tag aside)."""
-    values: dict = {
-        **chart_profile(mesh),
-        "revision": revision.name,
-        "global": {"istioNamespace": mesh.namespace_name},
-        "meshConfig": mesh_config(mesh),
-        "env": dict(SCOPE_GATEWAYS),
-    }
-    if mesh.replicas.pilot:
-        # The chart's autoscaler (on by default) would scale a bare replicaCount back down.
-        count = mesh.replicas.pilot
-        values.update(replicaCount=count, autoscaleMin=count, autoscaleMax=max(count, ISTIOD_AUTOSCALE_MAX))
-    return values
+def istiod_release(mesh: Mesh, revision: Revision, install: Installation) -> ChartRelease:
+    """The istiod chart for one revision of a mesh: the platform's istiod values (profile, images,
+    settings, replicas), plus the revision and the mesh's discovery selectors and settings.
+    Each revision is a release of its own, `istiod-<revision>`, in the mesh's namespace."""
+    platform = helm_values.istiod_release(control_plane_of(mesh), revision_install(install, revision))
+    values = {**platform.values, "revision": revision.name}
+    values["meshConfig"] = {**values.get("meshConfig", {}), **mesh_config(mesh)}
+    return ChartRelease("istiod", f"istiod-{revision.name}", mesh.namespace_name, values)
 
 
 # --- Revision tags, as the istiod chart's revision-tags-mwc.yaml and revision-tags-svc.yaml ---

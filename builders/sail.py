@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from tenants.model import Mesh, Revision
 
-from .meshes import SCOPE_GATEWAYS, ISTIOD_AUTOSCALE_MAX, mesh_config, mesh_labels
+from .control_plane import ISTIOD_ENV
+from .istio import autoscaler_bounds
+from .meshes import mesh_config, mesh_labels
 from .meta import MANAGED_BY, k8s_object
 
 SAIL = "sailoperator.io/v1"
@@ -48,10 +50,10 @@ def sail_version_problem(version: str) -> str | None:
 
 def istio_values(mesh: Mesh) -> dict:
     """The Istio resource's `values`: the same settings as the istiod chart's on the Helm path."""
-    pilot: dict = {"env": dict(SCOPE_GATEWAYS)}
+    pilot: dict = {"env": dict(ISTIOD_ENV)}
     if mesh.replicas.pilot:
-        count = mesh.replicas.pilot
-        pilot.update(replicaCount=count, autoscaleMin=count, autoscaleMax=max(count, ISTIOD_AUTOSCALE_MAX))
+        low, high = autoscaler_bounds(mesh.replicas.pilot)
+        pilot.update(replicaCount=mesh.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
     return {"global": {"istioNamespace": mesh.namespace_name}, "meshConfig": mesh_config(mesh), "pilot": pilot}
 
 

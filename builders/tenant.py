@@ -10,6 +10,33 @@ from .istio import gateway, pinned_replicas, virtual_service
 from .meta import WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
 
 
+# Istio's gateway health port: load balancers probe it (`/healthz/ready`), so every gateway
+# Service keeps it beside the ports the tenants file declares.
+STATUS_PORT = {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"}
+
+
+def gateway_service_ports(tenant: Tenant) -> list[dict]:
+    """The gateway Service's ports: the status port, then one per declared server in port order.
+
+    Nothing else is opened: a port no server declares has no listener behind it. The target port
+    is the port itself: the gateway pods bind the servers' ports (unprivileged ports start at 0 in
+    their pods).
+    """
+    return [dict(STATUS_PORT)] + [
+        {"name": server.port_name, "port": server.port, "targetPort": server.port, "protocol": "TCP"}
+        for server in tenant.gateway.servers_by_port
+    ]
+
+
+def gateway_service_values(tenant: Tenant) -> dict:
+    """The Istio `gateway` chart's `service:` value for the tenant's gateway (type, ports, annotations)."""
+    service = tenant.gateway.service
+    values: dict = {"type": service.type.value, "ports": gateway_service_ports(tenant)}
+    if service.annotations:
+        values["annotations"] = dict(service.annotations)
+    return values
+
+
 def gateway_resource_name(tenant: Tenant) -> str:
     """Name of the tenant's `Gateway` object (routes bind to it)."""
     return f"{tenant.name}-gateway"

@@ -6,14 +6,13 @@ import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import rules
 from .errors import Brief, ConfigError, Problem
-from .mesh_rules import MethodSupport
 from .model import TenantsFile
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -298,16 +297,19 @@ def _tenant_index(loc: tuple) -> Optional[int]:
     return None
 
 
-def _validate(data: dict, support: Optional[MethodSupport]) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
-    """The typed model and every finding, from the model and from the cross-tenant rules."""
+Rules = Callable[[TenantsFile], list[tuple[tuple, str]]]
+
+
+def _validate(data: dict, extra: Optional[Rules] = None) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
+    """The typed model and every finding, from the model, the cross-tenant rules and `extra`."""
     try:
         config = TenantsFile.model_validate(data)
     except ValidationError as err:
-        return None, _partial_findings(data, err.errors(include_url=False), support)
-    return config, rules.check(config, support=support)
+        return None, _partial_findings(data, err.errors(include_url=False))
+    return config, rules.check(config) + (extra(config) if extra else [])
 
 
-def _partial_findings(data: dict, errors: list[dict], support: Optional[MethodSupport]) -> list[tuple[tuple, str]]:
+def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]:
     """The model's errors, then the cross-tenant rules over the tenants that passed the model.
 
     Tenants that failed are left out of the rules (when the rest of the file is sound), so one
@@ -323,19 +325,19 @@ def _partial_findings(data: dict, errors: list[dict], support: Optional[MethodSu
     except ValidationError:
         return findings
     names = [t.get("name") for i, t in enumerate(tenants) if i in failed and isinstance(t, dict)]
-    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}, support):
+    for path, message in rules.check(partial, {name for name in names if isinstance(name, str)}):
         if _tenant_index(path) is not None:
             path = ("tenants", kept[path[1]]) + path[2:]
         findings.append((path, message))
     return findings
 
 
-def parse_tenants(text: str, shown: str, support: Optional[MethodSupport] = None) -> TenantsFile:
-    """Validate the text of a tenants file; `shown` names it in errors; `support` holds the
-    install method's limits, by which the file's meshes are judged."""
+def parse_tenants(text: str, shown: str, extra: Optional[Rules] = None) -> TenantsFile:
+    """Validate the text of a tenants file; `shown` names it in errors; `extra`: rules of the stack's
+    settings (its install method), checked once the file passes the model."""
     doc = parse_document(text, shown)
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
-    config, found = _validate(doc.data, support)
+    config, found = _validate(doc.data, extra)
     findings += found
     if findings or config is None:
         problems = dict.fromkeys(Problem(shown, doc.line(path), doc.display(path), message) for path, message in findings)
@@ -357,6 +359,6 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Path, shown: Optional[str] = None, support: Optional[MethodSupport] = None) -> TenantsFile:
+def load_tenants(path: Path, shown: Optional[str] = None, extra: Optional[Rules] = None) -> TenantsFile:
     shown = shown or str(path)
-    return parse_tenants(read_text(path, shown, "tenants file"), shown, support)
+    return parse_tenants(read_text(path, shown, "tenants file"), shown, extra)

@@ -9,7 +9,6 @@ control planes inject the same pods.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from .meshes import default_revision, mesh_named, resolve, revision_label
@@ -17,14 +16,6 @@ from .model import REVISION_MAX, TAG_MAX, Mesh, TenantsFile
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
-
-
-@dataclass(frozen=True)
-class MethodSupport:
-    """What the stack's install method can install, as the file's meshes are judged by it."""
-
-    version_problem: Callable[[str], Optional[str]]  # why it cannot install Istio X.Y.Z (None: it can)
-    no_meshes: Optional[str] = None  # why it installs no `meshes:` at all (None: it does)
 
 
 # Namespaces no control plane may live in (istio-system may: it is Istio's own).
@@ -35,19 +26,15 @@ ISTIO_DEFAULT = "default"
 _SHOWN_USERS = 5
 
 
-def check(config: TenantsFile, reported: Iterable[str] = (), support: Optional[MethodSupport] = None) -> list[Finding]:
-    """`reported`: namespaces a tenant may never use, which tenants.rules reports already;
-    `support`: the install method's limits (None: judged without an install method)."""
+def check(config: TenantsFile, reported: Iterable[str] = ()) -> list[Finding]:
+    """`reported`: namespaces a tenant may never use, which tenants.rules reports already.
+    What the stack's install method can install is judged by `version_findings`."""
     if config.meshes is None:
         return list(_without_meshes(config))
-    if support is not None and support.no_meshes:
-        return [(("meshes",), support.no_meshes)]
     findings: list[Finding] = []
-    for rule in (_control_plane_too, _mesh_identities, _revision_and_tag_names, _mesh_defaults, _tenant_meshes):
+    for rule in (_control_plane_too, _mesh_identities, _revision_and_tag_names, _mesh_defaults, _tenant_meshes, _sharing_across_meshes):
         findings.extend(rule(config))
     findings.extend(_tenant_namespaces(config, frozenset(reported)))
-    if support is not None:
-        findings.extend(_versions(config, support.version_problem))
     return findings
 
 
@@ -227,9 +214,37 @@ def _tenant_namespaces(config: TenantsFile, reported: frozenset[str]) -> Iterato
             )
 
 
-def _versions(config: TenantsFile, version_problem: Callable[[str], Optional[str]]) -> Iterator[Finding]:
-    for i, mesh in enumerate(config.meshes or ()):
-        for j, revision in enumerate(mesh.revisions or ()):
-            problem = revision.version and version_problem(revision.version)
+def version_findings(config: TenantsFile, version_problem: Callable[[str], Optional[str]]) -> list[Finding]:
+    """Each revision whose version `version_problem` (the install method's) refuses; a revision
+    without one runs the stack's istioVersion, which the stack settings check."""
+    return [
+        (("meshes", i, "revisions", j, "version"), problem)
+        for i, mesh in enumerate(config.meshes or ())
+        for j, revision in enumerate(mesh.revisions or ())
+        if revision.version and (problem := version_problem(revision.version))
+    ]
+
+
+def _sharing_across_meshes(config: TenantsFile) -> Iterator[Finding]:
+    """An export or import between tenants of two meshes could never be called: each mesh signs
+    with a root CA of its own, and STRICT mTLS admits only proxies of the same mesh."""
+    mesh_of = {t.name: _mesh_name(config, t) for t in config.tenants}
+
+    def across(tenant: str, other: str) -> Optional[str]:
+        if other not in mesh_of or mesh_of[other] == mesh_of[tenant]:
+            return None
+        return (
+            f"tenant {other!r} is in mesh {mesh_of[other]!r} and {tenant!r} in mesh {mesh_of[tenant]!r}: "
+            f"proxies of different meshes do not trust each other's certificates, so no call can cross meshes"
+        )
+
+    for i, tenant in enumerate(config.tenants):
+        for j, export in enumerate(tenant.exports):
+            for k, consumer in enumerate(export.to):
+                problem = across(tenant.name, consumer)
+                if problem:
+                    yield ("tenants", i, "exports", j, "to", k), problem
+        for j, imported in enumerate(tenant.imports):
+            problem = across(tenant.name, imported.tenant)
             if problem:
-                yield ("meshes", i, "revisions", j, "version"), problem
+                yield ("tenants", i, "imports", j, "tenant"), problem

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from .model import Mesh, Revision, Tenant, TenantsFile
+from .model import ControlPlane, Mesh, Revision, Tenant, TenantsFile
 
 
 @dataclass(frozen=True)
@@ -63,3 +63,14 @@ def placement(config: TenantsFile, tenant: Tenant) -> Placement:
     if mesh is None:
         return Placement(None, config.control_plane.namespace, None)
     return Placement(mesh, mesh.namespace_name, revision_label(mesh, tenant))
+
+
+def control_plane_of(mesh: Mesh) -> ControlPlane:
+    """A mesh seen as a control plane: what the install methods build istiod (and, for the
+    platform mesh, its ingress gateway) from."""
+    return ControlPlane(name=mesh.name, namespace=mesh.namespace_name, profile=mesh.profile, replicas=mesh.replicas)
+
+
+def platform_control_plane(config: TenantsFile) -> ControlPlane:
+    """The platform's control plane: `controlPlane`, or the first mesh when the file declares meshes."""
+    return control_plane_of(config.meshes[0]) if config.meshes else config.control_plane

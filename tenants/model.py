@@ -97,22 +97,23 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _label_key(key: Any) -> None:
+def _label_key(key: Any, what: str = "label") -> None:
+    """Label and annotation keys share one syntax (a qualified name with an optional prefix)."""
     if not isinstance(key, str):
-        raise _fail("label_key", "label key {key!r} is not a string", key=key)
+        raise _fail(f"{what}_key", what + " key {key!r} is not a string", key=key)
     prefix, slash, name = key.rpartition("/")
     if slash and not _matches(_SUBDOMAIN, prefix, 253):
         raise _fail(
-            "label_key",
-            "label key {key!r} has an invalid prefix {prefix!r} (a DNS-1123 subdomain: lower case letters, "
+            f"{what}_key",
+            what + " key {key!r} has an invalid prefix {prefix!r} (a DNS-1123 subdomain: lower case letters, "
             "digits, '-' and '.')",
             key=key,
             prefix=prefix,
         )
     if not _matches(_QUALIFIED_NAME, name, 63):
         raise _fail(
-            "label_key",
-            "label key {key!r} is not a Kubernetes label key (an optional DNS subdomain prefix and '/', "
+            f"{what}_key",
+            what + " key {key!r} is not a Kubernetes " + what + " key (an optional DNS subdomain prefix and '/', "
             "then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
             key=key,
         )
@@ -134,6 +135,18 @@ def _labels(value: Any) -> dict[str, str]:
                 "'-', '_' or '.', starting and ending with a letter or digit)",
                 key=key,
                 value=label,
+            )
+    return dict(value)
+
+
+def _annotations(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail("annotations", "expected a mapping of annotation keys to values, got {value!r}", value=value)
+    for key, annotation in value.items():
+        _label_key(key, "annotation")
+        if not isinstance(annotation, str):
+            raise _fail(
+                "annotation_value", "annotation {key!r}: value {value!r} is not a string (quote it)", key=key, value=annotation
             )
     return dict(value)
 
@@ -214,6 +227,11 @@ DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain), WithJsonSchema(_s
 Port = Annotated[int, BeforeValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
+Annotations = Annotated[
+    dict[str, str],
+    BeforeValidator(_annotations),
+    WithJsonSchema({**_label_map_schema(), "minProperties": 0, "additionalProperties": {"type": "string"}}),
+]
 Host = Annotated[
     str, BeforeValidator(_host), WithJsonSchema(_string_schema(rf"((\.|\*|{_LABEL})/)?({_HOSTNAME})", 317))
 ]
@@ -287,7 +305,9 @@ CREDENTIAL_MODES = (TlsMode.SIMPLE, TlsMode.MUTUAL, TlsMode.OPTIONAL_MUTUAL)
 
 
 class Profile(str, Enum):
-    """The IstioOperator profiles of Istio 1.23 that install istiod."""
+    """Istio profiles that install istiod: those of Istio 1.23's IstioOperator, which include those
+    Istio 1.30's Helm charts ship. Which ones an install method takes is checked with the stack's
+    settings (`tenants.install`)."""
 
     DEFAULT = "default"
     DEMO = "demo"
@@ -316,7 +336,11 @@ class ControlPlane(Model):
 
     name: DnsLabel = Field("platform-istiocontrolplane", description="Name of the control plane's IstioOperator.")
     namespace: DnsLabel = Field("istio-system", description="Control-plane namespace; no tenant may use it.")
-    profile: Profile = Field("demo", description="IstioOperator profile of the control plane.")
+    profile: Profile = Field(
+        "demo",
+        description="Istio profile of the control plane: helm takes default, demo, preview or stable; "
+        "operator also minimal, ambient, openshift, openshift-ambient.",
+    )
     replicas: Replicas = Field(default_factory=Replicas, description="Replica counts (default: the profile's).")
 
 
@@ -489,6 +513,34 @@ class Server(Model):
         return self.name or f"{self.protocol.value.lower()}-{self.port}"
 
 
+class ServiceType(str, Enum):
+    """Kubernetes Service types a tenant gateway's Service may have."""
+
+    LOAD_BALANCER = "LoadBalancer"
+    NODE_PORT = "NodePort"
+    CLUSTER_IP = "ClusterIP"
+
+
+class GatewayService(Model):
+    """The Kubernetes Service in front of the tenant's gateway pods."""
+
+    type: ServiceType = Field(
+        ServiceType.LOAD_BALANCER, description="LoadBalancer (default), NodePort or ClusterIP."
+    )
+    annotations: Annotations = Field(
+        default_factory=dict,
+        description="Service annotations (internal load balancers, static addresses); load-balancer "
+        "annotations only with type LoadBalancer.",
+    )
+
+
+class GatewayApi(str, Enum):
+    """Which API configures the tenant's gateway."""
+
+    ISTIO = "istio"  # networking.istio.io Gateway; the gateway deployed by the install (chart or IstioOperator)
+    GATEWAY_API = "gateway-api"  # gateway.networking.k8s.io Gateway; Istio deploys the gateway itself
+
+
 def _default_servers() -> list[Server]:
     return [Server(port=80, protocol=Protocol.HTTP, hosts=["*"])]
 
@@ -508,6 +560,15 @@ class Gateway(Model):
         default_factory=_default_servers, description="Ports the gateway listens on (default: HTTP on 80 for '*')."
     )
     replicas: Optional[PositiveInt] = Field(None, description="Gateway replicas (default: the operator's, 1).")
+    service: GatewayService = Field(
+        default_factory=GatewayService, description="The gateway's Service: type and annotations."
+    )
+    api: GatewayApi = Field(
+        GatewayApi.ISTIO,
+        description="istio (default): an Istio Gateway and a gateway deployed by the install; gateway-api: a "
+        "Kubernetes Gateway API Gateway (class istio), whose gateway Istio deploys, and one HTTPRoute, TLSRoute "
+        "or TCPRoute per route.",
+    )
 
     @property
     def servers_by_port(self) -> list[Server]:
@@ -635,6 +696,12 @@ class Tenant(Model):
         }
 
     @property
+    def uses_gateway_api(self) -> bool:
+        """True when the tenant's gateway is a Gateway API `Gateway`: Istio deploys it, so no
+        gateway chart or IstioOperator is installed for this tenant."""
+        return self.gateway.api == GatewayApi.GATEWAY_API
+
+    @property
     def served_hosts(self) -> list[str]:
         hosts: list[str] = []
         for server in self.gateway.servers_by_port:
@@ -671,11 +738,30 @@ class TenantsFile(Model):
     tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
 
 
+class InstallMethod(str, Enum):
+    """How Istio itself is installed (`installMethod` in the stack settings)."""
+
+    HELM = "helm"
+    OPERATOR = "operator"
+
+
 class StackSettings(Model):
     """The stack's own configuration (`istio-multitenancy:*` in Pulumi.<stack>.yaml)."""
 
     tenants_file: str = Field(
         min_length=1, description="The tenants file, relative to the project (default: tenants/<stack>.yaml)."
     )
-    istio_version: Version = Field("1.23.6", description="Istio version X.Y.Z; the operator install needs 1.22 or 1.23.")
+    install_method: InstallMethod = Field(
+        InstallMethod.HELM, description="helm (Istio's Helm charts, current Istio) or operator (Istio 1.22-1.23 only)."
+    )
+    istio_version: Optional[Version] = Field(
+        None, description="Istio version X.Y.Z (default: the newest the install method was validated with)."
+    )
+    chart_repository: Optional[str] = Field(
+        None, description="helm: the chart repository, https:// or oci:// (default: Istio's official repository)."
+    )
+    chart_directory: Optional[str] = Field(
+        None, description="helm: a local directory holding the charts base, istiod, gateway and cni, instead of a repository."
+    )
+    image_hub: Optional[str] = Field(None, description="helm: the image registry of istiod and the CNI agent (default: docker.io/istio).")
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

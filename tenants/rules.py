@@ -10,7 +10,6 @@ from collections.abc import Iterable, Iterator
 from typing import Optional, Union
 
 from . import mesh_rules
-from .mesh_rules import MethodSupport
 from .model import (
     CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, dns_part, is_service_name,
 )
@@ -32,10 +31,9 @@ OBSERVABILITY_ADDONS = tuple(Addons.model_fields)
 MAX_NAME = 63
 
 
-def check(config: TenantsFile, unchecked: Iterable[str] = (), support: Optional[MethodSupport] = None) -> list[Finding]:
+def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
     """Every cross-tenant finding. `unchecked` names tenants that exist in the file but failed
-    the typed model: references to them are not reported, their own errors already are.
-    `support` holds the install method's limits, by which the file's meshes are judged."""
+    the typed model: references to them are not reported, their own errors already are."""
     unchecked = frozenset(unchecked)
     findings: list[Finding] = []
     for rule in (
@@ -50,7 +48,7 @@ def check(config: TenantsFile, unchecked: Iterable[str] = (), support: Optional[
         findings.extend(rule(config))
     findings.extend(_sharing(config, unchecked))
     findings.extend(_previous_names(config, unchecked))
-    findings.extend(mesh_rules.check(config, RESERVED_NAMESPACES, support))
+    findings.extend(mesh_rules.check(config, RESERVED_NAMESPACES))
     return findings
 
 

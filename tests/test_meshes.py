@@ -9,11 +9,12 @@ import textwrap
 import pytest
 
 from builders.meshes import (
-    MESH_LABEL, injection_labels, istiod_values, mesh_mtls, mesh_namespace, revision_tag_objects, tag_service, tag_webhook,
+    MESH_LABEL, injection_labels, istiod_release, mesh_mtls, mesh_namespace, revision_tag_objects, tag_service, tag_webhook,
 )
 from builders.sail import SAIL_ISTIO_VERSIONS, istio_resource, mesh_resources, sail_version_problem
 from tenants import ConfigError, parse_tenants
-from tenants.mesh_rules import MethodSupport
+from tenants.install import installation, tenants_file_rules
+from tenants.model import InstallMethod, StackSettings
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
     chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
@@ -21,6 +22,7 @@ from tests.mesh_support import (
 )
 from tests.support import schema_errors
 
+HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM))
 # The guide's label key; the program labels namespaces with its own, MESH_LABEL.
 GUIDE_LABEL = "usergroup"
 
@@ -28,8 +30,8 @@ GUIDE_LABEL = "usergroup"
 # has app-ns-1 in usergroup-1 and app-ns-2, app-ns-3 in usergroup-2; app-ns-4 is the second of usergroup-1.
 GUIDE_FILE = """
 meshes:
-  - {name: usergroup-1, profile: minimal}
-  - {name: usergroup-2, profile: minimal}
+  - {name: usergroup-1}
+  - {name: usergroup-2}
 tenants:
   - {name: app-ns-1, mesh: usergroup-1}
   - {name: app-ns-4, mesh: usergroup-1}
@@ -42,9 +44,9 @@ meshes:
   - name: shop
     namespace: shop-system
     revisions:
-      - {name: 1-29-6, version: 1.29.6}
+      - {name: 1-30-2, version: 1.30.2}
       - {name: 1-30-3, version: 1.30.3}
-    tags: {stable: 1-29-6, canary: 1-30-3}
+    tags: {stable: 1-30-2, canary: 1-30-3}
     defaultRevision: stable
     meshConfig:
       outboundTrafficPolicy: {mode: REGISTRY_ONLY}
@@ -58,6 +60,10 @@ tenants:
   - {name: search, revision: 1-30-3}
   - {name: sandbox, mesh: lab}
 """
+
+
+def istiod_values(mesh, revision) -> dict:
+    return istiod_release(mesh, revision, HELM).values
 
 
 def load(text: str):
@@ -165,10 +171,18 @@ def test_mesh_settings_reach_every_revision():
         assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
 
 
-def test_chart_profiles():
-    config = load("meshes: [{name: a, profile: demo}, {name: b, profile: minimal}, {name: c, profile: openshift}]\n")
-    profiles = [{k: v for k, v in istiod_values(m, m.revision_list[0]).items() if k in PROFILE_KEYS} for m in config.meshes]
-    assert profiles == [{"profile": "demo"}, {}, {"platform": "openshift"}]
+def test_each_revision_is_a_release_of_its_own_with_its_version():
+    mesh = _mesh(load(CANARY_FILE), "shop")
+    releases = [istiod_release(mesh, r, HELM) for r in mesh.revision_list]
+    assert [(r.chart, r.name, r.namespace) for r in releases] == [
+        ("istiod", "istiod-1-30-2", "shop-system"),
+        ("istiod", "istiod-1-30-3", "shop-system"),
+    ]
+    # Images of the revision's own release, whatever the stack's istioVersion.
+    assert [r.values["global"]["tag"] for r in releases] == ["1.30.2", "1.30.3"]
+    assert [r.values["global"]["istioNamespace"] for r in releases] == ["shop-system"] * 2
+    demo = load("meshes: [{name: a, profile: demo}]\n").meshes[0]
+    assert istiod_values(demo, demo.revision_list[0])["profile"] == "demo"
 
 
 # --- Tenants on revisions and tags ----------------------------------------------------------
@@ -184,30 +198,30 @@ def test_tenants_are_labelled_with_their_tag_or_revision():
         "sandbox": {MESH_LABEL: "lab", "istio.io/rev": "lab-1-30-3"},
     }
     shop = _mesh(config, "shop")
-    assert [resolve(shop, name).name for name in ("stable", "canary", "1-30-3")] == ["1-29-6", "1-30-3", "1-30-3"]
+    assert [resolve(shop, name).name for name in ("stable", "canary", "1-30-3")] == ["1-30-2", "1-30-3", "1-30-3"]
 
 
 def test_tag_objects_are_the_charts_revision_tag_objects():
     """The webhook and Service the istiod chart renders for `revisionTags: [stable]` on revision
-    1-29-6, read from its templates: the program builds them itself, so a tag move updates them in place."""
+    1-30-2, read from its templates: the program builds them itself, so a tag move updates them in place."""
     mesh = _mesh(load(CANARY_FILE), "shop")
     webhook, service = revision_tag_objects(mesh)["stable"]
-    assert webhook["webhooks"] == chart_tag_webhooks("stable", "1-29-6", "shop-system")
+    assert webhook["webhooks"] == chart_tag_webhooks("stable", "1-30-2", "shop-system")
     assert webhook["metadata"]["name"] == "istio-revision-tag-stable-shop-system"
-    assert {"istio.io/tag": "stable", "istio.io/rev": "1-29-6"}.items() <= webhook["metadata"]["labels"].items()
-    assert service["spec"] == chart_tag_service_spec("stable", "1-29-6")
+    assert {"istio.io/tag": "stable", "istio.io/rev": "1-30-2"}.items() <= webhook["metadata"]["labels"].items()
+    assert service["spec"] == chart_tag_service_spec("stable", "1-30-2")
     assert (service["metadata"]["name"], service["metadata"]["namespace"]) == ("istiod-revision-tag-stable", "shop-system")
     assert schema_errors(webhook) == [] and schema_errors(service) == []
 
 
 def test_moving_a_tag_changes_only_where_its_objects_point():
     before = load(CANARY_FILE)
-    after = load(CANARY_FILE.replace("tags: {stable: 1-29-6, canary: 1-30-3}", "tags: {stable: 1-30-3, canary: 1-30-3}"))
+    after = load(CANARY_FILE.replace("tags: {stable: 1-30-2, canary: 1-30-3}", "tags: {stable: 1-30-3, canary: 1-30-3}"))
     old = revision_tag_objects(_mesh(before, "shop"))["stable"]
     new = revision_tag_objects(_mesh(after, "shop"))["stable"]
     assert [o["metadata"]["name"] for o in old] == [o["metadata"]["name"] for o in new]
     assert old != new
-    as_text = [str(o).replace("1-29-6", "1-30-3") for o in old]
+    as_text = [str(o).replace("1-30-2", "1-30-3") for o in old]
     assert as_text == [str(o) for o in new]
     # The tenants on the tag keep their label: only the tag's objects change.
     assert [injection_labels(placement(before, t)) for t in before.tenants] == [injection_labels(placement(after, t)) for t in after.tenants]
@@ -260,12 +274,12 @@ def test_a_mesh_with_two_revisions_is_two_sail_istios_and_tags_point_at_them():
     mesh = _mesh(load(CANARY_FILE), "shop")
     istios, tags = mesh_resources(mesh, "1.30.3")
     assert [(i["metadata"]["name"], i["spec"]["version"], i["spec"]["namespace"]) for i in istios] == [
-        ("1-29-6", "v1.29.6", "shop-system"),
+        ("1-30-2", "v1.30.2", "shop-system"),
         ("1-30-3", "v1.30.3", "shop-system"),
     ]
     assert {t["metadata"]["name"]: t["spec"]["targetRef"] for t in tags} == {
         "canary": {"kind": "Istio", "name": "1-30-3"},
-        "stable": {"kind": "Istio", "name": "1-29-6"},
+        "stable": {"kind": "Istio", "name": "1-30-2"},
     }
     # Cluster-scoped, as the CRDs are: no namespace on either kind.
     assert all("namespace" not in o["metadata"] for o in istios + tags)
@@ -274,7 +288,7 @@ def test_a_mesh_with_two_revisions_is_two_sail_istios_and_tags_point_at_them():
 
 def test_a_revision_without_version_gets_the_stacks():
     mesh = load(GUIDE_FILE).meshes[0]
-    assert istio_resource(mesh, mesh.revision_list[0], "1.29.6")["spec"]["version"] == "v1.29.6"
+    assert istio_resource(mesh, mesh.revision_list[0], "1.30.2")["spec"]["version"] == "v1.30.2"
 
 
 def test_sail_version_problem():
@@ -290,16 +304,28 @@ def test_a_mesh_version_the_install_method_does_not_support_is_an_error():
         "canary: 1-30-3", "canary: 1-31-1").replace("revision: 1-30-3", "revision: 1-31-1")
     load(text)  # the file itself is sound
     with pytest.raises(ConfigError) as caught:
-        parse_tenants(textwrap.dedent(text).lstrip("\n"), "tenants.yaml", MethodSupport(sail_version_problem))
+        parse_tenants(textwrap.dedent(text).lstrip("\n"), "tenants.yaml", tenants_file_rules(InstallMethod.HELM))
     assert str(caught.value).splitlines() == [
-        "tenants.yaml:6: meshes[shop].revisions[1-31-1].version: Istio 1.31.1 is not a version the Sail operator "
-        "1.30.3 installs (1.28.0 to 1.30.3); choose one of those, or the helm install method"
+        "tenants.yaml:6: meshes[shop].revisions[1-31-1].version: Istio 1.31.1 is not validated for installMethod: helm, "
+        "which supports Istio 1.30 (validated with the 1.30.3 charts): use version 1.30.3"
     ]
 
 
-def test_an_install_method_without_meshes_refuses_them_at_the_meshes_key():
-    support = MethodSupport(lambda version: None, no_meshes="several meshes need the helm or sail install method")
+def test_the_operator_install_refuses_meshes_and_says_what_to_use():
     with pytest.raises(ConfigError) as caught:
-        parse_tenants(textwrap.dedent(GUIDE_FILE).lstrip("\n"), "tenants.yaml", support)
-    assert str(caught.value).splitlines() == ["tenants.yaml:1: meshes: several meshes need the helm or sail install method"]
-    parse_tenants("tenants: [{name: a}]\n", "tenants.yaml", support)
+        parse_tenants(textwrap.dedent(GUIDE_FILE).lstrip("\n"), "tenants.yaml", tenants_file_rules(InstallMethod.OPERATOR))
+    assert str(caught.value).splitlines() == [
+        "tenants.yaml:1: meshes: installMethod: operator installs the one platform control plane (the in-cluster "
+        "operator runs one Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need "
+        "installMethod: helm"
+    ]
+    parse_tenants("tenants: [{name: a}]\n", "tenants.yaml", tenants_file_rules(InstallMethod.OPERATOR))
+
+
+def test_each_mesh_profile_is_one_the_install_method_takes():
+    with pytest.raises(ConfigError) as caught:
+        parse_tenants("meshes: [{name: a}, {name: b, profile: minimal}]\n", "tenants.yaml", tenants_file_rules(InstallMethod.HELM))
+    assert str(caught.value).splitlines() == [
+        "tenants.yaml:1: meshes[b].profile: profile 'minimal' is not one installMethod: helm takes; use default, demo, "
+        "preview or stable (the istiod chart installs no gateway, so `default` is what `minimal` was)"
+    ]
