@@ -25,6 +25,17 @@ RETIRED_CHART_REPOSITORY = "istio-release.storage.googleapis.com"
 DEFAULT_IMAGE_HUB = "docker.io/istio"
 # The charts the Helm install uses, by their published names.
 HELM_CHARTS = ("base", "istiod", "gateway", "cni")
+# The Sail operator installs the control planes (and Istio's CRDs); Istio's gateway chart the gateways.
+SAIL_ISTIO_CHARTS = ("gateway",)
+SAIL_CHART = "sail-operator"
+SAIL_OPERATOR_VERSION = "1.30.3"
+# The Sail project's Helm repository (its README: `helm repo add sail-operator ...`).
+DEFAULT_SAIL_CHART_REPOSITORY = "https://istio-ecosystem.github.io/sail-operator"
+# The Istio releases Sail 1.30.3 ships images and charts for (its chart's `images.v1_X_Y.*`
+# annotations; its CRD lists older names too, which it no longer installs).
+SAIL_ISTIO_VERSIONS = tuple(
+    [f"1.28.{p}" for p in range(11)] + [f"1.29.{p}" for p in range(7)] + [f"1.30.{p}" for p in range(4)]
+)
 
 _IMAGE_HUB = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*")
 
@@ -40,6 +51,7 @@ class Support:
     default_version: str  # the newest release validated
     profiles: tuple[str, ...]
     keys: tuple[str, ...]  # stack keys only this method reads
+    charts: tuple[str, ...]  # Istio's charts it installs from (chartRepository or chartDirectory)
     kubernetes: str  # the oldest Kubernetes the releases support: charts are rendered offline against it
     hints: dict[str, str]  # profile -> why this method does not take it, and what to use
     refuses_meshes: Optional[str] = None  # why this method installs no `meshes:` (None: it does)
@@ -53,11 +65,12 @@ SUPPORT: dict[InstallMethod, Support] = {
         default_version="1.23.6",
         profiles=tuple(p.value for p in Profile),
         keys=(),
+        charts=(),
         kubernetes="1.27.0",
         hints={},
         refuses_meshes=(
             "installMethod: operator installs the one platform control plane (the in-cluster operator runs one "
-            "Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need installMethod: helm"
+            "Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need installMethod: helm or sail"
         ),
     ),
     # Validated against the 1.30.3 charts (values.yaml keys, the gateway's values.schema.json, and
@@ -69,9 +82,24 @@ SUPPORT: dict[InstallMethod, Support] = {
         default_version="1.30.3",
         profiles=("default", "demo", "preview", "stable"),
         keys=("chartRepository", "chartDirectory", "imageHub"),
+        charts=HELM_CHARTS,
         kubernetes="1.32.0",
         hints={
             "minimal": "the istiod chart installs no gateway, so `default` is what `minimal` was",
+            "ambient": "ambient needs ztunnel, which this program does not install: its tenants run sidecars",
+        },
+    ),
+    # The Sail operator 1.30.3 and the Istio releases it installs; the gateways from Istio's chart.
+    InstallMethod.SAIL: Support(
+        versions=lambda release: ".".join(map(str, release)) in SAIL_ISTIO_VERSIONS,
+        described=f"{SAIL_ISTIO_VERSIONS[0]} to {SAIL_ISTIO_VERSIONS[-1]} (the releases the Sail operator {SAIL_OPERATOR_VERSION} installs)",
+        default_version=SAIL_ISTIO_VERSIONS[-1],
+        profiles=("default", "demo", "preview", "stable", "openshift"),
+        keys=("chartRepository", "chartDirectory", "sailChartRepository", "sailChartDirectory"),
+        charts=SAIL_ISTIO_CHARTS,
+        kubernetes="1.30.0",
+        hints={
+            "minimal": "Sail deploys no gateway, so `default` is what `minimal` was",
             "ambient": "ambient needs ztunnel, which this program does not install: its tenants run sidecars",
         },
     ),
@@ -95,7 +123,8 @@ class Installation:
     istio_version: str
     image_hub: str
     kubernetes_version: str
-    charts: Optional[ChartSource] = None  # the Helm install only
+    charts: Optional[ChartSource] = None  # Istio's charts: the Helm install and (its gateways) Sail
+    sail_chart: Optional[ChartSource] = None  # the Sail operator's chart: the Sail install only
 
 
 def _release(version: str) -> Release:
@@ -115,6 +144,12 @@ def version_problem(method: InstallMethod, version: str, key: str = "istioVersio
                 f"supports 1.22 to 1.23 (1.23.6 is the newest); use installMethod: helm for current Istio"
             )
         return f"Istio {version} does not serve networking.istio.io/v1; the operator install supports 1.22 to 1.23"
+    if method == InstallMethod.SAIL:
+        sail = SUPPORT[InstallMethod.SAIL]
+        message = f"Istio {version} is not a release the Sail operator {SAIL_OPERATOR_VERSION} installs ({sail.described.split(' (')[0]}): use {key} {sail.default_version}"
+        if SUPPORT[InstallMethod.HELM].versions(release):
+            message += ", or installMethod: helm"
+        return message
     helm = SUPPORT[InstallMethod.HELM]
     message = (
         f"Istio {version} is not validated for installMethod: helm, which supports Istio {helm.described}: "
@@ -144,17 +179,28 @@ def _chart_name(chart_yaml: Path) -> Optional[str]:
     return data.get("name") if isinstance(data, dict) else None
 
 
-def _directory_problem(directory: str, root: Path) -> Optional[str]:
-    path = Path(directory)
-    full = path if path.is_absolute() else root / path
+def _directory_problem(directory: str, root: Path, charts: tuple[str, ...] = HELM_CHARTS) -> Optional[str]:
+    full = _full(directory, root)
     if not full.is_dir():
         return f"{directory!r} is not a directory (looked for {full})"
-    missing = [chart for chart in HELM_CHARTS if _chart_name(full / chart / "Chart.yaml") != chart]
+    missing = [chart for chart in charts if _chart_name(full / chart / "Chart.yaml") != chart]
     if missing:
         return (
             f"{directory!r} lacks Istio's chart(s) {', '.join(missing)}: it must hold "
-            f"{', '.join(f'{c}/' for c in HELM_CHARTS)} each with its Chart.yaml"
+            f"{', '.join(f'{c}/' for c in charts)} each with its Chart.yaml"
         )
+    return None
+
+
+def _full(directory: str, root: Path) -> Path:
+    path = Path(directory)
+    return path if path.is_absolute() else root / path
+
+
+def _sail_directory_problem(directory: str, root: Path) -> Optional[str]:
+    full = _full(directory, root)
+    if _chart_name(full / "Chart.yaml") != SAIL_CHART:
+        return f"{directory!r} is not the Sail operator's chart (looked for {full / 'Chart.yaml'} naming {SAIL_CHART})"
     return None
 
 
@@ -177,20 +223,24 @@ def installation_problems(settings: StackSettings, root: Path) -> list[tuple[str
         "chartRepository": settings.chart_repository,
         "chartDirectory": settings.chart_directory,
         "imageHub": settings.image_hub,
+        "sailChartRepository": settings.sail_chart_repository,
+        "sailChartDirectory": settings.sail_chart_directory,
     }
     for key, value in given.items():
         if value is not None and key not in support.keys:
-            problems.append((key, f"{key} is a setting of installMethod: helm; installMethod: {method.value} does not read it"))
-    if method != InstallMethod.HELM:
-        return problems
-    if settings.chart_repository is not None and settings.chart_directory is not None:
-        problems.append(("chartDirectory", "set chartRepository or chartDirectory, not both"))
+            readers = " or ".join(m.value for m, reader in SUPPORT.items() if key in reader.keys)
+            problems.append((key, f"{key} is a setting of installMethod: {readers}; installMethod: {method.value} does not read it"))
+    for repository, directory in (("chartRepository", "chartDirectory"), ("sailChartRepository", "sailChartDirectory")):
+        if given[repository] is not None and given[directory] is not None and directory in support.keys:
+            problems.append((directory, f"set {repository} or {directory}, not both"))
     for key, value, check in (
         ("chartRepository", settings.chart_repository, _repository_problem),
-        ("chartDirectory", settings.chart_directory, lambda d: _directory_problem(d, root)),
+        ("chartDirectory", settings.chart_directory, lambda d: _directory_problem(d, root, support.charts)),
         ("imageHub", settings.image_hub, _hub_problem),
+        ("sailChartRepository", settings.sail_chart_repository, _repository_problem),
+        ("sailChartDirectory", settings.sail_chart_directory, lambda d: _sail_directory_problem(d, root)),
     ):
-        problem = check(value) if value is not None else None
+        problem = check(value) if value is not None and key in support.keys else None
         if problem:
             problems.append((key, problem))
     return problems
@@ -201,17 +251,22 @@ def installation(settings: StackSettings) -> Installation:
     method = settings.install_method
     support = SUPPORT[method]
     version = settings.istio_version or support.default_version
-    charts = None
-    if method == InstallMethod.HELM:
+    charts = sail_chart = None
+    if support.charts:
         directory = settings.chart_directory
         repository = None if directory else settings.chart_repository or DEFAULT_CHART_REPOSITORY
         charts = ChartSource(version=version, repository=repository, directory=directory)
+    if method == InstallMethod.SAIL:
+        directory = settings.sail_chart_directory
+        repository = None if directory else settings.sail_chart_repository or DEFAULT_SAIL_CHART_REPOSITORY
+        sail_chart = ChartSource(version=SAIL_OPERATOR_VERSION, repository=repository, directory=directory)
     return Installation(
         method=method,
         istio_version=version,
         image_hub=settings.image_hub or DEFAULT_IMAGE_HUB,
         kubernetes_version=support.kubernetes,
         charts=charts,
+        sail_chart=sail_chart,
     )
 
 

@@ -743,6 +743,7 @@ class InstallMethod(str, Enum):
 
     HELM = "helm"
     OPERATOR = "operator"
+    SAIL = "sail"
 
 
 class StackSettings(Model):
@@ -752,7 +753,8 @@ class StackSettings(Model):
         min_length=1, description="The tenants file, relative to the project (default: tenants/<stack>.yaml)."
     )
     install_method: InstallMethod = Field(
-        InstallMethod.HELM, description="helm (Istio's Helm charts, current Istio) or operator (Istio 1.22-1.23 only)."
+        InstallMethod.HELM,
+        description="helm (Istio's Helm charts, current Istio), sail (the Sail operator) or operator (Istio 1.22-1.23 only).",
     )
     istio_version: Optional[Version] = Field(
         None, description="Istio version X.Y.Z (default: the newest the install method was validated with)."
@@ -764,4 +766,10 @@ class StackSettings(Model):
         None, description="helm: a local directory holding the charts base, istiod, gateway and cni, instead of a repository."
     )
     image_hub: Optional[str] = Field(None, description="helm: the image registry of istiod and the CNI agent (default: docker.io/istio).")
+    sail_chart_repository: Optional[str] = Field(
+        None, description="sail: the Sail operator's chart repository, https:// or oci:// (default: the Sail project's)."
+    )
+    sail_chart_directory: Optional[str] = Field(
+        None, description="sail: the Sail operator's chart, as a local directory, instead of a repository."
+    )
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

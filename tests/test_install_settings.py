@@ -63,7 +63,7 @@ def test_a_local_chart_directory(directory):
 
 
 def test_an_unknown_method_is_refused():
-    assert errors({"installMethod": "sail"}) == [f"Pulumi.unit.yaml: {KEY}:installMethod: 'sail' is not allowed; use one of helm, operator"]
+    assert errors({"installMethod": "istioctl"}) == [f"Pulumi.unit.yaml: {KEY}:installMethod: 'istioctl' is not allowed; use one of helm, operator, sail"]
 
 
 @pytest.mark.parametrize(
@@ -123,13 +123,16 @@ def test_a_directory_missing_one_chart_names_it(tmp_path):
     ]
 
 
-@pytest.mark.parametrize("key, value", [("chartRepository", DEFAULT_CHART_REPOSITORY), ("chartDirectory", CHARTS), ("imageHub", "docker.io/istio")])
-def test_helm_settings_on_the_operator_are_refused(key, value):
+@pytest.mark.parametrize(
+    "key, value, readers",
+    [("chartRepository", DEFAULT_CHART_REPOSITORY, "helm or sail"), ("chartDirectory", CHARTS, "helm or sail"), ("imageHub", "docker.io/istio", "helm")],
+)
+def test_helm_settings_on_the_operator_are_refused(key, value, readers):
     config = {"tenantsFile": "tenants/classic.yaml", "installMethod": "operator", key: value}
     with pytest.raises(ConfigError) as caught:
         load_settings("unit", config, PROJECT_ROOT)
     assert str(caught.value) == (
-        f"Pulumi.unit.yaml: {KEY}:{key}: {key} is a setting of installMethod: helm; installMethod: operator does not read it"
+        f"Pulumi.unit.yaml: {KEY}:{key}: {key} is a setting of installMethod: {readers}; installMethod: operator does not read it"
     )
 
 
@@ -216,7 +219,7 @@ def test_the_program_names_the_stack_file_line_and_registers_nothing(project):
     with pytest.raises(pulumi.RunError) as caught:
         run_program("test", root=project)
     assert str(caught.value) == (
-        f"Pulumi.test.yaml:4: {KEY}:chartDirectory: chartDirectory is a setting of installMethod: helm; "
+        f"Pulumi.test.yaml:4: {KEY}:chartDirectory: chartDirectory is a setting of installMethod: helm or sail; "
         "installMethod: operator does not read it"
     )
     assert [r.type for r in caught.value.registrations] == ["pulumi:pulumi:Stack"]
