@@ -46,8 +46,12 @@ def _images(install: Installation) -> dict:
     return {"hub": install.image_hub, "tag": install.istio_version}
 
 
-def base_release(cp: ControlPlane, install: Installation) -> ChartRelease:
+def base_release(cp: ControlPlane, install: Installation, revisioned: bool = False) -> ChartRelease:
+    """`revisioned`: every istiod has a revision (several meshes), so no default revision's
+    validation webhook: it would send every unlabelled object to an `istiod` Service none runs."""
     values = {**_profile(cp), "global": {"istioNamespace": cp.namespace}}
+    if revisioned:
+        values["defaultRevision"] = ""
     return ChartRelease("base", BASE_RELEASE, cp.namespace, values)
 
 
@@ -100,20 +104,26 @@ def control_plane_gateway_service(obs: Observability) -> dict:
     return {"type": "LoadBalancer", "ports": ports}
 
 
-def control_plane_gateway_release(cp: ControlPlane, obs: Observability) -> ChartRelease:
+def _with_revision(values: dict, revision: Optional[str]) -> dict:
+    # The gateway's pods carry `istio.io/rev`: the revision (or tag) whose istiod injects and configures them.
+    return {**values, "revision": revision} if revision else values
+
+
+def control_plane_gateway_release(cp: ControlPlane, obs: Observability, revision: Optional[str] = None) -> ChartRelease:
     """The platform's own ingress gateway, labelled as Istio's profiles label it (`istio: ingressgateway`)."""
     values = _gateway_values(
         cp, CONTROL_PLANE_GATEWAY, CONTROL_PLANE_GATEWAY_LABELS, cp.replicas.ingress_gateway, control_plane_gateway_service(obs)
     )
-    return ChartRelease("gateway", CONTROL_PLANE_GATEWAY, cp.namespace, values)
+    return ChartRelease("gateway", CONTROL_PLANE_GATEWAY, cp.namespace, _with_revision(values, revision))
 
 
-def tenant_gateway_release(tenant: Tenant, cp: ControlPlane) -> ChartRelease:
+def tenant_gateway_release(tenant: Tenant, cp: ControlPlane, revision: Optional[str] = None) -> ChartRelease:
     """The tenant's ingress gateway, in its namespace, with its labels (which its `Gateway` selects);
-    the tenant label too, so that every object of the chart says whose it is."""
+    the tenant label too, so that every object of the chart says whose it is. `revision`: the
+    tenant's tag or revision, when its mesh has revisions."""
     labels = {**tenant.gateway_labels, TENANT_LABEL: tenant.name}
     values = _gateway_values(cp, tenant.gateway_name, labels, tenant.gateway.replicas, gateway_service_values(tenant))
-    return ChartRelease("gateway", tenant.gateway_name, tenant.namespace_name, values)
+    return ChartRelease("gateway", tenant.gateway_name, tenant.namespace_name, _with_revision(values, revision))
 
 
 def chart_arguments(source: ChartSource, release: ChartRelease) -> dict:

@@ -13,7 +13,9 @@ Changing a revision's `version` upgrades it in place; a canary is a second revis
 
 from __future__ import annotations
 
-from tenants.model import Mesh, Revision
+from tenants.install import SAIL_CHART, ChartSource
+from tenants.meshes import control_plane_of
+from tenants.model import ControlPlane, Mesh, Revision
 
 from .control_plane import ISTIOD_ENV
 from .istio import autoscaler_bounds
@@ -21,16 +23,15 @@ from .meshes import mesh_config, mesh_labels
 from .meta import MANAGED_BY, k8s_object
 
 SAIL = "sailoperator.io/v1"
-SAIL_OPERATOR_VERSION = "1.30.3"
 SAIL_OPERATOR_NAMESPACE = "sail-operator"
-# The Istio releases Sail 1.30.3 ships images and charts for (its chart's `images.v1_X_Y.*`
-# annotations; its CRD lists older names too, which it no longer installs).
-SAIL_ISTIO_VERSIONS = tuple(
-    [f"1.28.{p}" for p in range(11)] + [f"1.29.{p}" for p in range(7)] + [f"1.30.{p}" for p in range(4)]
-)
+SAIL_RELEASE = "sail-operator"
+CNI_NAMESPACE = "istio-cni"
+DEFAULT_REVISION = "default"
 # Sail reports an Istio's readiness as its Ready condition (that of its active IstioRevision).
 WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
-# Sail's profiles; `minimal` (istiod alone) is what Sail's `default` installs: Sail never deploys gateways.
+# A tag reports no readiness of its own: Reconciled once its webhook is written.
+WAIT_FOR_RECONCILED = {"pulumi.com/waitFor": "condition=Reconciled"}
+# Sail's profile names but one: `minimal` (istiod alone) is what Sail's `default` installs.
 _PLAIN_PROFILES = ("default", "minimal")
 
 
@@ -39,41 +40,38 @@ def sail_version(version: str) -> str:
     return f"v{version}"
 
 
-def sail_version_problem(version: str) -> str | None:
-    if version in SAIL_ISTIO_VERSIONS:
-        return None
-    return (
-        f"Istio {version} is not a version the Sail operator {SAIL_OPERATOR_VERSION} installs "
-        f"({SAIL_ISTIO_VERSIONS[0]} to {SAIL_ISTIO_VERSIONS[-1]}); choose one of those, or the helm install method"
-    )
-
-
-def istio_values(mesh: Mesh) -> dict:
-    """The Istio resource's `values`: the same settings as the istiod chart's on the Helm path."""
-    pilot: dict = {"env": dict(ISTIOD_ENV)}
-    if mesh.replicas.pilot:
-        low, high = autoscaler_bounds(mesh.replicas.pilot)
-        pilot.update(replicaCount=mesh.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
-    return {"global": {"istioNamespace": mesh.namespace_name}, "meshConfig": mesh_config(mesh), "pilot": pilot}
+def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: dict[str, str]) -> dict:
+    spec: dict = {"version": sail_version(version), "namespace": cp.namespace, "updateStrategy": {"type": "InPlace"}}
+    if cp.profile not in _PLAIN_PROFILES:
+        spec["profile"] = cp.profile
+    # Injected pods leave traffic redirection to the CNI agent (IstioCNI), as on the Helm path.
+    pilot: dict = {"env": dict(ISTIOD_ENV), "cni": {"enabled": True}}
+    if cp.replicas.pilot:
+        low, high = autoscaler_bounds(cp.replicas.pilot)
+        pilot.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
+    values: dict = {"global": {"istioNamespace": cp.namespace}, "pilot": pilot}
+    if meshconfig:
+        values["meshConfig"] = meshconfig
+    spec["values"] = values
+    return k8s_object(SAIL, "Istio", name, labels=labels, annotations=WAIT_FOR_READY, spec=spec)
 
 
 def istio_resource(mesh: Mesh, revision: Revision, version: str) -> dict:
-    """One revision of a mesh: istiod `istiod-<revision>` in the mesh's namespace, at `version`."""
-    spec: dict = {
-        "version": sail_version(version),
-        "namespace": mesh.namespace_name,
-        "updateStrategy": {"type": "InPlace"},
-    }
-    if mesh.profile not in _PLAIN_PROFILES:
-        spec["profile"] = mesh.profile
-    spec["values"] = istio_values(mesh)
-    return k8s_object(SAIL, "Istio", revision.name, labels={**MANAGED_BY, **mesh_labels(mesh)}, annotations=WAIT_FOR_READY, spec=spec)
+    """One revision of a mesh: istiod `istiod-<revision>` in the mesh's namespace, at `version`,
+    with the settings the istiod chart gets on the Helm path."""
+    return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, {**MANAGED_BY, **mesh_labels(mesh)})
+
+
+def platform_istio(cp: ControlPlane, version: str) -> dict:
+    """The one control plane of a file without meshes: an `Istio` named `default`, whose revision
+    Sail makes the cluster's default (namespaces labelled `istio-injection: enabled`)."""
+    return _istio(DEFAULT_REVISION, cp, {}, version, dict(MANAGED_BY))
 
 
 def revision_tag(mesh: Mesh, tag: str, revision: str) -> dict:
     """`istio.io/rev=<tag>` injects from `revision`: Sail writes the tag's webhook and keeps it pointed there."""
     return k8s_object(
-        SAIL, "IstioRevisionTag", tag, labels={**MANAGED_BY, **mesh_labels(mesh)},
+        SAIL, "IstioRevisionTag", tag, labels={**MANAGED_BY, **mesh_labels(mesh)}, annotations=WAIT_FOR_RECONCILED,
         spec={"targetRef": {"kind": "Istio", "name": revision}},
     )
 
@@ -84,3 +82,21 @@ def mesh_resources(mesh: Mesh, default_version: str) -> tuple[list[dict], list[d
     tags = [revision_tag(mesh, tag, target) for tag, target in sorted(mesh.tags.items())]
     return istios, tags
 
+
+def cni_resource(version: str) -> dict:
+    """The CNI node agent (Sail's `IstioCNI`, which must be named `default`): pods need no NET_ADMIN."""
+    spec = {"version": sail_version(version), "namespace": CNI_NAMESPACE}
+    return k8s_object(SAIL, "IstioCNI", "default", labels=MANAGED_BY, annotations=WAIT_FOR_READY, spec=spec)
+
+
+def operator_chart_arguments(source: ChartSource) -> dict:
+    """`kubernetes.helm.v4.Chart` arguments of the Sail operator (its chart's defaults: the operator
+    image and each Istio release's images); a local directory is the chart itself."""
+    args: dict = {"name": SAIL_RELEASE, "namespace": SAIL_OPERATOR_NAMESPACE, "values": {}, "resource_prefix": ""}
+    if source.directory is not None:
+        args["chart"] = source.directory
+    elif source.repository is not None and source.repository.startswith("oci://"):
+        args.update(chart=f"{source.repository.rstrip('/')}/{SAIL_CHART}", version=source.version)
+    else:
+        args.update(chart=SAIL_CHART, version=source.version, repository_opts={"repo": source.repository})
+    return args

@@ -3,6 +3,8 @@ selecting exactly that gateway, and a VirtualService per route."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from tenants.model import ControlPlane, Route, Server, Tenant
 
 from .control_plane import DEFAULT_NAMESPACE
@@ -46,8 +48,14 @@ def service_host(service: str, namespace_name: str) -> str:
     return f"{service}.{namespace_name}.svc.cluster.local"
 
 
-def tenant_namespace(tenant: Tenant) -> dict:
-    return namespace(tenant.namespace_name, {**tenant_labels(tenant.name), "istio-injection": "enabled"})
+# Sidecar injection by the one control plane without revision (a file without meshes).
+DEFAULT_INJECTION = {"istio-injection": "enabled"}
+
+
+def tenant_namespace(tenant: Tenant, injection: Optional[dict[str, str]] = None) -> dict:
+    """`injection`: the labels that choose the control plane injecting the namespace's pods (and,
+    with several meshes, the mesh that discovers it); by default the one without revision."""
+    return namespace(tenant.namespace_name, {**tenant_labels(tenant.name), **(injection or DEFAULT_INJECTION)})
 
 
 def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:

@@ -9,11 +9,11 @@ gateway deployment. Each method lives beside its installation component
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Optional, Protocol
 
 import pulumi
 
-from tenants.model import ControlPlane, Observability, Tenant
+from tenants.model import ControlPlane, Mesh, Observability, Tenant
 
 
 class ControlPlaneParts(NamedTuple):
@@ -22,9 +22,10 @@ class ControlPlaneParts(NamedTuple):
 
 
 class InstallMethod(Protocol):
-    def install(self, config: ControlPlane, namespace: pulumi.Resource) -> pulumi.Resource:
+    def install(self, config: ControlPlane, namespace: pulumi.Resource, revisioned: bool = False) -> pulumi.Resource:
         """The cluster-wide installation (a component of its own, registered on the first call),
-        for the control plane `config` whose namespace is `namespace`."""
+        for the control plane `config` whose namespace is `namespace`; `revisioned`: every control
+        plane has a revision (several meshes), none is the cluster's default."""
         ...
 
     def control_plane(
@@ -33,8 +34,22 @@ class InstallMethod(Protocol):
         """istiod and the control plane's ingress gateway, as children of `owner` named `<scope>/...`."""
         ...
 
+    def mesh_control_planes(
+        self, owner: pulumi.Resource, scope: str, mesh: Mesh, observability: Optional[Observability], after: list[pulumi.Resource]
+    ) -> ControlPlaneParts:
+        """Each revision of `mesh` and its tags, as children of `owner`; with `observability` (the
+        platform mesh), the ingress gateway that serves the add-ons too."""
+        ...
+
     def tenant_gateway(
-        self, owner: pulumi.Resource, scope: str, tenant: Tenant, config: ControlPlane, after: list[pulumi.Resource]
+        self,
+        owner: pulumi.Resource,
+        scope: str,
+        tenant: Tenant,
+        config: ControlPlane,
+        after: list[pulumi.Resource],
+        revision: Optional[str] = None,
     ) -> list[pulumi.Resource]:
-        """The tenant's gateway deployment, as children of `owner`; returns what its `Gateway` waits for."""
+        """The tenant's gateway deployment, as children of `owner`, on `revision` (a tag or revision
+        of the tenant's mesh) when it has one; returns what its `Gateway` waits for."""
         ...

@@ -7,14 +7,16 @@ from typing import Optional
 
 import pulumi
 
+from builders import meshes
 from builders.helm_values import (
     base_release, chart_arguments, cni_release, control_plane_gateway_release, istiod_release, tenant_gateway_release,
 )
 from tenants.install import Installation
-from tenants.model import ControlPlane, Observability, Tenant
+from tenants.meshes import control_plane_of, default_revision
+from tenants.model import ControlPlane, Mesh, Observability, Tenant
 
 from .install_method import ControlPlaneParts
-from .kubernetes import chart_declarer
+from .kubernetes import chart_declarer, child_declarer
 
 
 class IstioHelmInstall(pulumi.ComponentResource):
@@ -28,13 +30,14 @@ class IstioHelmInstall(pulumi.ComponentResource):
         config: ControlPlane,
         namespace: pulumi.Resource,
         provider: pulumi.ProviderResource,
+        revisioned: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("istio-multitenancy:index:IstioHelmInstall", name, None, opts)
         assert install.charts is not None
         add_chart = chart_declarer(self, name, provider)
         # Both put objects in the control-plane namespace (base: its reader ServiceAccount).
-        self.base = add_chart(chart_arguments(install.charts, base_release(config, install)), [namespace])
+        self.base = add_chart(chart_arguments(install.charts, base_release(config, install, revisioned)), [namespace])
         self.cni = add_chart(chart_arguments(install.charts, cni_release(config, install)), [namespace])
         self.register_outputs({})
 
@@ -49,10 +52,11 @@ class HelmMethod:
         self.provider = provider
         self._installation: Optional[IstioHelmInstall] = None
 
-    def install(self, config: ControlPlane, namespace: pulumi.Resource) -> IstioHelmInstall:
+    def install(self, config: ControlPlane, namespace: pulumi.Resource, revisioned: bool = False) -> IstioHelmInstall:
         if self._installation is None:
             self._installation = IstioHelmInstall(
-                "istio", install=self.install_settings, config=config, namespace=namespace, provider=self.provider
+                "istio", install=self.install_settings, config=config, namespace=namespace, provider=self.provider,
+                revisioned=revisioned,
             )
         return self._installation
 
@@ -66,8 +70,42 @@ class HelmMethod:
         ingress = add_chart(chart_arguments(self.charts, control_plane_gateway_release(config, observability)), [*after, *ready])
         return ControlPlaneParts(ready=ready, ingress=[ingress])
 
+    def mesh_control_planes(
+        self, owner: pulumi.Resource, scope: str, mesh: Mesh, observability: Optional[Observability], after: list[pulumi.Resource]
+    ) -> ControlPlaneParts:
+        add_chart = chart_declarer(owner, scope, self.provider)
+        add = child_declarer(owner, scope, self.provider)
+        # One istiod release per revision, from the charts of its own version.
+        istiods = {}
+        for revision in mesh.revision_list:
+            charts = meshes.revision_install(self.install_settings, revision).charts
+            release = meshes.istiod_release(mesh, revision, self.install_settings)
+            istiods[revision.name] = add_chart(chart_arguments(charts, release), [*after, self._installation])
+        # A tag's objects keep their names wherever it points: moving it updates them in place.
+        tags = [
+            add(obj, [*after, istiods[mesh.tags[tag]]])
+            for tag, objs in meshes.revision_tag_objects(mesh).items()
+            for obj in objs
+        ]
+        ready = [self._installation, *istiods.values(), *tags]
+        return ControlPlaneParts(ready=ready, ingress=self._mesh_ingress(add_chart, mesh, observability, [*after, *ready]))
+
+    def _mesh_ingress(self, add_chart, mesh: Mesh, observability: Optional[Observability], after: list) -> list[pulumi.Resource]:
+        """The platform mesh's ingress gateway (the observability add-ons), on the mesh's default revision."""
+        if observability is None:
+            return []
+        revision = default_revision(mesh) or mesh.revision_list[0].name
+        release = control_plane_gateway_release(control_plane_of(mesh), observability, revision)
+        return [add_chart(chart_arguments(self.charts, release), after)]
+
     def tenant_gateway(
-        self, owner: pulumi.Resource, scope: str, tenant: Tenant, config: ControlPlane, after: list[pulumi.Resource]
+        self,
+        owner: pulumi.Resource,
+        scope: str,
+        tenant: Tenant,
+        config: ControlPlane,
+        after: list[pulumi.Resource],
+        revision: Optional[str] = None,
     ) -> list[pulumi.Resource]:
         add_chart = chart_declarer(owner, scope, self.provider)
-        return [add_chart(chart_arguments(self.charts, tenant_gateway_release(tenant, config)), after)]
+        return [add_chart(chart_arguments(self.charts, tenant_gateway_release(tenant, config, revision)), after)]

@@ -10,7 +10,7 @@ import pulumi
 from builders.control_plane import control_plane_namespace, mesh_wide_mtls, observability_objects
 from tenants.model import ControlPlane, Observability
 
-from .install_method import InstallMethod
+from .install_method import ControlPlaneParts, InstallMethod
 from .kubernetes import child_declarer
 
 
@@ -40,8 +40,13 @@ class PlatformControlPlane(pulumi.ComponentResource):
         parts = method.control_plane(self, name, config, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_wide_mtls(config), [self.namespace, *self.ready])
-        for obj in observability_objects(config, observability):
-            # The observability Gateway selects the control plane's ingress gateway pods.
-            after = [*self.ready, *parts.ingress] if obj["kind"] == "Gateway" else self.ready
-            add(obj, [self.namespace, *after])
+        add_observability(add, config, observability, self.namespace, parts)
         self.register_outputs({})
+
+
+def add_observability(add, config: ControlPlane, observability: Observability, namespace: pulumi.Resource, parts: ControlPlaneParts) -> None:
+    """The observability Gateway and routes, on the control plane's ingress gateway."""
+    for obj in observability_objects(config, observability):
+        # The observability Gateway selects the control plane's ingress gateway pods.
+        after = [*parts.ready, *parts.ingress] if obj["kind"] == "Gateway" else parts.ready
+        add(obj, [namespace, *after])

@@ -7,11 +7,12 @@ from typing import Optional
 import pulumi
 
 from builders.isolation import Sharing, tenant_isolation
+from builders.meshes import injection_labels
 from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
+from tenants.meshes import Placement
 from tenants.model import Tenant
 
 from .kubernetes import child_declarer
-from .platform_control_plane import PlatformControlPlane
 
 
 class TenantMesh(pulumi.ComponentResource):
@@ -19,7 +20,8 @@ class TenantMesh(pulumi.ComponentResource):
         self,
         tenant: Tenant,
         *,
-        mesh: PlatformControlPlane,
+        mesh: pulumi.ComponentResource,
+        place: Placement,
         sharing: Sharing,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -35,16 +37,18 @@ class TenantMesh(pulumi.ComponentResource):
 
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
-        self.namespace = add(tenant_namespace(tenant), [], retain_on_delete=not tenant.decommission)
+        # Its labels choose the tenant's control plane: moving to another tag or revision is a label change.
+        self.namespace = add(tenant_namespace(tenant, injection_labels(place)), [], retain_on_delete=not tenant.decommission)
         # How the gateway is deployed is the install method's business; it runs once istiod does.
         # A Gateway API tenant's gateway Istio deploys itself, from its Gateway.
         after = [self.namespace, *mesh.ready]
-        deployed = [] if tenant.uses_gateway_api else mesh.method.tenant_gateway(self, name, tenant, mesh.config, after)
+        deployed = [] if tenant.uses_gateway_api else mesh.method.tenant_gateway(self, name, tenant, mesh.config, after, place.revision)
         # Created once the gateway is running, so the selector finds its pods.
         self.gateway = add(tenant_gateway(tenant), [self.namespace, *mesh.ready, *deployed])
         for route in tenant.routes:
             add(route_virtual_service(tenant, route), [self.namespace, *mesh.ready])
-        isolation = tenant_isolation(tenant, mesh.config.namespace, sharing)
+        # Inside its own mesh: the Sidecar and NetworkPolicy name its mesh's control-plane namespace.
+        isolation = tenant_isolation(tenant, place.namespace, sharing)
         for obj in isolation.istio:
             add(obj, [self.namespace, *mesh.ready])
         for obj in isolation.kubernetes:

@@ -11,9 +11,9 @@ import pytest
 from builders.meshes import (
     MESH_LABEL, injection_labels, istiod_release, mesh_mtls, mesh_namespace, revision_tag_objects, tag_service, tag_webhook,
 )
-from builders.sail import SAIL_ISTIO_VERSIONS, istio_resource, mesh_resources, sail_version_problem
+from builders.sail import cni_resource, istio_resource, mesh_resources
 from tenants import ConfigError, parse_tenants
-from tenants.install import installation, tenants_file_rules
+from tenants.install import SAIL_ISTIO_VERSIONS, installation, tenants_file_rules, version_problem
 from tenants.model import InstallMethod, StackSettings
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
@@ -292,11 +292,24 @@ def test_a_revision_without_version_gets_the_stacks():
 
 
 def test_sail_version_problem():
-    assert sail_version_problem("1.30.3") is None
-    assert sail_version_problem("1.31.1") == (
-        "Istio 1.31.1 is not a version the Sail operator 1.30.3 installs (1.28.0 to 1.30.3); "
-        "choose one of those, or the helm install method"
+    assert version_problem(InstallMethod.SAIL, "1.30.3") is None
+    assert version_problem(InstallMethod.SAIL, "1.31.1", "version") == (
+        "Istio 1.31.1 is not a release the Sail operator 1.30.3 installs (1.28.0 to 1.30.3): use version 1.30.3"
     )
+    assert version_problem(InstallMethod.SAIL, "1.30.5") == (
+        "Istio 1.30.5 is not a release the Sail operator 1.30.3 installs (1.28.0 to 1.30.3): use istioVersion 1.30.3, "
+        "or installMethod: helm"
+    )
+
+
+def test_the_cni_agent_validates_against_the_sail_crd():
+    cni = cni_resource("1.30.3")
+    assert sail_schema_errors(cni) == []
+    # The IstioCNI CRD's own rule (x-kubernetes-validations): metadata.name must be 'default'.
+    assert [v["rule"] for v in sail_crd("istiocnis")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]] == [
+        "self.metadata.name == 'default'"
+    ]
+    assert cni["metadata"]["name"] == "default"
 
 
 def test_a_mesh_version_the_install_method_does_not_support_is_an_error():
@@ -317,7 +330,7 @@ def test_the_operator_install_refuses_meshes_and_says_what_to_use():
     assert str(caught.value).splitlines() == [
         "tenants.yaml:1: meshes: installMethod: operator installs the one platform control plane (the in-cluster "
         "operator runs one Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need "
-        "installMethod: helm"
+        "installMethod: helm or sail"
     ]
     parse_tenants("tenants: [{name: a}]\n", "tenants.yaml", tenants_file_rules(InstallMethod.OPERATOR))
 
