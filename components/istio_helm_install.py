@@ -66,9 +66,7 @@ class HelmMethod:
         add_chart = chart_declarer(owner, scope, self.provider)
         istiod = add_chart(chart_arguments(self.charts, istiod_release(config, self.install_settings)), after)
         ready = [self._installation, istiod]
-        # Gateway pods are injected by istiod's webhook: it must be serving first.
-        ingress = add_chart(chart_arguments(self.charts, control_plane_gateway_release(config, observability)), [*after, *ready])
-        return ControlPlaneParts(ready=ready, ingress=[ingress])
+        return ControlPlaneParts(ready=ready, ingress=self._ingress(add_chart, config, observability, [*after, *ready]))
 
     def mesh_control_planes(
         self, owner: pulumi.Resource, scope: str, mesh: Mesh, observability: Optional[Observability], after: list[pulumi.Resource]
@@ -90,13 +88,19 @@ class HelmMethod:
         ready = [self._installation, *istiods.values(), *tags]
         return ControlPlaneParts(ready=ready, ingress=self._mesh_ingress(add_chart, mesh, observability, [*after, *ready]))
 
-    def _mesh_ingress(self, add_chart, mesh: Mesh, observability: Optional[Observability], after: list) -> list[pulumi.Resource]:
-        """The platform mesh's ingress gateway (the observability add-ons), on the mesh's default revision."""
+    def _ingress(
+        self, add_chart, config: ControlPlane, observability: Optional[Observability], after: list, revision: Optional[str] = None
+    ) -> list[pulumi.Resource]:
+        """The control plane's ingress gateway (the observability add-ons); `after` includes istiod,
+        whose webhook injects the gateway's pods."""
         if observability is None:
             return []
+        return [add_chart(chart_arguments(self.charts, control_plane_gateway_release(config, observability, revision)), after)]
+
+    def _mesh_ingress(self, add_chart, mesh: Mesh, observability: Optional[Observability], after: list) -> list[pulumi.Resource]:
+        """The platform mesh's ingress gateway, on the mesh's default revision."""
         revision = default_revision(mesh) or mesh.revision_list[0].name
-        release = control_plane_gateway_release(control_plane_of(mesh), observability, revision)
-        return [add_chart(chart_arguments(self.charts, release), after)]
+        return self._ingress(add_chart, control_plane_of(mesh), observability, after, revision)
 
     def tenant_gateway(
         self,

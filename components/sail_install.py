@@ -8,7 +8,6 @@ from typing import Optional
 
 import pulumi
 
-from builders.helm_values import chart_arguments, control_plane_gateway_release
 from builders.meta import MANAGED_BY, namespace
 from builders.sail import (
     CNI_NAMESPACE, SAIL_OPERATOR_NAMESPACE, cni_resource, istio_resource, operator_chart_arguments, platform_istio, revision_tag,
@@ -57,9 +56,7 @@ class SailMethod(HelmMethod):
         add_chart = chart_declarer(owner, scope, self.provider)
         istio = add(platform_istio(config, self.install_settings.istio_version), [*after, self._sail])
         ready = [self._sail, istio]
-        # Gateway pods are injected by istiod's webhook: it must be serving first.
-        ingress = add_chart(chart_arguments(self.charts, control_plane_gateway_release(config, observability)), [*after, *ready])
-        return ControlPlaneParts(ready=ready, ingress=[ingress])
+        return ControlPlaneParts(ready=ready, ingress=self._ingress(add_chart, config, observability, [*after, *ready]))
 
     def mesh_control_planes(
         self, owner: pulumi.Resource, scope: str, mesh: Mesh, observability: Optional[Observability], after: list[pulumi.Resource]

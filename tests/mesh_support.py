@@ -10,9 +10,8 @@ import textwrap
 import jsonschema
 import yaml
 
-from tests.support import _crd_errors, _strict, reference
+from tests.support import SAIL_CHART, _sail_schemas, reference
 
-SAIL_CHART = ("sail-operator", "1.30.3", "chart")
 ISTIOD_CHART = ("istio", "1.30.3", "charts", "istiod")
 
 
@@ -99,36 +98,6 @@ def chart_tag_service_spec(tag: str, revision: str) -> dict:
 
 
 # --- The Sail operator: its CRDs and chart ------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def sail_crd(plural: str) -> dict:
-    return yaml.safe_load(reference(*SAIL_CHART, "crds", f"sailoperator.io_{plural}.yaml").read_text())
-
-
-@functools.lru_cache(maxsize=None)
-def _sail_schemas() -> dict[tuple[str, str], dict]:
-    out = {}
-    for plural in ("istios", "istiorevisiontags", "istiorevisions", "istiocnis", "ztunnels"):
-        crd = sail_crd(plural)
-        for version in crd["spec"]["versions"]:
-            out[(f"sailoperator.io/{version['name']}", crd["spec"]["names"]["kind"])] = _strict(version["schema"]["openAPIV3Schema"])
-    return out
-
-
-def sail_schema_errors(obj: dict) -> list[str]:
-    """Every way `obj` breaks its Sail CRD (structural schema, and the CEL rule the Istio CRD carries)."""
-    schema = _sail_schemas().get((obj["apiVersion"], obj["kind"]))
-    if schema is None:
-        return [f"Sail serves no {obj['apiVersion']} {obj['kind']}"]
-    errors = _crd_errors(obj, schema)
-    if obj["kind"] == "Istio":
-        # x-kubernetes-validations on Istio.spec: values.global.istioNamespace == spec.namespace
-        spec = obj["spec"]
-        namespace = spec.get("values", {}).get("global", {}).get("istioNamespace")
-        if namespace is not None and namespace != spec.get("namespace", "istio-system"):
-            errors.append("spec.values.global.istioNamespace must match spec.namespace")
-    return errors
 
 
 def sail_meshconfig_validator() -> jsonschema.Draft7Validator:

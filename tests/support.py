@@ -188,6 +188,39 @@ def _crd_errors(obj: dict, schema: dict) -> list[str]:
     return errors
 
 
+SAIL_CHART = ("sail-operator", "1.30.3", "chart")
+
+
+@functools.lru_cache(maxsize=None)
+def sail_crd(plural: str) -> dict:
+    return yaml.safe_load(reference(*SAIL_CHART, "crds", f"sailoperator.io_{plural}.yaml").read_text())
+
+
+@functools.lru_cache(maxsize=None)
+def _sail_schemas() -> dict[tuple[str, str], dict]:
+    out = {}
+    for plural in ("istios", "istiorevisiontags", "istiorevisions", "istiocnis", "ztunnels"):
+        crd = sail_crd(plural)
+        for version in crd["spec"]["versions"]:
+            out[(f"sailoperator.io/{version['name']}", crd["spec"]["names"]["kind"])] = _strict(version["schema"]["openAPIV3Schema"])
+    return out
+
+
+def sail_schema_errors(obj: dict) -> list[str]:
+    """Every way `obj` breaks its Sail CRD (structural schema, and the CEL rule the Istio CRD carries)."""
+    schema = _sail_schemas().get((obj["apiVersion"], obj["kind"]))
+    if schema is None:
+        return [f"Sail serves no {obj['apiVersion']} {obj['kind']}"]
+    errors = _crd_errors(obj, schema)
+    if obj["kind"] == "Istio":
+        # x-kubernetes-validations on Istio.spec: values.global.istioNamespace == spec.namespace
+        spec = obj["spec"]
+        namespace = spec.get("values", {}).get("global", {}).get("istioNamespace")
+        if namespace is not None and namespace != spec.get("namespace", "istio-system"):
+            errors.append("spec.values.global.istioNamespace must match spec.namespace")
+    return errors
+
+
 def schema_errors(obj: dict) -> list[str]:
     """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error."""
     key = (obj["apiVersion"], obj["kind"])
@@ -203,6 +236,8 @@ def schema_errors(obj: dict) -> list[str]:
             else:
                 errors += [f"(Istio {version}) {e}" for e in _crd_errors(obj, schema)]
         return errors
+    if group == "sailoperator.io":
+        return sail_schema_errors(obj)
     if group == "gateway.networking.k8s.io":
         schema = _gateway_api_schemas().get(key)
         return [f"Gateway API serves no {key}"] if schema is None else _crd_errors(obj, schema)

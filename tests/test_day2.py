@@ -62,7 +62,7 @@ def prod_run() -> ProgramRun:
 # --- A second stack ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod", "classic"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "classic", "meshes"])
 def test_every_object_of_each_stack_matches_its_upstream_schema(stack):
     errors = {f"{o['kind']} {o['metadata']['name']}": schema_errors(o) for o in objects(run(stack))}
     assert {name: e for name, e in errors.items() if e} == {}

@@ -18,9 +18,9 @@ from tenants.model import InstallMethod, StackSettings
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
     chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
-    sail_chart_istio_versions, sail_crd, sail_meshconfig_validator, sail_schema_errors, unknown_keys,
+    sail_chart_istio_versions, sail_meshconfig_validator, unknown_keys,
 )
-from tests.support import schema_errors
+from tests.support import sail_crd, sail_schema_errors, schema_errors
 
 HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM))
 # The guide's label key; the program labels namespaces with its own, MESH_LABEL.

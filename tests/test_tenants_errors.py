@@ -733,6 +733,24 @@ CASES = [
         "{file}:5: meshes[team-b].replicas.ingressGateway: only the first mesh runs an ingress gateway (it serves the "
         "observability add-ons); tenants have gateways of their own",
     ),
+    case(
+        "mesh-sharing-across-meshes",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            exports: [{service: api, to: [b]}]
+          - name: b
+            mesh: team-b
+            imports: [{tenant: a, service: api}]
+        """,
+        "{file}:6: tenants[a].exports[0].to[0]: tenant 'b' is in mesh 'team-b' and 'a' in mesh 'team-a': proxies of "
+        "different meshes do not trust each other's certificates, so no call can cross meshes",
+        "{file}:9: tenants[b].imports[0].tenant: tenant 'a' is in mesh 'team-a' and 'b' in mesh 'team-b': proxies of "
+        "different meshes do not trust each other's certificates, so no call can cross meshes",
+    ),
     # --- Several mistakes at once -----------------------------------------------------------
     case(
         "all-errors-in-one-go",
