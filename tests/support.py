@@ -188,15 +188,17 @@ def _crd_errors(obj: dict, schema: dict) -> list[str]:
     return errors
 
 
-def schema_errors(obj: dict) -> list[str]:
-    """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error."""
+def schema_errors(obj: dict, kubernetes_version: str = KUBERNETES_VERSION, istio_versions: tuple[str, ...] = tuple(ISTIO_CRDS)) -> list[str]:
+    """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error.
+
+    The program's own Istio objects must hold on every Istio release it installs (`istio_versions`)."""
     key = (obj["apiVersion"], obj["kind"])
     group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
     if key == ("install.istio.io/v1alpha1", "IstioOperator"):
         return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _istio_operator_validator().iter_errors(obj)]
     if group.endswith(".istio.io"):
         errors = []
-        for version in ISTIO_CRDS:
+        for version in istio_versions:
             schema = crd_schemas(version).get(key)
             if schema is None:
                 errors.append(f"Istio {version} serves no {key}")
@@ -207,7 +209,7 @@ def schema_errors(obj: dict) -> list[str]:
         schema = _gateway_api_schemas().get(key)
         return [f"Gateway API serves no {key}"] if schema is None else _crd_errors(obj, schema)
     try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as err:
         return [f"{'/'.join(map(str, err.path))}: {err.message}"]
     except kubernetes_validate.SchemaNotFoundError:
