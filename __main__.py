@@ -1,4 +1,4 @@
-"""istio-multitenancy: the Istio operator, a platform control plane, and one isolated mesh slice per tenant."""
+"""istio-multitenancy: Istio (from its Helm charts, or the operator), a platform control plane, and one isolated mesh slice per tenant."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from components import PlatformControlPlane, TenantMesh, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -25,17 +25,11 @@ except ConfigError as err:
 collect_young_garbage_only()
 control_plane = settings.tenants.control_plane
 provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
-operator = IstioOperatorInstall(
-    "istio-operator",
-    version=settings.stack.istio_version,
-    watched_namespaces=[control_plane.namespace],
-    provider=provider,
-)
 platform = PlatformControlPlane(
     control_plane.name,
     config=control_plane,
     observability=settings.tenants.observability,
-    operator=operator,
+    method=install_method(settings.install, provider),
     provider=provider,
 )
 sharing = Sharing.of(settings.tenants)

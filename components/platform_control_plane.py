@@ -1,4 +1,5 @@
-"""PlatformControlPlane: the mesh tenants join: its namespace, IstioOperator and observability ingress."""
+"""PlatformControlPlane: the mesh tenants join: its namespace, Istio's installation and control plane
+(as the install method deploys them), mesh-wide mTLS and the observability ingress."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, control_plane_operator, mesh_wide_mtls, observability_objects
+from builders.control_plane import control_plane_namespace, mesh_wide_mtls, observability_objects
 from tenants.model import ControlPlane, Observability
 
+from .install_method import InstallMethod
 from .kubernetes import child_declarer
 
 
 class PlatformControlPlane(pulumi.ComponentResource):
-    """`ready` is the control plane's IstioOperator: Istio's CRDs and istiod exist once it is HEALTHY."""
+    """`ready`: Istio's CRDs and a running istiod; every Istio object of the platform and the tenants waits for it."""
 
     def __init__(
         self,
@@ -21,21 +23,25 @@ class PlatformControlPlane(pulumi.ComponentResource):
         *,
         config: ControlPlane,
         observability: Observability,
-        operator: pulumi.Resource,
+        method: InstallMethod,
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("istio-multitenancy:index:PlatformControlPlane", name, None, opts)
         self.config = config
         self.provider = provider
-        self.operator = operator
+        self.method = method
 
         add = child_declarer(self, name, provider)
 
         # Platform namespaces hold the mesh itself: `pulumi destroy` must be a deliberate act.
         self.namespace = add(control_plane_namespace(config), [], protect=True)
-        self.ready = add(control_plane_operator(config), [self.namespace, operator])
-        add(mesh_wide_mtls(config), [self.namespace, self.ready])
+        self.installation = method.install(config, self.namespace)
+        parts = method.control_plane(self, name, config, observability, [self.namespace, self.installation])
+        self.ready = parts.ready
+        add(mesh_wide_mtls(config), [self.namespace, *self.ready])
         for obj in observability_objects(config, observability):
-            add(obj, [self.namespace, self.ready])
+            # The observability Gateway selects the control plane's ingress gateway pods.
+            after = [*self.ready, *parts.ingress] if obj["kind"] == "Gateway" else self.ready
+            add(obj, [self.namespace, *after])
         self.register_outputs({})

@@ -7,7 +7,7 @@ from typing import Optional
 import pulumi
 
 from builders.isolation import Sharing, tenant_isolation
-from builders.tenant import gateway_operator, route_virtual_service, tenant_gateway, tenant_namespace
+from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
 from tenants.model import Tenant
 
 from .kubernetes import child_declarer
@@ -36,15 +36,17 @@ class TenantMesh(pulumi.ComponentResource):
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
         self.namespace = add(tenant_namespace(tenant), [], retain_on_delete=not tenant.decommission)
-        # The gateway IstioOperator needs the operator (its CRD) and a running istiod.
-        self.gateway_operator = add(gateway_operator(tenant, mesh.config), [self.namespace, mesh.operator, mesh.ready])
-        # Created once the operator reports the gateway HEALTHY, so the selector finds its pods.
-        self.gateway = add(tenant_gateway(tenant), [self.namespace, self.gateway_operator])
+        # How the gateway is deployed is the install method's business; it runs once istiod does.
+        # A Gateway API tenant's gateway Istio deploys itself, from its Gateway.
+        after = [self.namespace, *mesh.ready]
+        deployed = [] if tenant.uses_gateway_api else mesh.method.tenant_gateway(self, name, tenant, mesh.config, after)
+        # Created once the gateway is running, so the selector finds its pods.
+        self.gateway = add(tenant_gateway(tenant), [self.namespace, *mesh.ready, *deployed])
         for route in tenant.routes:
-            add(route_virtual_service(tenant, route), [self.namespace, mesh.ready])
+            add(route_virtual_service(tenant, route), [self.namespace, *mesh.ready])
         isolation = tenant_isolation(tenant, mesh.config.namespace, sharing)
         for obj in isolation.istio:
-            add(obj, [self.namespace, mesh.ready])
+            add(obj, [self.namespace, *mesh.ready])
         for obj in isolation.kubernetes:
             add(obj, [self.namespace])
         self.register_outputs({})

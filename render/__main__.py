@@ -1,4 +1,4 @@
-"""python -m render STACK [--tenants FILE] [--out DIR]
+"""python -m render STACK [--tenants FILE] [--out DIR] [--no-expand]
 python -m render validate [STACK | --tenants FILE]
 python -m render diff OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
 
@@ -22,8 +22,11 @@ def _render(argv: list[str]) -> int:
     parser.add_argument("stack")
     parser.add_argument("--tenants", help="render with this tenants file instead of the stack's")
     parser.add_argument("--out", type=Path, help="output directory (default: build/STACK)")
+    parser.add_argument(
+        "--no-expand", action="store_true", help="record each Helm chart with its values only; run no `helm template`"
+    )
     args = parser.parse_args(argv)
-    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out))
+    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out, expand_charts=not args.no_expand))
 
 
 def _validate(argv: list[str]) -> int:

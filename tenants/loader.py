@@ -6,7 +6,7 @@ import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -295,13 +295,16 @@ def _tenant_index(loc: tuple) -> Optional[int]:
     return None
 
 
-def _validate(data: dict) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
-    """The typed model and every finding, from the model and from the cross-tenant rules."""
+Rules = Callable[[TenantsFile], list[tuple[tuple, str]]]
+
+
+def _validate(data: dict, extra: Optional[Rules] = None) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
+    """The typed model and every finding, from the model, the cross-tenant rules and `extra`."""
     try:
         config = TenantsFile.model_validate(data)
     except ValidationError as err:
         return None, _partial_findings(data, err.errors(include_url=False))
-    return config, rules.check(config)
+    return config, rules.check(config) + (extra(config) if extra else [])
 
 
 def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]:
@@ -327,11 +330,12 @@ def _partial_findings(data: dict, errors: list[dict]) -> list[tuple[tuple, str]]
     return findings
 
 
-def parse_tenants(text: str, shown: str) -> TenantsFile:
-    """Validate the text of a tenants file; `shown` names it in errors."""
+def parse_tenants(text: str, shown: str, extra: Optional[Rules] = None) -> TenantsFile:
+    """Validate the text of a tenants file; `shown` names it in errors; `extra`: rules of the stack's
+    settings (its install method), checked once the file passes the model."""
     doc = parse_document(text, shown)
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
-    config, found = _validate(doc.data)
+    config, found = _validate(doc.data, extra)
     findings += found
     if findings or config is None:
         problems = dict.fromkeys(Problem(shown, doc.line(path), doc.display(path), message) for path, message in findings)
@@ -353,6 +357,6 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Path, shown: Optional[str] = None) -> TenantsFile:
+def load_tenants(path: Path, shown: Optional[str] = None, extra: Optional[Rules] = None) -> TenantsFile:
     shown = shown or str(path)
-    return parse_tenants(read_text(path, shown, "tenants file"), shown)
+    return parse_tenants(read_text(path, shown, "tenants file"), shown, extra)

@@ -313,7 +313,9 @@ CREDENTIAL_MODES = (TlsMode.SIMPLE, TlsMode.MUTUAL, TlsMode.OPTIONAL_MUTUAL)
 
 
 class Profile(str, Enum):
-    """The IstioOperator profiles of Istio 1.23 that install istiod."""
+    """Istio profiles that install istiod: those of Istio 1.23's IstioOperator, which include those
+    Istio 1.30's Helm charts ship. Which ones an install method takes is checked with the stack's
+    settings (`tenants.install`)."""
 
     DEFAULT = "default"
     DEMO = "demo"
@@ -342,7 +344,11 @@ class ControlPlane(Model):
 
     name: DnsLabel = Field("platform-istiocontrolplane", description="Name of the control plane's IstioOperator.")
     namespace: DnsLabel = Field("istio-system", description="Control-plane namespace; no tenant may use it.")
-    profile: Profile = Field("demo", description="IstioOperator profile of the control plane.")
+    profile: Profile = Field(
+        "demo",
+        description="Istio profile of the control plane: helm takes default, demo, preview or stable; "
+        "operator also minimal, ambient, openshift, openshift-ambient.",
+    )
     replicas: Replicas = Field(default_factory=Replicas, description="Replica counts (default: the profile's).")
 
 
@@ -719,11 +725,30 @@ class TenantsFile(Model):
     tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
 
 
+class InstallMethod(str, Enum):
+    """How Istio itself is installed (`installMethod` in the stack settings)."""
+
+    HELM = "helm"
+    OPERATOR = "operator"
+
+
 class StackSettings(Model):
     """The stack's own configuration (`istio-multitenancy:*` in Pulumi.<stack>.yaml)."""
 
     tenants_file: str = Field(
         min_length=1, description="The tenants file, relative to the project (default: tenants/<stack>.yaml)."
     )
-    istio_version: Version = Field("1.23.6", description="Istio version X.Y.Z; the operator install needs 1.22 or 1.23.")
+    install_method: InstallMethod = Field(
+        InstallMethod.HELM, description="helm (Istio's Helm charts, current Istio) or operator (Istio 1.22-1.23 only)."
+    )
+    istio_version: Optional[Version] = Field(
+        None, description="Istio version X.Y.Z (default: the newest the install method was validated with)."
+    )
+    chart_repository: Optional[str] = Field(
+        None, description="helm: the chart repository, https:// or oci:// (default: Istio's official repository)."
+    )
+    chart_directory: Optional[str] = Field(
+        None, description="helm: a local directory holding the charts base, istiod, gateway and cni, instead of a repository."
+    )
+    image_hub: Optional[str] = Field(None, description="helm: the image registry of istiod and the CNI agent (default: docker.io/istio).")
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

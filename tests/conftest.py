@@ -18,3 +18,14 @@ def dev_run():
 @pytest.fixture(scope="session")
 def dev_objects(dev_run):
     return objects(dev_run)
+
+
+@pytest.fixture(scope="session")
+def classic_run():
+    """The blog's setup on the operator path (Istio 1.23.6)."""
+    return run("classic")
+
+
+@pytest.fixture(scope="session")
+def classic_objects(classic_run):
+    return objects(classic_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +14,7 @@ import kubernetes_validate
 import yaml
 
 from render.engine import PROJECT_ROOT, ProgramRun, Registration, run_program
-from render.output import kubernetes_objects
+from render.output import CHART_TYPE, kubernetes_objects, plain
 
 REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
 KUBERNETES_VERSION = "1.30"
@@ -40,6 +41,57 @@ def run(stack: str = "dev", tenants_yaml: Optional[str] = None, tmp_path: Option
         path.write_text(tenants_yaml, encoding="utf-8")
         tenants_file = str(path)
     return run_program(stack, tenants_file)
+
+
+# --- What an install method deploys ----------------------------------------------------------
+
+
+def charts(program: ProgramRun) -> list[Registration]:
+    """The Helm charts the program registered (kubernetes.helm.v4.Chart), by resource name."""
+    return sorted((r for r in program.registrations if r.type == CHART_TYPE), key=lambda r: r.name)
+
+
+def chart(program: ProgramRun, release: str, namespace: str) -> Registration:
+    matches = [r for r in charts(program) if r.inputs.get("name") == release and r.inputs.get("namespace") == namespace]
+    assert len(matches) == 1, f"expected one chart release {namespace}/{release}, found {len(matches)}"
+    return matches[0]
+
+
+def chart_values(program: ProgramRun, release: str, namespace: str) -> dict:
+    return plain(chart(program, release, namespace).inputs.get("values") or {})
+
+
+@dataclass(frozen=True)
+class DeployedGateway:
+    """An ingress gateway as the install deploys it, whichever the method: its resource and settings."""
+
+    resource: Registration
+    namespace: str
+    labels: dict
+    replicas: Optional[int]  # the autoscaler's floor, when the file sets one
+    service: dict  # type, ports, annotations, as far as the install sets them
+
+
+def deployed_gateway(program: ProgramRun, name: str, namespace: str) -> DeployedGateway:
+    """The tenant (or control-plane) gateway `name` deployed into `namespace`: from its gateway chart
+    (Helm) or its IstioOperator (operator)."""
+    helm = [r for r in charts(program) if r.inputs.get("name") == name and r.inputs.get("namespace") == namespace]
+    if helm:
+        (resource,) = helm
+        values = plain(resource.inputs["values"])
+        autoscaling = values.get("autoscaling", {})
+        return DeployedGateway(resource, namespace, values["labels"], autoscaling.get("minReplicas"), values["service"])
+    operators = [
+        r for r in program.registrations
+        if r.is_kubernetes_object and r.inputs.get("kind") == "IstioOperator"
+        for gateway in plain(r.inputs["spec"]).get("components", {}).get("ingressGateways", [])
+        if gateway.get("name") == name and gateway.get("namespace", namespace) == namespace
+    ]
+    assert len(operators) == 1, f"expected one gateway {namespace}/{name} (chart or IstioOperator), found {len(operators)}"
+    (resource,) = operators
+    (gateway,) = [g for g in plain(resource.inputs["spec"])["components"]["ingressGateways"] if g["name"] == name]
+    k8s = gateway.get("k8s", {})
+    return DeployedGateway(resource, namespace, gateway.get("label", {}), k8s.get("hpaSpec", {}).get("minReplicas"), k8s.get("service", {}))
 
 
 def objects(program: ProgramRun) -> list[dict]:
