@@ -21,13 +21,17 @@ def virtual_service(
     *,
     hosts: list[str],
     gateways: list[str],
-    http: list[dict],
+    http: Optional[list[dict]] = None,
+    tcp: Optional[list[dict]] = None,
+    tls: Optional[list[dict]] = None,
     export_to: Optional[list[str]] = None,
 ) -> dict:
     spec: dict = {"hosts": list(hosts), "gateways": list(gateways)}
     if export_to is not None:
         spec["exportTo"] = export_to
-    spec["http"] = http
+    for section, rules in (("http", http), ("tcp", tcp), ("tls", tls)):
+        if rules is not None:
+            spec[section] = rules
     return k8s_object(NETWORKING, "VirtualService", name, namespace, labels=labels, spec=spec)
 
 

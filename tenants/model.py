@@ -289,6 +289,14 @@ class Protocol(str, Enum):
 TLS_PROTOCOLS = (Protocol.HTTPS, Protocol.TLS)
 
 
+class RouteKind(str, Enum):
+    """The three kinds of route, named as a route's key in the file."""
+
+    HTTP = "http"
+    TCP = "tcp"
+    TLS = "tls"
+
+
 class TlsMode(str, Enum):
     """Istio ServerTLSSettings modes."""
 
@@ -502,11 +510,29 @@ class Server(Model):
     )
 
     @property
+    def passes_tls_through(self) -> bool:
+        return self.protocol in TLS_PROTOCOLS and self.tls is not None and self.tls.mode == TlsMode.PASSTHROUGH
+
+    @property
+    def route_kind(self) -> Optional[RouteKind]:
+        """The one kind of route that can use this server (None for a TLS server without its tls block).
+
+        HTTP routes: HTTP-family servers and HTTPS servers that terminate TLS. TLS routes (by SNI):
+        servers that pass TLS through. TCP routes: TCP servers, and TLS servers that terminate TLS
+        (what is left after termination is a TCP stream).
+        """
+        if self.passes_tls_through:
+            return RouteKind.TLS
+        if self.protocol == Protocol.TLS:
+            return RouteKind.TCP if self.tls is not None else None
+        if self.protocol == Protocol.TCP:
+            return RouteKind.TCP
+        return RouteKind.HTTP
+
+    @property
     def carries_http(self) -> bool:
         """HTTP routes apply on HTTP-family servers and on HTTPS servers that terminate TLS."""
-        if self.protocol == Protocol.HTTPS:
-            return self.tls is None or self.tls.mode != TlsMode.PASSTHROUGH
-        return self.protocol in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+        return self.route_kind == RouteKind.HTTP
 
     @property
     def port_name(self) -> str:
@@ -613,14 +639,69 @@ class HttpRoute(Model):
     to: Destination = Field(description="Where matching requests go.")
 
 
-class Route(Model):
-    """An HTTP route (a VirtualService) bound to the tenant's gateway."""
+class TcpRoute(Model):
+    """Connections to a TCP server (or a TLS server that terminates TLS) go to `to`."""
 
-    name: DnsLabel = Field(description="VirtualService name, unique in the tenant.")
-    hosts: Optional[Annotated[list[RouteHost], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
-        None, description="Hosts this route answers, each served by the gateway (default: every host the gateway serves)."
+    port: Optional[Port] = Field(
+        None, description="The server port whose connections this route takes (default: every TCP server and every "
+        "TLS server that terminates TLS)."
     )
-    http: Annotated[list[HttpRoute], AfterValidator(_non_empty)] = Field(description="Rules, tried in order.")
+    to: Destination = Field(description="Where the connections go.")
+
+
+class TlsRoute(Model):
+    """TLS connections passed through the gateway go to `to`, chosen by their SNI host name."""
+
+    port: Optional[Port] = Field(
+        None, description="The TLS-passthrough server port this route takes (default: every TLS-passthrough server "
+        "serving the route's hosts)."
+    )
+    to: Destination = Field(description="Where the connections go; the TLS session ends there.")
+
+
+_ROUTE_KINDS = tuple(kind.value for kind in RouteKind)
+
+
+class Route(Model):
+    """A route bound to the tenant's gateway: HTTP requests, TCP connections or passed-through TLS."""
+
+    name: DnsLabel = Field(description="Route name (VirtualService, HTTPRoute, TCPRoute or TLSRoute), unique in the tenant.")
+    hosts: Optional[Annotated[list[RouteHost], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
+        None,
+        description="HTTP: the hosts this route answers; TLS: the SNI host names it takes; not for TCP. Each served "
+        "by the gateway (default: every host of the servers the route can use).",
+    )
+    http: Optional[Annotated[list[HttpRoute], AfterValidator(_non_empty)]] = Field(
+        None, description="HTTP rules, tried in order (exactly one of http, tcp, tls)."
+    )
+    tcp: Optional[TcpRoute] = Field(None, description="Forward TCP connections (exactly one of http, tcp, tls).")
+    tls: Optional[TlsRoute] = Field(
+        None, description="Forward passed-through TLS connections by SNI (exactly one of http, tcp, tls)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [kind], "properties": {kind: {"not": {"type": "null"}}}} for kind in _ROUTE_KINDS
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Route":
+        if sum(getattr(self, kind) is not None for kind in _ROUTE_KINDS) != 1:
+            raise ValueError("a route needs exactly one of http, tcp or tls")
+        return self
+
+    @property
+    def kind(self) -> RouteKind:
+        return next(kind for kind in RouteKind if getattr(self, kind.value) is not None)
+
+    @property
+    def port(self) -> Optional[int]:
+        """The server port a TCP or TLS route names, if any (HTTP routes name none)."""
+        forward = self.tcp or self.tls
+        return forward.port if forward is not None else None
 
 
 class Admins(Model):
@@ -667,7 +748,7 @@ class Tenant(Model):
         None, description="Tag or revision of its mesh the tenant runs on (default: the mesh's defaultRevision)."
     )
     gateway: Gateway = Field(default_factory=Gateway, description="The tenant's ingress gateway.")
-    routes: list[Route] = Field(default_factory=list, description="HTTP routes bound to the tenant's gateway.")
+    routes: list[Route] = Field(default_factory=list, description="HTTP, TCP and TLS routes bound to the tenant's gateway.")
     admins: Admins = Field(default_factory=Admins, description="Who administers the tenant's namespace.")
     quota: Quota = Field(default_factory=Quota, description="Resource quota of the tenant's namespace.")
     exports: list[Export] = Field(default_factory=list, description="Services other tenants may call.")
@@ -713,12 +794,18 @@ class Tenant(Model):
         """The gateway's hosts without their `namespace/` part, as clients and VirtualServices name them."""
         return list(dict.fromkeys(dns_part(host) for host in self.served_hosts))
 
+    def route_servers(self, route: Route) -> list[Server]:
+        """The servers a route can use: of its kind, on its port when it names one (in port order)."""
+        return [
+            server for server in self.gateway.servers_by_port
+            if server.route_kind == route.kind and route.port in (None, server.port)
+        ]
+
     def route_hosts(self, route: Route) -> list[str]:
-        """A route's hosts; by default those of the gateway's servers that carry HTTP."""
+        """A route's hosts; by default those of the servers it can use."""
         if route.hosts:
             return list(route.hosts)
-        servers = [s for s in self.gateway.servers_by_port if s.carries_http]
-        return list(dict.fromkeys(dns_part(host) for server in servers for host in server.hosts))
+        return list(dict.fromkeys(dns_part(host) for server in self.route_servers(route) for host in server.hosts))
 
 
 class TenantsFile(Model):

@@ -163,20 +163,45 @@ def crd_schemas(istio_version: str) -> dict[tuple[str, str], dict]:
     return out
 
 
+# The Gateway API release Istio 1.30 builds against: its standard channel, and from the
+# experimental channel only TCPRoute (not in the standard channel of v1.5.1).
+GATEWAY_API_VERSION = "v1.5.1"
+GATEWAY_API_EXPERIMENTAL_KINDS = ("TCPRoute",)
+
+
+def gateway_api_crds() -> list[dict]:
+    """The CustomResourceDefinitions a cluster gets: the standard channel, plus TCPRoute."""
+    root = reference("gateway-api", GATEWAY_API_VERSION)
+    crds = []
+    for path in [*sorted(root.glob("*.yaml")), *sorted((root / "experimental").glob("*.yaml"))]:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            channel = doc["metadata"]["annotations"]["gateway.networking.k8s.io/channel"]
+            if channel == "standard" or doc["spec"]["names"]["kind"] in GATEWAY_API_EXPERIMENTAL_KINDS:
+                crds.append(doc)
+    return crds
+
+
 @functools.lru_cache(maxsize=None)
 def _gateway_api_schemas() -> dict[tuple[str, str], dict]:
+    """(apiVersion, kind) -> strict openAPIV3Schema of every version the CRDs serve."""
     out = {}
-    for path in sorted(reference("gateway-api").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
+    for doc in gateway_api_crds():
         group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
         for version in doc["spec"]["versions"]:
-            out[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
+            if version["served"]:
+                out[(f"{group}/{version['name']}", kind)] = _strict(version["schema"]["openAPIV3Schema"])
     return out
 
 
 @functools.lru_cache(maxsize=None)
 def _istio_operator_validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(reference("istio", "istiooperator-1.23.6.schema.json").read_text())
+    # The schema is derived from the protos, where IntOrString is a message; Istio (un)marshals it
+    # as Kubernetes' intstr (istio.io/api operator/v1alpha1 IntOrString.UnmarshalJSONPB): a plain
+    # integer or string, as `targetPort: 8080` in every IstioOperator that sets gateway ports.
+    schema["$defs"]["op.IntOrString"] = {"type": ["integer", "string"]}
     return jsonschema.Draft202012Validator(schema)
 
 
@@ -221,15 +246,17 @@ def sail_schema_errors(obj: dict) -> list[str]:
     return errors
 
 
-def schema_errors(obj: dict) -> list[str]:
-    """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error."""
+def schema_errors(obj: dict, kubernetes_version: str = KUBERNETES_VERSION, istio_versions: tuple[str, ...] = tuple(ISTIO_CRDS)) -> list[str]:
+    """Every way `obj` breaks its upstream schema; [] when it validates. Unknown kinds are an error.
+
+    The program's own Istio objects must hold on every Istio release it installs (`istio_versions`)."""
     key = (obj["apiVersion"], obj["kind"])
     group = obj["apiVersion"].split("/")[0] if "/" in obj["apiVersion"] else ""
     if key == ("install.istio.io/v1alpha1", "IstioOperator"):
         return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _istio_operator_validator().iter_errors(obj)]
     if group.endswith(".istio.io"):
         errors = []
-        for version in ISTIO_CRDS:
+        for version in istio_versions:
             schema = crd_schemas(version).get(key)
             if schema is None:
                 errors.append(f"Istio {version} serves no {key}")
@@ -242,7 +269,7 @@ def schema_errors(obj: dict) -> list[str]:
         schema = _gateway_api_schemas().get(key)
         return [f"Gateway API serves no {key}"] if schema is None else _crd_errors(obj, schema)
     try:
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, kubernetes_version, strict=True)
     except kubernetes_validate.ValidationError as err:
         return [f"{'/'.join(map(str, err.path))}: {err.message}"]
     except kubernetes_validate.SchemaNotFoundError:

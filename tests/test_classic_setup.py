@@ -58,9 +58,17 @@ def test_three_istio_operators(classic_objects):
     for workspace, (gateway_name, labels) in WORKSPACES.items():
         spec = operators[gateway_name]["spec"]
         assert spec["profile"] == "empty"
-        assert spec["components"] == {
-            "ingressGateways": [{"name": gateway_name, "namespace": workspace, "enabled": True, "label": labels}]
+        (gateway,) = spec["components"]["ingressGateways"]
+        k8s = gateway["k8s"]
+        assert {k: v for k, v in gateway.items() if k != "k8s"} == {
+            "name": gateway_name, "namespace": workspace, "enabled": True, "label": labels,
         }
+        # The health port and the one declared server, on the target port Istio's own default
+        # gives port 80 (its gateway pods run unprivileged); nothing else is opened.
+        assert k8s == {"service": {"type": "LoadBalancer", "ports": [
+            {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+            {"name": "http-80", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+        ]}}
 
 
 def test_five_charts_on_the_helm_path(dev_run):
@@ -215,6 +223,7 @@ def test_default_route_hosts_and_outputs_name_plain_http_hosts(tmp_path, stack):
         - {port: 5432, protocol: TCP, hosts: [db.example.com]}
     routes:
       - {name: web, http: [{to: {service: web, port: 8080}}]}
+      - {name: db, tcp: {to: {service: postgres, port: 5432}}}
 """
     program = run(stack, tenants_yaml=tenants, tmp_path=tmp_path)
     vs = find(objects(program), "VirtualService", "web", "team-a")

@@ -91,6 +91,10 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
     report = compare(load_render(old), load_render(new))
     assert [t for t, g in report.groups.items() if g] == ["t7"]
     assert {k[1] for k in changed_keys(report)} == {"Gateway"}
+    # And the port its gateway's Service opens, in the gateway chart's values.
+    (chart, *fields) = report.groups["t7"].resources
+    assert chart.startswith("~ kubernetes:helm.sh/v4:Chart t7/")
+    assert [f.strip().split(":")[0] for f in fields] == ["pulumi.inputs.values.service.ports"]
 
 
 def test_a_new_tenant_is_listed_as_added(base, tmp_path):

@@ -293,6 +293,9 @@ tenants:
           protocol: TLS
           hosts: [raw.secure.example.com]
           tls: {mode: PASSTHROUGH}
+    routes:
+      - {name: db, tcp: {port: 8443, to: {service: db, port: 5432}}}
+      - {name: raw, tls: {port: 9443, to: {service: raw, port: 8443}}}
 """
 # cert-manager.io/v1 CertificateSpec fields (cert-manager's API reference); its CRD is not in
 # the reference data, so the shape is checked here instead of by schema_errors.

@@ -423,6 +423,8 @@ CASES = [
                   protocol: TLS
                   hosts: [a.example.com]
                   tls: {mode: PASSTHROUGH, credentialName: a-tls}
+            routes:
+              - {name: db, tls: {to: {service: db, port: 443}}}
         """,
         "{file}:8: tenants[a].gateway.servers[0].tls: tls mode PASSTHROUGH terminates no TLS: "
         "credentialName and issuer are not allowed",
@@ -438,6 +440,245 @@ CASES = [
                   tls: {mode: SIMPLE, credentialName: a-tls}
         """,
         "{file}:6: tenants[a].gateway.servers[0].tls: tls is only for HTTPS and TLS servers, not HTTP",
+    ),
+    case(
+        "port-taken-by-istio",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 15021}
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].port: port 15021 is taken by Istio's proxy in the gateway pods "
+        "(health checks); choose another",
+    ),
+    # --- The gateway's Service --------------------------------------------------------------
+    case(
+        "service-type-unknown",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service: {type: Internal}
+        """,
+        "{file}:4: tenants[a].gateway.service.type: 'Internal' is not allowed; use one of LoadBalancer, NodePort, ClusterIP",
+    ),
+    case(
+        "load-balancer-annotation-without-load-balancer",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service:
+                type: ClusterIP
+                annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: "true"}
+        """,
+        "{file}:6: tenants[a].gateway.service.annotations: annotation "
+        "'service.beta.kubernetes.io/aws-load-balancer-internal' configures a load balancer, and a ClusterIP "
+        "Service gets none; set type LoadBalancer or remove it",
+    ),
+    case(
+        "annotation-value-not-a-string",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service:
+                annotations: {networking.gke.io/load-balancer-type: Internal, example.com/weight: 3}
+        """,
+        "{file}:5: tenants[a].gateway.service.annotations: annotation 'example.com/weight': value 3 is not a string "
+        "(quote it)",
+    ),
+    # --- Servers and the routes that use them -----------------------------------------------
+    case(
+        "tcp-server-without-route",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+        """,
+        "{file}:6: tenants[a].gateway.servers[1]: no route uses port 5432 (a TCP server); add a route with "
+        "`tcp: {port: 5432, to: ...}` or remove the server",
+    ),
+    case(
+        "passthrough-server-without-route",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 443, protocol: TLS, hosts: [db.a.example.com], tls: {mode: PASSTHROUGH}}
+        """,
+        "{file}:5: tenants[a].gateway.servers[0]: no route uses port 443 (a TLS server that passes TLS through); "
+        "add a route with `tls: {port: 443, to: ...}` or remove the server",
+    ),
+    case(
+        "tcp-route-on-http-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+            routes:
+              - {name: db, tcp: {port: 5432, to: {service: db, port: 5432}}}
+              - {name: web, tcp: {port: 80, to: {service: web, port: 8080}}}
+        """,
+        "{file}:9: tenants[a].routes[1].tcp.port: port 80 is a HTTP server; a tcp route needs a TCP server or a TLS "
+        "server that terminates TLS",
+    ),
+    case(
+        "tls-route-on-terminating-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: a-tls}}
+            routes:
+              - {name: web, tls: {port: 443, to: {service: web, port: 8443}}}
+        """,
+        "{file}:7: tenants[a].routes[0].tls.port: port 443 is a HTTPS server that terminates TLS; a tls route needs a "
+        "TLS-passthrough server (TLS or HTTPS with tls mode PASSTHROUGH)",
+    ),
+    case(
+        "route-port-without-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+            routes:
+              - {name: db, tcp: {port: 5433, to: {service: db, port: 5432}}}
+              - {name: pg, tcp: {port: 5432, to: {service: db, port: 5432}}}
+        """,
+        "{file}:8: tenants[a].routes[0].tcp.port: no server of the tenant's gateway listens on port 5433 "
+        "(it listens on 80, 5432)",
+    ),
+    case(
+        "route-of-two-kinds",
+        """
+        tenants:
+          - name: a
+            routes:
+              - name: web
+                http: [{to: {service: web, port: 80}}]
+                tcp: {to: {service: web, port: 80}}
+        """,
+        "{file}:4: tenants[a].routes[0]: a route needs exactly one of http, tcp or tls",
+    ),
+    case(
+        "tcp-route-with-hosts",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers: [{port: 5432, protocol: TCP}]
+            routes:
+              - {name: db, hosts: [db.example.com], tcp: {to: {service: db, port: 5432}}}
+        """,
+        "{file}:6: tenants[a].routes[0].hosts: a tcp route takes every connection of its server: TCP has no host "
+        "names; remove hosts",
+    ),
+    case(
+        "two-tcp-routes-on-one-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers: [{port: 5432, protocol: TCP}]
+            routes:
+              - {name: primary, tcp: {to: {service: db, port: 5432}}}
+              - {name: replica, tcp: {port: 5432, to: {service: db-ro, port: 5432}}}
+        """,
+        "{file}:7: tenants[a].routes[1]: port 5432 is already routed by route 'primary'; one tcp route per server",
+    ),
+    # --- Gateway API tenants ----------------------------------------------------------------
+    case(
+        "gateway-api-istio-only-protocol",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 80, protocol: GRPC}]
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].protocol: protocol GRPC exists only on the Istio Gateway; a Gateway "
+        "API listener is HTTP, HTTPS, TLS or TCP (HTTP carries HTTP/2 and gRPC too)",
+    ),
+    case(
+        "gateway-api-istio-only-tls-mode",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers:
+                - port: 443
+                  protocol: HTTPS
+                  hosts: [a.example.com]
+                  tls: {mode: OPTIONAL_MUTUAL, credentialName: a-tls}
+        """,
+        "{file}:9: tenants[a].gateway.servers[0].tls.mode: tls mode OPTIONAL_MUTUAL exists only on the Istio Gateway; "
+        "a Gateway API listener terminates TLS (SIMPLE, MUTUAL) or passes it through (PASSTHROUGH)",
+    ),
+    case(
+        "gateway-api-namespaced-host",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 80, hosts: [./a.example.com]}]
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].hosts[0]: host './a.example.com' names a namespace, which only the "
+        "Istio Gateway does; a Gateway API listener takes routes of its own namespace only: write 'a.example.com'",
+    ),
+    case(
+        "gateway-api-tls-route-without-host",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 443, protocol: TLS, tls: {mode: PASSTHROUGH}}]
+            routes:
+              - {name: db, tls: {to: {service: db, port: 5432}}}
+        """,
+        "{file}:7: tenants[a].routes[0].hosts: a TLSRoute chooses connections by SNI host name and '*' names none; "
+        "list the hosts (TLSRoute.spec.hostnames)",
+    ),
+    case(
+        "gateway-api-path",
+        """
+        tenants:
+          - name: a
+            gateway: {api: gateway-api}
+            routes:
+              - name: web
+                http: [{match: [{prefix: /static//img}], to: {service: web, port: 80}}]
+        """,
+        "{file}:6: tenants[a].routes[0].http[0].match[0].prefix: '/static//img' is not a Gateway API path: "
+        "it contains '//'",
+    ),
+    case(
+        "gateway-api-too-many-labels",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              labels: {l1: a, l2: a, l3: a, l4: a, l5: a, l6: a, l7: a, l8: a, l9: a}
+        """,
+        "{file}:5: tenants[a].gateway.labels: a Gateway API gateway takes at most 8 labels "
+        "(spec.infrastructure.labels); these are 9",
     ),
     # --- Hosts ------------------------------------------------------------------------------
     case(
