@@ -169,3 +169,17 @@ def test_the_operator_stack_refuses_meshes_and_registers_nothing(tmp_path):
         "runs one Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need installMethod: helm or sail"
     ]
     assert [r.type for r in caught.value.registrations] == ["pulumi:pulumi:Stack"]
+
+
+def test_every_chart_value_of_the_meshes_is_a_setting_of_its_chart():
+    """The Helm path's istiod releases per revision and gateways with a revision, against Istio
+    1.30.3's charts (values.yaml keys; the gateway chart's values.schema.json)."""
+    from tests.test_helm_values import schema_errors as gateway_schema_errors
+    from tests.test_helm_values import unknown_keys
+
+    program = run_program(STACKS["helm"], str(PROJECT_ROOT / "tenants" / "meshes.yaml"))
+    registered = [(c.inputs["chart"], c.inputs["namespace"], c.inputs["name"], chart_values(program, c.inputs["name"], c.inputs["namespace"])) for c in charts(program)]
+    assert {chart for chart, *_ in registered} == {"base", "cni", "istiod", "gateway"}
+    problems = {f"{chart} {ns}/{name}": unknown_keys(chart, values) for chart, ns, name, values in registered}
+    problems.update({f"schema {ns}/{name}": gateway_schema_errors(values) for chart, ns, name, values in registered if chart == "gateway"})
+    assert {release: keys for release, keys in problems.items() if keys} == {}
