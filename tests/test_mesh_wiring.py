@@ -183,3 +183,13 @@ def test_every_chart_value_of_the_meshes_is_a_setting_of_its_chart():
     problems = {f"{chart} {ns}/{name}": unknown_keys(chart, values) for chart, ns, name, values in registered}
     problems.update({f"schema {ns}/{name}": gateway_schema_errors(values) for chart, ns, name, values in registered if chart == "gateway"})
     assert {release: keys for release, keys in problems.items() if keys} == {}
+
+
+def test_stack_outputs_say_each_tenants_mesh_and_revision(program):
+    tenants = program.outputs["tenants"]
+    assert {name: (t["mesh"], t["revision"]) for name, t in tenants.items()} == {
+        "app-ns-1": ("usergroup-1", "ug1-stable"),
+        "app-ns-4": ("usergroup-1", "ug1-canary"),
+        "app-ns-2": ("usergroup-2", "usergroup-2"),
+        "app-ns-3": ("usergroup-2", "usergroup-2"),
+    }
