@@ -66,6 +66,13 @@ def injection_labels(place: Placement) -> dict[str, str]:
     return {**mesh_labels(place.mesh), REVISION_LABEL: place.revision or ""}
 
 
+def revision_labels(place: Placement) -> dict[str, str]:
+    """For objects a control plane picks by their own label rather than their namespace's: a
+    Gateway API `Gateway` is deployed only by the istiod whose revision or tag its `istio.io/rev`
+    names (with several meshes there is no default revision to fall back on)."""
+    return {REVISION_LABEL: place.revision} if place.mesh is not None and place.revision else {}
+
+
 def mesh_config(mesh: Mesh) -> dict:
     """meshConfig of every revision of the mesh: its discovery selectors and its settings."""
     settings = mesh.mesh_config.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -9,7 +9,8 @@ import textwrap
 import pytest
 
 from builders.meshes import (
-    MESH_LABEL, injection_labels, istiod_release, mesh_mtls, mesh_namespace, revision_tag_objects, tag_service, tag_webhook,
+    MESH_LABEL, injection_labels, istiod_release, mesh_mtls, mesh_namespace, revision_labels, revision_tag_objects, tag_service,
+    tag_webhook,
 )
 from builders.sail import cni_resource, istio_resource, mesh_resources
 from tenants import ConfigError, parse_tenants
@@ -137,6 +138,9 @@ def test_a_file_without_meshes_keeps_injection_as_before():
     place = placement(config, config.tenants[0])
     assert (place.mesh, place.namespace, place.revision) == (None, "istio-system", None)
     assert injection_labels(place) == {"istio-injection": "enabled"}
+    assert revision_labels(place) == {}
+    meshes = load(GUIDE_FILE)
+    assert revision_labels(placement(meshes, meshes.tenants[0])) == {"istio.io/rev": "usergroup-1"}
 
 
 # --- Values checked against the istiod chart 1.30.3 ---------------------------------------
