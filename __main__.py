@@ -1,4 +1,4 @@
-"""istio-multitenancy: the Istio operator, a platform control plane, and one isolated mesh slice per tenant."""
+"""istio-multitenancy: Istio (from its Helm charts, or the operator), a platform control plane, and one isolated mesh slice per tenant."""
 
 from pathlib import Path
 
@@ -6,11 +6,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from components import TenantMesh, control_planes, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
 from tenants import ConfigError
+from tenants.meshes import placement
 from tenants.stack import load_settings, project_values
 
 # Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
@@ -23,24 +24,13 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 collect_young_garbage_only()
-control_plane = settings.tenants.control_plane
 provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
-operator = IstioOperatorInstall(
-    "istio-operator",
-    version=settings.stack.istio_version,
-    watched_namespaces=[control_plane.namespace],
-    provider=provider,
-)
-platform = PlatformControlPlane(
-    control_plane.name,
-    config=control_plane,
-    observability=settings.tenants.observability,
-    operator=operator,
-    provider=provider,
-)
+# The platform control plane, or one per mesh of the tenants file.
+meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
 sharing = Sharing.of(settings.tenants)
 for tenant in settings.tenants.tenants:
-    TenantMesh(tenant, mesh=platform, sharing=sharing)
+    place = placement(settings.tenants, tenant)
+    TenantMesh(tenant, mesh=meshes[place.mesh.name if place.mesh else None], place=place, sharing=sharing)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

@@ -115,6 +115,7 @@ def recording(monitor: RecordingMonitor) -> dict:
             "type": request.type,
             "name": request.name,
             "custom": request.custom,
+            "remote": request.remote,
             "parent": position.get(request.parent),
             "provider": position[request.provider.rsplit("::", 1)[0]] if request.provider else None,
             "dependsOn": [position[d] for d in request.dependencies],

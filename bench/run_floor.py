@@ -67,7 +67,8 @@ def replay(recording: dict) -> None:
         elif entry["custom"]:
             resource = pulumi.CustomResource(kind, name, inputs, opts)
         else:
-            resource = pulumi.ComponentResource(kind, name, inputs or None, opts)
+            # Remote components (a Helm chart) are constructed by their provider, as in the program.
+            resource = pulumi.ComponentResource(kind, name, inputs or None, opts, remote=entry.get("remote", False))
         if "outputs" in entry:
             resource.register_outputs(entry["outputs"])
         made.append(resource)

@@ -1,6 +1,8 @@
 """One run of the program under the mock engine, in a process of its own; prints one JSON line.
 
-python -m bench.run_program TENANTS_FILE [--record REPLAY REQUESTS]
+python -m bench.run_program METHOD TENANTS_FILE [--record REPLAY REQUESTS]
+
+METHOD is the stack's install method: helm (Istio 1.30.3 from its charts) or operator (Istio 1.23.6).
 
 The clock starts before anything is imported: the program's imports (pydantic, the SDK,
 pulumi-kubernetes) are part of its cost, as they are of `pulumi preview`.
@@ -18,16 +20,20 @@ from pathlib import Path  # noqa: E402
 from bench.mock_engine import report, run_under_mocks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each install method at the Istio release its stacks use.
+VERSIONS = {"helm": "1.30.3", "operator": "1.23.6"}
+USAGE = "usage: python -m bench.run_program helm|operator TENANTS_FILE [--record REPLAY REQUESTS]"
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) not in (1, 4) or (len(argv) == 4 and argv[1] != "--record"):
-        raise SystemExit("usage: python -m bench.run_program TENANTS_FILE [--record REPLAY REQUESTS]")
-    tenants_file = str(Path(argv[0]).resolve())
-    record = argv[2:] if len(argv) == 4 else None
+    if len(argv) not in (2, 5) or argv[0] not in VERSIONS or (len(argv) == 5 and argv[2] != "--record"):
+        raise SystemExit(USAGE)
+    method, tenants_file = argv[0], str(Path(argv[1]).resolve())
+    record = argv[3:] if len(argv) == 5 else None
     config = {
         "istio-multitenancy:tenantsFile": tenants_file,
-        "istio-multitenancy:istioVersion": "1.23.6",
+        "istio-multitenancy:installMethod": method,
+        "istio-multitenancy:istioVersion": VERSIONS[method],
         "istio-multitenancy:kubeContext": "kind-bench",
     }
     if str(ROOT) not in sys.path:

@@ -20,6 +20,11 @@ ADDON_SERVICES = {
 }
 
 
+# A Gateway may only select gateway pods in its own namespace: without this a tenant's Gateway
+# could program another tenant's (or the platform's) gateway. istiod's settings on every install path.
+ISTIOD_ENV = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+
+
 def control_plane_namespace(cp: ControlPlane) -> dict:
     return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
 
@@ -27,11 +32,7 @@ def control_plane_namespace(cp: ControlPlane) -> dict:
 def control_plane_operator(cp: ControlPlane) -> dict:
     spec: dict = {
         "profile": cp.profile,
-        "values": {
-            # A Gateway may only select gateway pods in its own namespace: without this a
-            # tenant's Gateway could program another tenant's (or the platform's) gateway.
-            "pilot": {"env": {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}},
-        },
+        "values": {"pilot": {"env": dict(ISTIOD_ENV)}},
     }
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["namespace"] = cp.namespace
@@ -72,12 +73,21 @@ def enabled_addons(obs: Observability) -> list[str]:
     return [addon for addon in ADDON_SERVICES if getattr(obs.addons, addon)]
 
 
-def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
-    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on."""
+def observability_servers(obs: Observability) -> list[dict]:
+    """The servers of the observability Gateway (none when no add-on is enabled): what the control
+    plane's ingress gateway serves."""
     addons = enabled_addons(obs)
     if not addons:
         return []
-    servers = [{"port": {"number": 80, "name": "http-observability", "protocol": "HTTP"}, "hosts": [addon_host(a, obs) for a in addons]}]
+    return [{"port": {"number": 80, "name": "http-observability", "protocol": "HTTP"}, "hosts": [addon_host(a, obs) for a in addons]}]
+
+
+def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
+    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on."""
+    servers = observability_servers(obs)
+    if not servers:
+        return []
+    addons = enabled_addons(obs)
     objects = [gateway(OBSERVABILITY_GATEWAY, cp.namespace, CONTROL_PLANE_GATEWAY_SELECTOR, servers, MANAGED_BY)]
     for addon in addons:
         service, port = ADDON_SERVICES[addon]

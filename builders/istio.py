@@ -21,20 +21,30 @@ def virtual_service(
     *,
     hosts: list[str],
     gateways: list[str],
-    http: list[dict],
+    http: Optional[list[dict]] = None,
+    tcp: Optional[list[dict]] = None,
+    tls: Optional[list[dict]] = None,
     export_to: Optional[list[str]] = None,
 ) -> dict:
     spec: dict = {"hosts": list(hosts), "gateways": list(gateways)}
     if export_to is not None:
         spec["exportTo"] = export_to
-    spec["http"] = http
+    for section, rules in (("http", http), ("tcp", tcp), ("tls", tls)):
+        if rules is not None:
+            spec[section] = rules
     return k8s_object(NETWORKING, "VirtualService", name, namespace, labels=labels, spec=spec)
 
 
-def pinned_replicas(count: int) -> dict:
-    """IstioOperator `k8s` settings for at least `count` replicas.
+def autoscaler_bounds(count: int) -> tuple[int, int]:
+    """(minimum, maximum) replicas for at least `count`.
 
-    Istio's profiles give istiod and gateways an autoscaler (minimum 1), which would scale a bare
-    replicaCount back down; its minimum is raised too, its maximum kept at Istio's default of 5.
+    Istio gives istiod and gateways an autoscaler (minimum 1), which would scale a bare replica
+    count back down; its minimum is raised too, its maximum kept at Istio's default of 5.
     """
-    return {"replicaCount": count, "hpaSpec": {"minReplicas": count, "maxReplicas": max(count, 5)}}
+    return count, max(count, 5)
+
+
+def pinned_replicas(count: int) -> dict:
+    """IstioOperator `k8s` settings for at least `count` replicas."""
+    low, high = autoscaler_bounds(count)
+    return {"replicaCount": count, "hpaSpec": {"minReplicas": low, "maxReplicas": high}}

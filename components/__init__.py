@@ -1,7 +1,27 @@
 """The Pulumi shell: one ComponentResource per file, each wiring pure builders into resources."""
 
-from .istio_operator_install import IstioOperatorInstall
+import pulumi
+
+from tenants.install import Installation
+from tenants.model import InstallMethod as Method
+
+from .install_method import InstallMethod
+from .istio_helm_install import HelmMethod, IstioHelmInstall
+from .istio_operator_install import IstioOperatorInstall, OperatorMethod
+from .mesh_control_plane import MeshControlPlane, control_planes
 from .platform_control_plane import PlatformControlPlane
+from .sail_install import SailMethod, SailOperatorInstall
 from .tenant_mesh import TenantMesh
 
-__all__ = ["IstioOperatorInstall", "PlatformControlPlane", "TenantMesh"]
+# The install methods by their name in the stack settings (`installMethod`).
+METHODS = {Method.HELM: HelmMethod, Method.OPERATOR: OperatorMethod, Method.SAIL: SailMethod}
+
+
+def install_method(install: Installation, provider: pulumi.ProviderResource) -> InstallMethod:
+    return METHODS[install.method](install, provider)
+
+
+__all__ = [
+    "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "PlatformControlPlane", "SailOperatorInstall",
+    "TenantMesh", "control_planes", "install_method",
+]

@@ -1,4 +1,5 @@
-"""IstioOperatorInstall: the in-cluster Istio operator, as `istioctl operator init` installs it."""
+"""IstioOperatorInstall: the in-cluster Istio operator, as `istioctl operator init` installs it;
+and OperatorMethod, the install method that has it reconcile `IstioOperator`s."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from typing import Optional
 
 import pulumi
 
+from builders.control_plane import control_plane_operator
 from builders.operator import operator_objects
+from builders.tenant import gateway_operator
+from tenants.install import Installation
+from tenants.model import ControlPlane, Observability, Tenant
 
+from .install_method import ControlPlaneParts
 from .kubernetes import child_declarer
 
 
@@ -48,3 +54,47 @@ class IstioOperatorInstall(pulumi.ComponentResource):
         self.deployment = add(deployment, [self.namespace, self.crd, account_res, binding_res])
         add(service, [self.namespace])
         self.register_outputs({})
+
+
+class OperatorMethod:
+    """Istio 1.22-1.23 through the in-cluster operator: one `IstioOperator` for the control plane,
+    one per tenant gateway, each waited on until the operator reports it HEALTHY."""
+
+    def __init__(self, install: Installation, provider: pulumi.ProviderResource):
+        self.version = install.istio_version
+        self.provider = provider
+        self._installation: Optional[IstioOperatorInstall] = None
+
+    def install(self, config: ControlPlane, namespace: pulumi.Resource, revisioned: bool = False) -> IstioOperatorInstall:
+        # The operator runs in a namespace of its own and watches the control plane's by name:
+        # it needs nothing of `namespace` to start.
+        if self._installation is None:
+            self._installation = IstioOperatorInstall(
+                "istio-operator", version=self.version, watched_namespaces=[config.namespace], provider=self.provider
+            )
+        return self._installation
+
+    def control_plane(
+        self, owner: pulumi.Resource, scope: str, config: ControlPlane, observability: Observability, after: list[pulumi.Resource]
+    ) -> ControlPlaneParts:
+        add = child_declarer(owner, scope, self.provider)
+        # Istio's CRDs, istiod and the demo profile's ingress gateway exist once it is HEALTHY.
+        operator = add(control_plane_operator(config), [*after, self._installation])
+        return ControlPlaneParts(ready=[operator], ingress=[operator])
+
+    def mesh_control_planes(self, owner, scope, mesh, observability, after) -> ControlPlaneParts:
+        # The stack settings refuse `meshes:` with this method (tenants/install.py): never reached.
+        raise NotImplementedError("installMethod: operator installs no meshes; use helm or sail")
+
+    def tenant_gateway(
+        self,
+        owner: pulumi.Resource,
+        scope: str,
+        tenant: Tenant,
+        config: ControlPlane,
+        after: list[pulumi.Resource],
+        revision: Optional[str] = None,
+    ) -> list[pulumi.Resource]:
+        add = child_declarer(owner, scope, self.provider)
+        # The gateway IstioOperator needs the operator (its CRD) and a running istiod.
+        return [add(gateway_operator(tenant, config), [*after, self._installation])]

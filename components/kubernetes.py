@@ -76,3 +76,19 @@ COLLECTOR_THRESHOLDS = (700, 10, 1_000_000)
 def collect_young_garbage_only() -> None:
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
+
+def chart_declarer(parent: pulumi.Resource, scope: str, provider: pulumi.ProviderResource) -> Callable[..., pulumi.Resource]:
+    """`add_chart(arguments, depends_on)` for a component's Helm charts, named `<scope>/<release name>`.
+
+    `arguments` are a `kubernetes.helm.v4.Chart`'s (builders.helm_values.chart_arguments). Depending
+    on the chart waits for every object it renders to be ready: it is a remote component, whose
+    registration completes only once its children's have.
+    """
+    from pulumi_kubernetes.helm.v4 import Chart
+
+    def add_chart(arguments: dict, depends_on: list) -> pulumi.Resource:
+        options = pulumi.ResourceOptions(parent=parent, provider=provider, depends_on=depends_on)
+        return Chart(f"{scope}/{arguments['name']}", opts=options, **arguments)
+
+    return add_chart

@@ -1,4 +1,5 @@
-"""PlatformControlPlane: the mesh tenants join: its namespace, IstioOperator and observability ingress."""
+"""PlatformControlPlane: the mesh tenants join: its namespace, Istio's installation and control plane
+(as the install method deploys them), mesh-wide mTLS and the observability ingress."""
 
 from __future__ import annotations
 
@@ -6,25 +7,27 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, control_plane_operator, mesh_wide_mtls, observability_objects
+from builders.control_plane import control_plane_namespace, mesh_wide_mtls, observability_objects
 from tenants.model import ControlPlane, Observability
 
+from .install_method import ControlPlaneParts, InstallMethod
 from .kubernetes import child_declarer
 
 
 class PlatformControlPlane(pulumi.ComponentResource):
-    """The mesh the tenants join: the control plane's namespace, its IstioOperator (istiod and the
-    platform's ingress gateway), mesh-wide strict mTLS and the observability add-ons' routes.
+    """The platform mesh the tenants join: the control plane's namespace, Istio's installation and
+    control plane as the install method deploys them (istiod and the platform's ingress gateway),
+    mesh-wide strict mTLS and the observability add-ons' routes.
 
     Args:
         name: the component's Pulumi name (the main program uses `config.name`).
         config: the tenants file's `control_plane` (tenants.model.ControlPlane).
         observability: the tenants file's `observability` (which add-ons get a route, on which domain).
-        operator: what installs Istio (an IstioOperatorInstall): the IstioOperator waits for it.
+        method: the install method (components.install_method: Helm, operator or Sail).
         provider: the Kubernetes provider (cluster); tenants use the same one.
 
-    Outputs (attributes): `namespace` (protected), `ready` (the control plane's IstioOperator:
-    Istio's CRDs and istiod exist once it is HEALTHY), and `config`, `provider`, `operator` as given.
+    Outputs (attributes): `namespace` (protected), `installation`, and `ready`: Istio's CRDs and a
+    running istiod; every Istio object of the platform and the tenants waits for it.
     """
 
     def __init__(
@@ -33,21 +36,30 @@ class PlatformControlPlane(pulumi.ComponentResource):
         *,
         config: ControlPlane,
         observability: Observability,
-        operator: pulumi.Resource,
+        method: InstallMethod,
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("istio-multitenancy:index:PlatformControlPlane", name, None, opts)
         self.config = config
         self.provider = provider
-        self.operator = operator
+        self.method = method
 
         add = child_declarer(self, name, provider)
 
         # Platform namespaces hold the mesh itself: `pulumi destroy` must be a deliberate act.
         self.namespace = add(control_plane_namespace(config), [], protect=True)
-        self.ready = add(control_plane_operator(config), [self.namespace, operator])
-        add(mesh_wide_mtls(config), [self.namespace, self.ready])
-        for obj in observability_objects(config, observability):
-            add(obj, [self.namespace, self.ready])
+        self.installation = method.install(config, self.namespace)
+        parts = method.control_plane(self, name, config, observability, [self.namespace, self.installation])
+        self.ready = parts.ready
+        add(mesh_wide_mtls(config), [self.namespace, *self.ready])
+        add_observability(add, config, observability, self.namespace, parts)
         self.register_outputs({})
+
+
+def add_observability(add, config: ControlPlane, observability: Observability, namespace: pulumi.Resource, parts: ControlPlaneParts) -> None:
+    """The observability Gateway and routes, on the control plane's ingress gateway."""
+    for obj in observability_objects(config, observability):
+        # The observability Gateway selects the control plane's ingress gateway pods.
+        after = [*parts.ready, *parts.ingress] if obj["kind"] == "Gateway" else parts.ready
+        add(obj, [namespace, *after])

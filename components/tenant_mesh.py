@@ -7,34 +7,39 @@ from typing import Optional
 import pulumi
 
 from builders.isolation import Sharing, tenant_isolation
-from builders.tenant import gateway_operator, route_virtual_service, tenant_gateway, tenant_namespace
+from builders.meshes import injection_labels
+from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
+from tenants.meshes import Placement
 from tenants.model import Tenant
 
 from .kubernetes import child_declarer
-from .platform_control_plane import PlatformControlPlane
 
 
 class TenantMesh(pulumi.ComponentResource):
-    """Everything one tenant gets: its namespace, its own ingress gateway (an IstioOperator), the
-    Istio Gateway and VirtualServices of its routes, and its isolation (mTLS, authorization,
-    Sidecar, NetworkPolicy, quota, admin access, certificates).
+    """Everything one tenant gets: its namespace (labelled for its mesh and revision), its own ingress
+    gateway (deployed by the install method, or by Istio from a Gateway API Gateway), the Gateway and
+    routes of its servers, and its isolation (mTLS, authorization, Sidecar, NetworkPolicies, quota,
+    limits, admin access, certificates).
 
     Args:
         tenant: one tenant of a validated tenants file (`tenants.load_tenants` or `parse_tenants`:
             the rules across tenants, such as unique namespaces and hosts, are checked there).
-        mesh: the PlatformControlPlane the tenant joins (its provider, operator and readiness).
+        mesh: the control plane the tenant joins (a PlatformControlPlane or a mesh's control plane:
+            its provider, install method, config and readiness).
+        place: where the tenant runs (`tenants.meshes.Placement`: its mesh namespace and revision).
         sharing: `builders.isolation.Sharing.of(tenants_file)`: which services tenants share.
         opts: Pulumi options; the component is named after the tenant, with `previous_names` as aliases.
 
     Outputs (attributes): `namespace` (kept in the cluster when the tenant is removed unless it is
-    marked `decommission`), `gateway_operator` (the gateway's IstioOperator), `gateway` (the Istio Gateway).
+    marked `decommission`) and `gateway` (the tenant's Gateway object).
     """
 
     def __init__(
         self,
         tenant: Tenant,
         *,
-        mesh: PlatformControlPlane,
+        mesh: pulumi.ComponentResource,
+        place: Placement,
         sharing: Sharing,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -50,16 +55,20 @@ class TenantMesh(pulumi.ComponentResource):
 
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
-        self.namespace = add(tenant_namespace(tenant), [], retain_on_delete=not tenant.decommission)
-        # The gateway IstioOperator needs the operator (its CRD) and a running istiod.
-        self.gateway_operator = add(gateway_operator(tenant, mesh.config), [self.namespace, mesh.operator, mesh.ready])
-        # Created once the operator reports the gateway HEALTHY, so the selector finds its pods.
-        self.gateway = add(tenant_gateway(tenant), [self.namespace, self.gateway_operator])
+        # Its labels choose the tenant's control plane: moving to another tag or revision is a label change.
+        self.namespace = add(tenant_namespace(tenant, injection_labels(place)), [], retain_on_delete=not tenant.decommission)
+        # How the gateway is deployed is the install method's business; it runs once istiod does.
+        # A Gateway API tenant's gateway Istio deploys itself, from its Gateway.
+        after = [self.namespace, *mesh.ready]
+        deployed = [] if tenant.uses_gateway_api else mesh.method.tenant_gateway(self, name, tenant, mesh.config, after, place.revision)
+        # Created once the gateway is running, so the selector finds its pods.
+        self.gateway = add(tenant_gateway(tenant), [self.namespace, *mesh.ready, *deployed])
         for route in tenant.routes:
-            add(route_virtual_service(tenant, route), [self.namespace, mesh.ready])
-        isolation = tenant_isolation(tenant, mesh.config.namespace, sharing)
+            add(route_virtual_service(tenant, route), [self.namespace, *mesh.ready])
+        # Inside its own mesh: the Sidecar and NetworkPolicy name its mesh's control-plane namespace.
+        isolation = tenant_isolation(tenant, place.namespace, sharing)
         for obj in isolation.istio:
-            add(obj, [self.namespace, mesh.ready])
+            add(obj, [self.namespace, *mesh.ready])
         for obj in isolation.kubernetes:
             add(obj, [self.namespace])
         self.register_outputs({})

@@ -62,8 +62,11 @@ class Platform:
         return cls(load_tenants(tenants_file), tenant or None)
 
     @property
-    def control_plane_namespace(self) -> str:
-        return self.tenants.control_plane.namespace
+    def control_plane_namespaces(self) -> frozenset[str]:
+        """Each mesh's root namespace: the platform control plane's, or every mesh's."""
+        if self.tenants.meshes is not None:
+            return frozenset(m.namespace_name for m in self.tenants.meshes)
+        return frozenset({self.tenants.control_plane.namespace})
 
     def tenant_in(self, namespace: Optional[str]) -> Optional[Tenant]:
         """The tenant whose namespace this is (None for any other namespace)."""
@@ -160,7 +163,7 @@ def peer_authentication_not_weakened(obj: Mapping, platform: Platform) -> Iterat
     if not _is(obj, "PeerAuthentication", "security.istio.io"):
         return
     namespace = _namespace(obj)
-    if namespace != platform.control_plane_namespace and platform.tenant_in(namespace) is None:
+    if namespace not in platform.control_plane_namespaces and platform.tenant_in(namespace) is None:
         return
     for where, mode in _modes(obj.get("spec") or {}):
         if mode in WEAK_MTLS_MODES:
@@ -269,7 +272,7 @@ def strict_mtls_present(objects: list[Mapping], platform: Platform) -> Iterator[
         if not _is(obj, "Namespace", ""):
             continue
         name = (obj.get("metadata") or {}).get("name")
-        if name == platform.control_plane_namespace and name not in strict:
+        if name in platform.control_plane_namespaces and name not in strict:
             yield (
                 f"no mesh-wide STRICT mTLS: add a PeerAuthentication without selector in {name!r} "
                 f"(the root namespace) with mtls.mode STRICT"

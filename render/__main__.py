@@ -1,4 +1,4 @@
-"""python -m render STACK [--tenants FILE] [--out DIR]
+"""python -m render STACK [--tenants FILE] [--out DIR] [--no-expand]
 python -m render validate [STACK | --tenants FILE]
 python -m render diff OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
 
@@ -20,7 +20,7 @@ from . import commands
 def _render_parser() -> argparse.ArgumentParser:
     """The stack form, whose usage and help also show the subcommands: argparse alone would hide them."""
     others = [parser() for parser in (_validate_parser, _diff_parser)]
-    usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] STACK"]
+    usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] [--no-expand] STACK"]
     usages += [other.format_usage().removeprefix("usage: ").strip() for other in others]
     parser = argparse.ArgumentParser(
         prog="python -m render",
@@ -33,6 +33,9 @@ def _render_parser() -> argparse.ArgumentParser:
     parser.add_argument("stack", metavar="STACK", help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
     parser.add_argument("--tenants", metavar="FILE", help="render with this tenants file instead of the stack's")
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: build/STACK)")
+    parser.add_argument(
+        "--no-expand", action="store_true", help="record each Helm chart with its values only; run no `helm template`"
+    )
     return parser
 
 
@@ -59,7 +62,7 @@ def _diff_parser() -> argparse.ArgumentParser:
 
 def _render(argv: list[str]) -> int:
     args = _render_parser().parse_args(argv)
-    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out))
+    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out, expand_charts=not args.no_expand))
 
 
 def _validate(argv: list[str]) -> int:

@@ -8,18 +8,23 @@ from typing import Optional
 
 from tenants.stack import load_settings, project_values
 
+from .charts import NOT_ASKED, Expansion, charts_of, expand, helm_binary, helm_version
 from .diff import DiffInputError, run as run_diff
 from .engine import PROJECT_ROOT, read_stack_config, run_program, tenants_argument
-from .output import manifests_yaml, resources_json, summary
+from .output import charts_summary, manifests_yaml, resources_json, summary
 
 
-def render(stack: str, tenants: Optional[str], out: Optional[Path]) -> int:
+def render(stack: str, tenants: Optional[str], out: Optional[Path], expand_charts: bool = True) -> int:
     run = run_program(stack, tenants_argument(tenants) if tenants else None)
+    helm = helm_binary() if charts_of(run) and expand_charts else None
+    expansions = expand(run, helm) if expand_charts else [Expansion(chart, status=NOT_ASKED) for chart in charts_of(run)]
     out = out or PROJECT_ROOT / "build" / stack
     out.mkdir(parents=True, exist_ok=True)
-    (out / "manifests.yaml").write_text(manifests_yaml(run), encoding="utf-8")
-    (out / "resources.json").write_text(resources_json(run), encoding="utf-8")
+    (out / "manifests.yaml").write_text(manifests_yaml(run, expansions), encoding="utf-8")
+    (out / "resources.json").write_text(resources_json(run, expansions), encoding="utf-8")
     print(summary(run))
+    for line in charts_summary(expansions, helm_version(helm) if helm else ""):
+        print(line)
     print(f"wrote {out / 'manifests.yaml'} and {out / 'resources.json'}")
     return 0
 

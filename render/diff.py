@@ -21,8 +21,11 @@ import yaml
 from builders.meta import TENANT_LABEL, resource_type
 from tenants.model import Tenant
 
+from .output import CHART_MARK, CHART_TYPE
+
 PLATFORM = "platform"
 TENANT_COMPONENT = "istio-multitenancy:index:TenantMesh"
+EXPANDED = "expanded"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ABSENT = object()
 
@@ -41,6 +44,7 @@ class Head:
 
     api_version: str
     tenant: str
+    chart: str = ""  # the chart (its resource's name) that rendered it; "" for the program's own objects
 
 
 @dataclass
@@ -86,6 +90,7 @@ class Report:
     hints: list[str]
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # objects that change Pulumi resource, one line each
+    notes: list[str] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -157,11 +162,21 @@ def _scan_lines(text: str) -> Optional[tuple[ObjectKey, Head]]:
     return key, Head(api_version, meta.get(TENANT_LABEL, PLATFORM))
 
 
+def _chart_mark(chunk: str) -> tuple[str, str]:
+    """(chart, the document without its mark line): objects a chart rendered carry a first line naming it."""
+    if chunk.startswith(CHART_MARK):
+        mark, _, rest = chunk.partition("\n")
+        return mark[len(CHART_MARK):], rest
+    return "", chunk
+
+
 def _documents(text: str, manifests: Path) -> Iterator[tuple[ObjectKey, Head, str]]:
     chunks = text.split("\n---\n")
-    scanned = [_scan(chunk) for chunk in chunks]
+    marked = [_chart_mark(chunk) for chunk in chunks]
+    scanned = [_scan(chunk) for _, chunk in marked]
     if all(scanned):
-        yield from ((key, head, chunk) for (key, head), chunk in zip(scanned, chunks))
+        for (key, head), (chart, chunk) in zip(scanned, marked):
+            yield key, Head(head.api_version, head.tenant, chart), chunk
         return
     # Not (only) render's own output: parse it all, and compare objects re-dumped one way.
     try:
@@ -377,6 +392,12 @@ def _facts(render: Render, tenant: str) -> dict[str, set[str]]:
         elif key[1] == "IstioOperator":
             for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
                 gateways.add(gw.get("name", ""))
+    for urn, entry in render.resources.items():
+        # A gateway chart's release is the gateway (Helm path).
+        if entry.get("type") == CHART_TYPE and _urn_tenant(urn, render.resources) == tenant:
+            inputs = entry.get("inputs") or {}
+            if str(inputs.get("chart", "")).rstrip("/").endswith("gateway"):
+                gateways.add((inputs.get("values") or {}).get("name") or inputs.get("name", ""))
     return {"namespace": namespaces, "gateway": gateways - {""}}
 
 
@@ -392,6 +413,7 @@ def compare(old: Render, new: Render) -> Report:
     look_alikes = _look_alikes(old, new, old_tenants, new_tenants, renamed)
     hints = _hints(old, new, renamed, look_alikes)
     warnings = _gateways_following_names(old, new, [*renamed.items(), *((p, n) for p, n, _ in look_alikes)])
+    notes = _compare_charts_where_both_expanded(old, new)
     old = _under_new_names(old, renamed)
     old_urns, new_urns = _match_resources(old, renamed), _match_resources(new, {})
     moves = _moves(old, new, old_urns, new_urns)
@@ -447,7 +469,28 @@ def compare(old: Render, new: Render) -> Report:
             groups[tenant].title = f"tenant {tenant} (removed)"
         else:
             groups[tenant].title = f"tenant {tenant}"
-    return Report(dict(groups), sorted(retained), hints, warnings, moves)
+    return Report(dict(groups), sorted(retained), hints, warnings, moves, notes)
+
+
+def _chart_expansions(render: Render) -> dict[str, str]:
+    """Chart (its resource's name) -> how its render went: "expanded", or why not."""
+    return {urn_name(u): e.get("expansion", "") for u, e in render.resources.items() if e.get("type") == CHART_TYPE}
+
+
+def _compare_charts_where_both_expanded(old: Render, new: Render) -> list[str]:
+    """Leave out the objects of a chart that only one side expanded: they are not added or removed,
+    the other side just could not show them. Its values still compare (its resource's inputs)."""
+    expansions = (_chart_expansions(old), _chart_expansions(new))
+    one_sided = sorted(
+        chart for chart in expansions[0].keys() & expansions[1].keys()
+        if (expansions[0][chart] == EXPANDED) != (expansions[1][chart] == EXPANDED)
+    )
+    for render in (old, new):
+        for key in [k for k, head in render.heads.items() if head.chart in one_sided]:
+            del render.texts[key], render.heads[key]
+    if not one_sided:
+        return []
+    return [f"charts expanded on one side only (their values are compared, not their objects): {', '.join(one_sided)}"]
 
 
 def _look_alikes(
@@ -567,6 +610,7 @@ def format_report(report: Report, old_dir: str, new_dir: str) -> str:
     lines = [
         f"render diff {old_dir} -> {new_dir}",
         f"{added} added, {removed} removed, {changed} changed; tenants affected: {len(tenants)}",
+        *report.notes,
     ]
     # The platform first: a change there touches every tenant.
     for tenant in sorted(report.groups, key=lambda t: (t != PLATFORM, t)):

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import yaml
 
 from .engine import ProgramRun, Registration
 
 COMPONENT_PREFIX = "istio-multitenancy:index:"
+CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+# The first line of a document a chart rendered (`helm template`), naming the chart's resource.
+CHART_MARK = "# chart: "
+NO_HELM = "not expanded: no helm on PATH"
 
 
 def plain(value: Any) -> Any:
@@ -36,11 +40,19 @@ def kubernetes_objects(run: ProgramRun) -> list[dict]:
     return sorted(objects, key=manifest_order)
 
 
-def manifests_yaml(run: ProgramRun) -> str:
-    return yaml.safe_dump_all(kubernetes_objects(run), sort_keys=True, default_flow_style=False, width=120)
+def _dump(obj: dict) -> str:
+    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, width=120)
 
 
-def resource_entry(r: Registration) -> dict:
+def manifests_yaml(run: ProgramRun, expansions: Sequence = ()) -> str:
+    """Every object, the program's and those its charts render (each marked with its chart), in one order."""
+    documents = [(obj, None) for obj in kubernetes_objects(run)]
+    documents += [(obj, expansion.chart.name) for expansion in expansions for obj in expansion.objects]
+    documents.sort(key=lambda document: manifest_order(document[0]))
+    return "---\n".join(_dump(obj) if chart is None else f"{CHART_MARK}{chart}\n{_dump(obj)}" for obj, chart in documents)
+
+
+def resource_entry(r: Registration, expansion: Optional[Any] = None) -> dict:
     entry: dict = {
         "urn": r.urn,
         "type": r.type,
@@ -54,13 +66,17 @@ def resource_entry(r: Registration) -> dict:
             "aliases": r.aliases,
         },
     }
-    if r.type.startswith("pulumi:providers:"):
+    if r.type.startswith("pulumi:providers:") or r.type == CHART_TYPE:
+        # A chart's inputs are what the provider renders: its objects when they were not expanded.
         entry["inputs"] = plain(r.inputs)
+    if expansion is not None:
+        entry["expansion"] = expansion.status
     return entry
 
 
-def resources_json(run: ProgramRun) -> str:
-    entries = sorted((resource_entry(r) for r in run.registrations), key=lambda e: e["urn"])
+def resources_json(run: ProgramRun, expansions: Sequence = ()) -> str:
+    by_chart = {expansion.chart.urn: expansion for expansion in expansions}
+    entries = sorted((resource_entry(r, by_chart.get(r.urn)) for r in run.registrations), key=lambda e: e["urn"])
     return json.dumps(entries, indent=2, sort_keys=True) + "\n"
 
 
@@ -72,6 +88,26 @@ def component_of(r: Registration, by_urn: dict[str, Registration]) -> Registrati
             return current
         current = by_urn.get(current.parent)
     return None
+
+
+def charts_summary(expansions: Sequence, helm_version: str = "") -> list[str]:
+    """What became of the charts: expanded (how many objects), or why not."""
+    if not expansions:
+        return []
+    done = [e for e in expansions if e.expanded]
+    lines = []
+    if done:
+        objects = sum(len(e.objects) for e in done)
+        lines.append(f"charts: {len(done)} of {len(expansions)} expanded with helm {helm_version}: {objects} objects".rstrip())
+    statuses = sorted({e.status for e in expansions if not e.expanded})
+    if statuses == [NO_HELM] and not done:
+        return ["charts were not expanded (no helm on PATH): set HELM_BIN or put helm on PATH to see the objects they render"]
+    if len(statuses) == 1 and not done:
+        return [f"charts {statuses[0]}"]
+    for status in statuses:
+        names = [e.chart.name for e in expansions if e.status == status]
+        lines.append(status if len(names) == len(expansions) else f"{', '.join(names)}: {status}")
+    return lines
 
 
 def summary(run: ProgramRun) -> str:

@@ -6,7 +6,7 @@ import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,8 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 # Far above any real tenants file (1,000 tenants are about 50,000): stops a file whose
 # aliases expand to billions of nodes, which would hang the validation.
 MAX_NODES = 1_000_000
+# Lists whose items a field path shows by their name: tenants[workspace-1], meshes[usergroup-1].revisions[1-30-5].
+_NAMED_LISTS = ("tenants", "meshes")
 # Keys and tenant names shown as they are in a field path; anything else is shown quoted.
 _PLAIN = re.compile(r"[A-Za-z0-9_][-A-Za-z0-9_.]{0,62}")
 
@@ -52,7 +54,7 @@ class _Document:
         for key in path:
             if isinstance(key, int) and not isinstance(key, bool):
                 label: Any = key
-                if out == "tenants" and isinstance(node, list) and 0 <= key < len(node):
+                if (out in _NAMED_LISTS or out.endswith(".revisions")) and isinstance(node, list) and 0 <= key < len(node):
                     name = node[key].get("name") if isinstance(node[key], dict) else None
                     label = name if isinstance(name, str) and _PLAIN.fullmatch(name) else key
                 out += f"[{label}]"
@@ -291,21 +293,27 @@ def error_message(err: dict, model: type[BaseModel] = TenantsFile) -> str:
     return " ".join(msg.split())
 
 
-def _validate(data: dict) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
-    """The typed model and every finding, from the model and from the cross-tenant rules."""
+Rules = Callable[[TenantsFile], list[tuple[tuple, str]]]
+
+
+def _validate(data: dict, extra: Optional[Rules] = None) -> tuple[Optional[TenantsFile], list[tuple[tuple, str]]]:
+    """The typed model and every finding, from the model, the cross-tenant rules and `extra`."""
     try:
         config = TenantsFile.model_validate(data, context=rules_checked_by_caller())
     except ValidationError as err:
         errors = err.errors(include_url=False)
         return None, [(tuple(e["loc"]), error_message(e)) for e in errors] + salvage.rule_findings(data, errors)
-    return config, rules.check(config)
+    return config, rules.check(config) + (extra(config) if extra else [])
 
 
-def parse_tenants(content: Union[str, Mapping[str, Any]], source: str = "tenants") -> TenantsFile:
+def parse_tenants(
+    content: Union[str, Mapping[str, Any]], source: str = "tenants", extra: Optional[Rules] = None
+) -> TenantsFile:
     """A validated tenants model from a tenants file's text or its data (a mapping, as YAML reads it).
 
     Every rule runs, field by field and across tenants; any mistake raises one ConfigError that
-    lists them all, each naming `source`, the line (for text) and the field."""
+    lists them all, each naming `source`, the line (for text) and the field. `extra`: rules of the
+    stack's settings (its install method), checked once the file passes the model."""
     if isinstance(content, str):
         doc = parse_document(content, source)
     elif isinstance(content, Mapping):
@@ -313,7 +321,7 @@ def parse_tenants(content: Union[str, Mapping[str, Any]], source: str = "tenants
     else:
         raise TypeError(f"parse_tenants takes a tenants file's text or a mapping, not {type(content).__name__}")
     findings = [(path, f"key {Brief(path[-1])!r} appears twice in this mapping") for path in doc.duplicates]
-    config, found = _validate(doc.data)
+    config, found = _validate(doc.data, extra)
     findings += found
     if findings or config is None:
         raise _config_error(doc, source, findings)
@@ -348,7 +356,7 @@ def read_text(path: Path, shown: str, what: str) -> str:
         raise ConfigError([Problem(shown, None, "", f"cannot read the {what}: {err.strerror or err}")]) from None
 
 
-def load_tenants(path: Union[str, Path], shown: Optional[str] = None) -> TenantsFile:
+def load_tenants(path: Union[str, Path], shown: Optional[str] = None, extra: Optional[Rules] = None) -> TenantsFile:
     """A validated tenants model from a tenants file (see parse_tenants); `shown` names it in errors."""
     shown = shown or str(path)
-    return parse_tenants(read_text(Path(path), shown, "tenants file"), shown)
+    return parse_tenants(read_text(Path(path), shown, "tenants file"), shown, extra)

@@ -109,22 +109,23 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _label_key(key: Any) -> None:
+def _label_key(key: Any, what: str = "label") -> None:
+    """Label and annotation keys share one syntax (a qualified name with an optional prefix)."""
     if not isinstance(key, str):
-        raise _fail("label_key", "label key {key!r} is not a string", key=key)
+        raise _fail(f"{what}_key", what + " key {key!r} is not a string", key=key)
     prefix, slash, name = key.rpartition("/")
     if slash and not _matches(_SUBDOMAIN, prefix, 253):
         raise _fail(
-            "label_key",
-            "label key {key!r} has an invalid prefix {prefix!r} (a DNS-1123 subdomain: lower case letters, "
+            f"{what}_key",
+            what + " key {key!r} has an invalid prefix {prefix!r} (a DNS-1123 subdomain: lower case letters, "
             "digits, '-' and '.')",
             key=key,
             prefix=prefix,
         )
     if not _matches(_QUALIFIED_NAME, name, 63):
         raise _fail(
-            "label_key",
-            "label key {key!r} is not a Kubernetes label key (an optional DNS subdomain prefix and '/', "
+            f"{what}_key",
+            what + " key {key!r} is not a Kubernetes " + what + " key (an optional DNS subdomain prefix and '/', "
             "then at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit)",
             key=key,
         )
@@ -146,6 +147,18 @@ def _labels(value: Any) -> dict[str, str]:
                 "'-', '_' or '.', starting and ending with a letter or digit)",
                 key=key,
                 value=label,
+            )
+    return dict(value)
+
+
+def _annotations(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail("annotations", "expected a mapping of annotation keys to values, got {value!r}", value=value)
+    for key, annotation in value.items():
+        _label_key(key, "annotation")
+        if not isinstance(annotation, str):
+            raise _fail(
+                "annotation_value", "annotation {key!r}: value {value!r} is not a string (quote it)", key=key, value=annotation
             )
     return dict(value)
 
@@ -226,6 +239,11 @@ DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain), WithJsonSchema(_s
 Port = Annotated[int, BeforeValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
+Annotations = Annotated[
+    dict[str, str],
+    BeforeValidator(_annotations),
+    WithJsonSchema({**_label_map_schema(), "minProperties": 0, "additionalProperties": {"type": "string"}}),
+]
 Host = Annotated[
     str, BeforeValidator(_host), WithJsonSchema(_string_schema(rf"((\.|\*|{_LABEL})/)?({_HOSTNAME})", 317))
 ]
@@ -283,6 +301,14 @@ class Protocol(str, Enum):
 TLS_PROTOCOLS = (Protocol.HTTPS, Protocol.TLS)
 
 
+class RouteKind(str, Enum):
+    """The three kinds of route, named as a route's key in the file."""
+
+    HTTP = "http"
+    TCP = "tcp"
+    TLS = "tls"
+
+
 class TlsMode(str, Enum):
     """Istio ServerTLSSettings modes."""
 
@@ -299,7 +325,9 @@ CREDENTIAL_MODES = (TlsMode.SIMPLE, TlsMode.MUTUAL, TlsMode.OPTIONAL_MUTUAL)
 
 
 class Profile(str, Enum):
-    """The IstioOperator profiles of Istio 1.23 that install istiod."""
+    """Istio profiles that install istiod: those of Istio 1.23's IstioOperator, which include those
+    Istio 1.30's Helm charts ship. Which ones an install method takes is checked with the stack's
+    settings (`tenants.install`)."""
 
     DEFAULT = "default"
     DEMO = "demo"
@@ -328,8 +356,101 @@ class ControlPlane(Model):
 
     name: DnsLabel = Field("platform-istiocontrolplane", description="Name of the control plane's IstioOperator.")
     namespace: DnsLabel = Field("istio-system", description="Control-plane namespace; no tenant may use it.")
-    profile: Profile = Field("demo", description="IstioOperator profile of the control plane.")
+    profile: Profile = Field(
+        "demo",
+        description="Istio profile of the control plane: helm takes default, demo, preview or stable; "
+        "operator also minimal, ambient, openshift, openshift-ambient.",
+    )
     replicas: Replicas = Field(default_factory=Replicas, description="Replica counts (default: the profile's).")
+
+
+# --- Several meshes ---------------------------------------------------------------------
+# Istio's `istio.io/rev` label is read by every control plane's webhooks: revision and tag
+# names are one name space for the whole cluster (tenants/mesh_rules.py keeps them apart).
+# `istiod-<revision>` and `istiod-revision-tag-<tag>` are Service names (at most 63 characters).
+REVISION_MAX = 63 - len("istiod-")
+TAG_MAX = 63 - len("istiod-revision-tag-")
+
+
+class OutboundTrafficMode(str, Enum):
+    """Istio's MeshConfig.OutboundTrafficPolicy modes a mesh may choose."""
+
+    ALLOW_ANY = "ALLOW_ANY"
+    REGISTRY_ONLY = "REGISTRY_ONLY"
+
+
+class AccessLogEncoding(str, Enum):
+    TEXT = "TEXT"
+    JSON = "JSON"
+
+
+def _log_path(value: Any) -> str:
+    if not isinstance(value, str) or (value and not value.startswith("/")):
+        raise _fail("log_path", "{value!r} is not a file path: use '' (no access log) or a path such as /dev/stdout", value=value)
+    return value
+
+
+LogPath = Annotated[str, BeforeValidator(_log_path), WithJsonSchema({"type": "string", "pattern": "^(/.*)?$"})]
+
+
+class OutboundTrafficPolicy(Model):
+    mode: OutboundTrafficMode = Field(description="ALLOW_ANY (Istio's default) or REGISTRY_ONLY (only known services).")
+
+
+class MeshConfig(Model):
+    """Mesh-wide settings of one mesh: a subset of Istio's MeshConfig, with its field names.
+
+    Discovery selectors are not among them: the program sets them so that each mesh sees only
+    its own namespaces."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    outbound_traffic_policy: Optional[OutboundTrafficPolicy] = Field(
+        None, description="What sidecars do with traffic to destinations the mesh does not know."
+    )
+    access_log_file: Optional[LogPath] = Field(None, description="Proxy access log file, e.g. /dev/stdout ('' for none).")
+    access_log_encoding: Optional[AccessLogEncoding] = Field(None, description="TEXT or JSON.")
+
+
+class Revision(Model):
+    """One control plane (istiod) of a mesh, named as workloads select it: `istio.io/rev=<name>`."""
+
+    name: DnsLabel = Field(description="Revision name, unique in the cluster, e.g. 1-30-5.")
+    version: Optional[Version] = Field(None, description="Istio version X.Y.Z (default: the stack's istioVersion).")
+
+
+class Mesh(Model):
+    """A mesh of its own: a control plane namespace, its revisions, and the tenants that join it."""
+
+    model_config = ConfigDict(use_enum_values=True)
+
+    name: DnsLabel = Field(description="Mesh name, unique; the value of the mesh label on its namespaces.")
+    namespace: Optional[DnsLabel] = Field(None, description="Control-plane namespace of the mesh (default: the mesh name).")
+    profile: Profile = Field("default", description="Istio profile of the mesh's control planes.")
+    revisions: Optional[Annotated[list[Revision], AfterValidator(_non_empty)]] = Field(
+        None, description="The mesh's control planes (default: one revision named after the mesh, at the stack's istioVersion)."
+    )
+    tags: dict[DnsLabel, DnsLabel] = Field(
+        default_factory=dict, description="Revision tags: tag name -> revision name, e.g. stable: 1-30-5."
+    )
+    default_revision: Optional[DnsLabel] = Field(
+        None,
+        description="Tag or revision of the tenants that name none (default: the mesh's only revision; "
+        "required when it lists several).",
+    )
+    mesh_config: MeshConfig = Field(default_factory=MeshConfig, description="Mesh-wide settings.")
+    replicas: Replicas = Field(
+        default_factory=Replicas,
+        description="Replica counts; ingressGateway only on the first mesh, whose gateway serves the observability add-ons.",
+    )
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or self.name
+
+    @property
+    def revision_list(self) -> list[Revision]:
+        return list(self.revisions) if self.revisions is not None else [Revision(name=self.name)]
 
 
 class Addons(Model):
@@ -401,15 +522,61 @@ class Server(Model):
     )
 
     @property
+    def passes_tls_through(self) -> bool:
+        return self.protocol in TLS_PROTOCOLS and self.tls is not None and self.tls.mode == TlsMode.PASSTHROUGH
+
+    @property
+    def route_kind(self) -> Optional[RouteKind]:
+        """The one kind of route that can use this server (None for a TLS server without its tls block).
+
+        HTTP routes: HTTP-family servers and HTTPS servers that terminate TLS. TLS routes (by SNI):
+        servers that pass TLS through. TCP routes: TCP servers, and TLS servers that terminate TLS
+        (what is left after termination is a TCP stream).
+        """
+        if self.passes_tls_through:
+            return RouteKind.TLS
+        if self.protocol == Protocol.TLS:
+            return RouteKind.TCP if self.tls is not None else None
+        if self.protocol == Protocol.TCP:
+            return RouteKind.TCP
+        return RouteKind.HTTP
+
+    @property
     def carries_http(self) -> bool:
         """HTTP routes apply on HTTP-family servers and on HTTPS servers that terminate TLS."""
-        if self.protocol == Protocol.HTTPS:
-            return self.tls is None or self.tls.mode != TlsMode.PASSTHROUGH
-        return self.protocol in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+        return self.route_kind == RouteKind.HTTP
 
     @property
     def port_name(self) -> str:
         return self.name or f"{self.protocol.value.lower()}-{self.port}"
+
+
+class ServiceType(str, Enum):
+    """Kubernetes Service types a tenant gateway's Service may have."""
+
+    LOAD_BALANCER = "LoadBalancer"
+    NODE_PORT = "NodePort"
+    CLUSTER_IP = "ClusterIP"
+
+
+class GatewayService(Model):
+    """The Kubernetes Service in front of the tenant's gateway pods."""
+
+    type: ServiceType = Field(
+        ServiceType.LOAD_BALANCER, description="LoadBalancer (default), NodePort or ClusterIP."
+    )
+    annotations: Annotations = Field(
+        default_factory=dict,
+        description="Service annotations (internal load balancers, static addresses); load-balancer "
+        "annotations only with type LoadBalancer.",
+    )
+
+
+class GatewayApi(str, Enum):
+    """Which API configures the tenant's gateway."""
+
+    ISTIO = "istio"  # networking.istio.io Gateway; the gateway deployed by the install (chart or IstioOperator)
+    GATEWAY_API = "gateway-api"  # gateway.networking.k8s.io Gateway; Istio deploys the gateway itself
 
 
 def _default_servers() -> list[Server]:
@@ -431,6 +598,15 @@ class Gateway(Model):
         default_factory=_default_servers, description="Ports the gateway listens on (default: HTTP on 80 for '*')."
     )
     replicas: Optional[PositiveInt] = Field(None, description="Gateway replicas (default: the operator's, 1).")
+    service: GatewayService = Field(
+        default_factory=GatewayService, description="The gateway's Service: type and annotations."
+    )
+    api: GatewayApi = Field(
+        GatewayApi.ISTIO,
+        description="istio (default): an Istio Gateway and a gateway deployed by the install; gateway-api: a "
+        "Kubernetes Gateway API Gateway (class istio), whose gateway Istio deploys, and one HTTPRoute, TLSRoute "
+        "or TCPRoute per route.",
+    )
 
     @property
     def servers_by_port(self) -> list[Server]:
@@ -475,14 +651,69 @@ class HttpRoute(Model):
     to: Destination = Field(description="Where matching requests go.")
 
 
-class Route(Model):
-    """An HTTP route (a VirtualService) bound to the tenant's gateway."""
+class TcpRoute(Model):
+    """Connections to a TCP server (or a TLS server that terminates TLS) go to `to`."""
 
-    name: DnsLabel = Field(description="VirtualService name, unique in the tenant.")
-    hosts: Optional[Annotated[list[RouteHost], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
-        None, description="Hosts this route answers, each served by the gateway (default: every host the gateway serves)."
+    port: Optional[Port] = Field(
+        None, description="The server port whose connections this route takes (default: every TCP server and every "
+        "TLS server that terminates TLS)."
     )
-    http: Annotated[list[HttpRoute], AfterValidator(_non_empty)] = Field(description="Rules, tried in order.")
+    to: Destination = Field(description="Where the connections go.")
+
+
+class TlsRoute(Model):
+    """TLS connections passed through the gateway go to `to`, chosen by their SNI host name."""
+
+    port: Optional[Port] = Field(
+        None, description="The TLS-passthrough server port this route takes (default: every TLS-passthrough server "
+        "serving the route's hosts)."
+    )
+    to: Destination = Field(description="Where the connections go; the TLS session ends there.")
+
+
+_ROUTE_KINDS = tuple(kind.value for kind in RouteKind)
+
+
+class Route(Model):
+    """A route bound to the tenant's gateway: HTTP requests, TCP connections or passed-through TLS."""
+
+    name: DnsLabel = Field(description="Route name (VirtualService, HTTPRoute, TCPRoute or TLSRoute), unique in the tenant.")
+    hosts: Optional[Annotated[list[RouteHost], AfterValidator(_non_empty), AfterValidator(_unique)]] = Field(
+        None,
+        description="HTTP: the hosts this route answers; TLS: the SNI host names it takes; not for TCP. Each served "
+        "by the gateway (default: every host of the servers the route can use).",
+    )
+    http: Optional[Annotated[list[HttpRoute], AfterValidator(_non_empty)]] = Field(
+        None, description="HTTP rules, tried in order (exactly one of http, tcp, tls)."
+    )
+    tcp: Optional[TcpRoute] = Field(None, description="Forward TCP connections (exactly one of http, tcp, tls).")
+    tls: Optional[TlsRoute] = Field(
+        None, description="Forward passed-through TLS connections by SNI (exactly one of http, tcp, tls)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [kind], "properties": {kind: {"not": {"type": "null"}}}} for kind in _ROUTE_KINDS
+            ]
+        }
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Route":
+        if sum(getattr(self, kind) is not None for kind in _ROUTE_KINDS) != 1:
+            raise ValueError("a route needs exactly one of http, tcp or tls")
+        return self
+
+    @property
+    def kind(self) -> RouteKind:
+        return next(kind for kind in RouteKind if getattr(self, kind.value) is not None)
+
+    @property
+    def port(self) -> Optional[int]:
+        """The server port a TCP or TLS route names, if any (HTTP routes name none)."""
+        forward = self.tcp or self.tls
+        return forward.port if forward is not None else None
 
 
 class Admins(Model):
@@ -524,8 +755,12 @@ class Tenant(Model):
     namespace: Optional[DnsLabel] = Field(
         None, description="Tenant namespace, unique, not a system or platform namespace (default: the tenant name)."
     )
+    mesh: Optional[DnsLabel] = Field(None, description="The mesh the tenant joins (default: the first of `meshes`).")
+    revision: Optional[DnsLabel] = Field(
+        None, description="Tag or revision of its mesh the tenant runs on (default: the mesh's defaultRevision)."
+    )
     gateway: Gateway = Field(default_factory=Gateway, description="The tenant's ingress gateway.")
-    routes: list[Route] = Field(default_factory=list, description="HTTP routes bound to the tenant's gateway.")
+    routes: list[Route] = Field(default_factory=list, description="HTTP, TCP and TLS routes bound to the tenant's gateway.")
     admins: Admins = Field(default_factory=Admins, description="Who administers the tenant's namespace.")
     quota: Quota = Field(default_factory=Quota, description="Resource quota of the tenant's namespace.")
     exports: list[Export] = Field(default_factory=list, description="Services other tenants may call.")
@@ -554,6 +789,12 @@ class Tenant(Model):
         }
 
     @property
+    def uses_gateway_api(self) -> bool:
+        """True when the tenant's gateway is a Gateway API `Gateway`: Istio deploys it, so no
+        gateway chart or IstioOperator is installed for this tenant."""
+        return self.gateway.api == GatewayApi.GATEWAY_API
+
+    @property
     def served_hosts(self) -> list[str]:
         hosts: list[str] = []
         for server in self.gateway.servers_by_port:
@@ -565,12 +806,18 @@ class Tenant(Model):
         """The gateway's hosts without their `namespace/` part, as clients and VirtualServices name them."""
         return list(dict.fromkeys(dns_part(host) for host in self.served_hosts))
 
+    def route_servers(self, route: Route) -> list[Server]:
+        """The servers a route can use: of its kind, on its port when it names one (in port order)."""
+        return [
+            server for server in self.gateway.servers_by_port
+            if server.route_kind == route.kind and route.port in (None, server.port)
+        ]
+
     def route_hosts(self, route: Route) -> list[str]:
-        """A route's hosts; by default those of the gateway's servers that carry HTTP."""
+        """A route's hosts; by default those of the servers it can use."""
         if route.hosts:
             return list(route.hosts)
-        servers = [s for s in self.gateway.servers_by_port if s.carries_http]
-        return list(dict.fromkeys(dns_part(host) for server in servers for host in server.hosts))
+        return list(dict.fromkeys(dns_part(host) for server in self.route_servers(route) for host in server.hosts))
 
 
 _RULES_CHECKED_BY_CALLER = "tenants: rules checked by the caller"
@@ -588,7 +835,14 @@ class TenantsFile(Model):
     # too and raises tenants.ConfigError when one fails; tenants.parse_tenants and load_tenants
     # report every mistake, of fields and rules alike, as one ConfigError with lines.
 
-    control_plane: ControlPlane = Field(default_factory=ControlPlane, description="The platform's Istio control plane.")
+    control_plane: ControlPlane = Field(
+        default_factory=ControlPlane, description="The platform's Istio control plane, when the file declares no meshes."
+    )
+    meshes: Optional[Annotated[list[Mesh], AfterValidator(_non_empty)]] = Field(
+        None,
+        description="Several meshes, each with its own control planes; the first is the platform mesh "
+        "(it serves the observability add-ons). Without it, controlPlane is the one mesh.",
+    )
     observability: Observability = Field(
         default_factory=Observability, description="Observability add-ons on the control-plane gateway."
     )
@@ -605,11 +859,38 @@ class TenantsFile(Model):
         return self
 
 
+class InstallMethod(str, Enum):
+    """How Istio itself is installed (`installMethod` in the stack settings)."""
+
+    HELM = "helm"
+    OPERATOR = "operator"
+    SAIL = "sail"
+
+
 class StackSettings(Model):
     """The stack's own configuration (`istio-multitenancy:*` in Pulumi.<stack>.yaml)."""
 
     tenants_file: str = Field(
         min_length=1, description="The tenants file, relative to the project (default: tenants/<stack>.yaml)."
     )
-    istio_version: Version = Field("1.23.6", description="Istio version X.Y.Z; the operator install needs 1.22 or 1.23.")
+    install_method: InstallMethod = Field(
+        InstallMethod.HELM,
+        description="helm (Istio's Helm charts, current Istio), sail (the Sail operator) or operator (Istio 1.22-1.23 only).",
+    )
+    istio_version: Optional[Version] = Field(
+        None, description="Istio version X.Y.Z (default: the newest the install method was validated with)."
+    )
+    chart_repository: Optional[str] = Field(
+        None, description="helm: the chart repository, https:// or oci:// (default: Istio's official repository)."
+    )
+    chart_directory: Optional[str] = Field(
+        None, description="helm: a local directory holding the charts base, istiod, gateway and cni, instead of a repository."
+    )
+    image_hub: Optional[str] = Field(None, description="helm: the image registry of istiod and the CNI agent (default: docker.io/istio).")
+    sail_chart_repository: Optional[str] = Field(
+        None, description="sail: the Sail operator's chart repository, https:// or oci:// (default: the Sail project's)."
+    )
+    sail_chart_directory: Optional[str] = Field(
+        None, description="sail: the Sail operator's chart, as a local directory, instead of a repository."
+    )
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

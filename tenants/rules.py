@@ -6,11 +6,14 @@ file, so the loader can point at the line; no rule raises.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Optional, Union
 
+from . import mesh_rules
 from .model import (
-    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Server, Tenant, TenantsFile, Tls, TlsMode, dns_part, is_service_name,
+    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
+    TlsMode, UriMatch, dns_part, is_service_name,
 )
 
 PathKey = Union[str, int]
@@ -28,6 +31,30 @@ RESERVED_LABEL_DOMAINS = ("istio.io", "kubernetes.io", "k8s.io", "helm.sh")
 OBSERVABILITY_ADDONS = tuple(Addons.model_fields)
 # Kubernetes object names are at most 63 characters where they are DNS labels.
 MAX_NAME = 63
+# Ports Istio's proxy itself listens on in every gateway pod (istio.io "Ports used by Istio"):
+# a server there would fight the proxy for the port.
+ISTIO_PROXY_PORTS = {
+    15000: "Envoy admin", 15001: "outbound capture", 15004: "debug", 15006: "inbound capture", 15008: "HBONE",
+    15009: "HBONE", 15020: "merged metrics", 15021: "health checks", 15053: "DNS", 15090: "Envoy metrics",
+}
+# Service annotations that configure a cloud or bare-metal load balancer: on a ClusterIP or
+# NodePort Service no load balancer exists, so they would silently do nothing. Other annotations
+# (external-dns, monitoring, ...) may mean something on any Service and are let through.
+LOAD_BALANCER_ANNOTATION_DOMAINS = (
+    "service.beta.kubernetes.io",  # AWS, Azure, DigitalOcean, Linode, ... cloud providers
+    "metallb.universe.tf", "metallb.io", "lbipam.cilium.io", "kube-vip.io",
+    "loadbalancer.openstack.org", "service.beta.openstack.org",
+    "oci.oraclecloud.com", "oci-network-load-balancer.oraclecloud.com",
+)
+LOAD_BALANCER_ANNOTATION_WORDS = ("load-balancer", "loadbalancer")
+# Gateway API v1.5.1 limits (CRD maxItems/maxProperties), so the API server never refuses what we emit.
+GATEWAY_API_MAX_LISTENERS = 64
+GATEWAY_API_MAX_INFRASTRUCTURE = 8
+GATEWAY_API_MAX_HOSTNAMES = 16
+GATEWAY_API_MAX_RULES = 16
+GATEWAY_API_MAX_MATCHES = 64
+GATEWAY_API_MAX_ROUTE_MATCHES = 127
+GATEWAY_API_PATH = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
 
 
 def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
@@ -41,12 +68,16 @@ def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
         _derived_names,
         _gateway_selectors,
         _servers,
+        _gateway_service,
         _host_claims,
         _routes,
+        _unused_servers,
+        _gateway_api,
     ):
         findings.extend(rule(config))
     findings.extend(_sharing(config, unchecked))
     findings.extend(_previous_names(config, unchecked))
+    findings.extend(mesh_rules.check(config, RESERVED_NAMESPACES))
     return findings
 
 
@@ -88,7 +119,8 @@ def _unique_identities(config: TenantsFile) -> Iterator[Finding]:
 
 def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
     platform = {n: "a system namespace" for n in RESERVED_NAMESPACES}
-    platform[config.control_plane.namespace] = "the control-plane namespace"
+    if config.meshes is None:  # with meshes, tenants.mesh_rules names the mesh whose namespace it is
+        platform[config.control_plane.namespace] = "the control-plane namespace"
     for i, tenant in enumerate(config.tenants):
         ns = tenant.namespace_name
         field = "namespace" if tenant.namespace else "name"
@@ -178,6 +210,11 @@ def _servers(config: TenantsFile) -> Iterator[Finding]:
             path = ("tenants", i, "gateway", "servers", j)
             if server.port in ports:
                 yield path + ("port",), f"port {server.port} is used by another server of this gateway"
+            elif server.port in ISTIO_PROXY_PORTS:
+                yield path + ("port",), (
+                    f"port {server.port} is taken by Istio's proxy in the gateway pods "
+                    f"({ISTIO_PROXY_PORTS[server.port]}); choose another"
+                )
             ports.add(server.port)
             if server.port_name in names:
                 yield path + ("name",), f"port name {server.port_name!r} is used by another server of this gateway"
@@ -256,27 +293,242 @@ def host_matches(server_host: str, route_host: str) -> bool:
     return route == server
 
 
+def _gateway_service(config: TenantsFile) -> Iterator[Finding]:
+    for i, tenant in enumerate(config.tenants):
+        service = tenant.gateway.service
+        if service.type == ServiceType.LOAD_BALANCER:
+            continue
+        for key in service.annotations:
+            if _configures_load_balancer(key):
+                yield ("tenants", i, "gateway", "service", "annotations"), (
+                    f"annotation {key!r} configures a load balancer, and a {service.type.value} Service gets none; "
+                    f"set type LoadBalancer or remove it"
+                )
+
+
+def _configures_load_balancer(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    in_domain = any(prefix == d or prefix.endswith("." + d) for d in LOAD_BALANCER_ANNOTATION_DOMAINS)
+    return in_domain or any(word in name.lower() for word in LOAD_BALANCER_ANNOTATION_WORDS)
+
+
+_SERVER_KINDS = {
+    RouteKind.HTTP: "an HTTP, HTTPS (terminating TLS), HTTP2 or GRPC server",
+    RouteKind.TCP: "a TCP server or a TLS server that terminates TLS",
+    RouteKind.TLS: "a TLS-passthrough server (TLS or HTTPS with tls mode PASSTHROUGH)",
+}
+
+
+def _server_kind(server: Server) -> str:
+    if server.passes_tls_through:
+        return f"a {server.protocol.value} server that passes TLS through"
+    if server.protocol in TLS_PROTOCOLS:
+        return f"a {server.protocol.value} server that terminates TLS"
+    return f"a {server.protocol.value} server"
+
+
 def _routes(config: TenantsFile) -> Iterator[Finding]:
     for i, tenant in enumerate(config.tenants):
-        servers = tenant.gateway.servers
         names: set[str] = set()
         for j, route in enumerate(tenant.routes):
             path = ("tenants", i, "routes", j)
             if route.name in names:
                 yield path + ("name",), f"route name {route.name!r} is used twice in this tenant"
             names.add(route.name)
-            if route.hosts is None and not any(s.carries_http for s in servers):
-                yield path, "the tenant's gateway has no HTTP, HTTPS, HTTP2 or GRPC server to carry this route"
-            for k, host in enumerate(route.hosts or []):
-                serving = [s for s in servers if any(host_matches(h, host) for h in s.hosts)]
-                if not serving:
-                    served = ", ".join(dict.fromkeys(dns_part(h) for s in servers for h in s.hosts))
-                    yield path + ("hosts", k), f"host {host!r} is not served by the tenant's gateway (it serves {served})"
-                elif not any(s.carries_http for s in serving):
-                    yield path + ("hosts", k), (
-                        f"host {host!r} is served only by TCP, TLS or TLS-passthrough servers, which carry no HTTP "
-                        f"routes; serve it over HTTP, HTTPS, HTTP2 or GRPC"
+            if route.kind == RouteKind.HTTP:
+                yield from _http_route(tenant, route, path)
+            else:
+                yield from _forwarding_route(tenant, route, path)
+        yield from _overlapping_forwards(tenant, ("tenants", i, "routes"))
+
+
+def _http_route(tenant: Tenant, route: Route, path: tuple) -> Iterator[Finding]:
+    servers = tenant.gateway.servers
+    if route.hosts is None and not any(s.carries_http for s in servers):
+        yield path, "the tenant's gateway has no HTTP, HTTPS, HTTP2 or GRPC server to carry this route"
+    for k, host in enumerate(route.hosts or []):
+        serving = [s for s in servers if any(host_matches(h, host) for h in s.hosts)]
+        if not serving:
+            served = ", ".join(dict.fromkeys(dns_part(h) for s in servers for h in s.hosts))
+            yield path + ("hosts", k), f"host {host!r} is not served by the tenant's gateway (it serves {served})"
+        elif not any(s.carries_http for s in serving):
+            yield path + ("hosts", k), (
+                f"host {host!r} is served only by TCP, TLS or TLS-passthrough servers, which carry no HTTP "
+                f"routes; serve it over HTTP, HTTPS, HTTP2 or GRPC"
+            )
+
+
+def _forwarding_route(tenant: Tenant, route: Route, path: tuple) -> Iterator[Finding]:
+    """A tcp or tls route: its port, if named, is a server of its kind; a tls route's hosts are served."""
+    kind = route.kind
+    forward = path + (kind.value,)
+    by_port = {s.port: s for s in tenant.gateway.servers}
+    if kind == RouteKind.TCP and route.hosts is not None:
+        yield path + ("hosts",), "a tcp route takes every connection of its server: TCP has no host names; remove hosts"
+    if route.port is not None:
+        server = by_port.get(route.port)
+        if server is None:
+            ports = ", ".join(str(p) for p in sorted(by_port))
+            yield forward + ("port",), f"no server of the tenant's gateway listens on port {route.port} (it listens on {ports})"
+            return
+        if server.route_kind not in (kind, None):
+            yield forward + ("port",), (
+                f"port {route.port} is {_server_kind(server)}; a {kind.value} route needs {_SERVER_KINDS[kind]}"
+            )
+            return
+    elif not tenant.route_servers(route):
+        yield forward, f"the tenant's gateway has no {_SERVER_KINDS[kind].removeprefix('a ').removeprefix('an ')} for this route"
+        return
+    if kind == RouteKind.TLS:
+        servers = tenant.route_servers(route)
+        for k, host in enumerate(route.hosts or []):
+            if not any(host_matches(h, host) for s in servers for h in s.hosts):
+                served = ", ".join(dict.fromkeys(dns_part(h) for s in servers for h in s.hosts)) or "no host"
+                where = f"port {route.port}" if route.port is not None else "the TLS-passthrough servers"
+                yield path + ("hosts", k), f"host {host!r} is not served by {where} (they serve {served})"
+
+
+def _overlapping_forwards(tenant: Tenant, path: tuple) -> Iterator[Finding]:
+    """Two tcp routes on one server, or two tls routes for one SNI host on one server: only one
+    could ever receive the connections, and which one is left to the order of creation."""
+    taken: dict[tuple[int, str], str] = {}  # (port, host or '') -> the route that took it
+    for j, route in enumerate(tenant.routes):
+        if route.kind == RouteKind.HTTP:
+            continue
+        hosts = [""] if route.kind == RouteKind.TCP else tenant.route_hosts(route)
+        for server in tenant.route_servers(route):
+            for host in hosts:
+                owner = taken.setdefault((server.port, host), route.name)
+                if owner != route.name:
+                    what = f"port {server.port}" if not host else f"host {host!r} on port {server.port}"
+                    yield path + (j,), (
+                        f"{what} is already routed by route {owner!r}; one {route.kind.value} route per "
+                        f"{'server' if not host else 'host and server'}"
                     )
+                    break
+            else:
+                continue
+            break
+
+
+def _unused_servers(config: TenantsFile) -> Iterator[Finding]:
+    """A TCP or TLS-passthrough server that no route uses opens a port that leads nowhere.
+
+    (An HTTP server without routes answers 404 and is where routes are added: it is allowed.)"""
+    for i, tenant in enumerate(config.tenants):
+        used = {(s.port) for r in tenant.routes if r.kind != RouteKind.HTTP for s in tenant.route_servers(r)}
+        for j, server in enumerate(tenant.gateway.servers):
+            kind = server.route_kind
+            if kind in (RouteKind.TCP, RouteKind.TLS) and server.port not in used:
+                yield ("tenants", i, "gateway", "servers", j), (
+                    f"no route uses port {server.port} ({_server_kind(server)}); add a route with "
+                    f"`{kind.value}: {{port: {server.port}, to: ...}}` or remove the server"
+                )
+
+
+# --- Gateway API tenants -----------------------------------------------------------------
+
+
+def _gateway_api(config: TenantsFile) -> Iterator[Finding]:
+    """What a Gateway API tenant cannot have: settings only the Istio Gateway has, and past the
+    limits of the Gateway API's own schema."""
+    for i, tenant in enumerate(config.tenants):
+        if not tenant.uses_gateway_api:
+            continue
+        gateway = ("tenants", i, "gateway")
+        listeners = 0
+        for j, server in enumerate(tenant.gateway.servers):
+            path = gateway + ("servers", j)
+            if server.protocol in (Protocol.HTTP2, Protocol.GRPC):
+                yield path + ("protocol",), (
+                    f"protocol {server.protocol.value} exists only on the Istio Gateway; a Gateway API listener is "
+                    f"HTTP, HTTPS, TLS or TCP (HTTP carries HTTP/2 and gRPC too)"
+                )
+            if server.tls is not None and server.tls.mode in (TlsMode.ISTIO_MUTUAL, TlsMode.OPTIONAL_MUTUAL):
+                yield path + ("tls", "mode"), (
+                    f"tls mode {server.tls.mode.value} exists only on the Istio Gateway; a Gateway API listener "
+                    f"terminates TLS (SIMPLE, MUTUAL) or passes it through (PASSTHROUGH)"
+                )
+            for k, host in enumerate(server.hosts):
+                if "/" in host:
+                    yield path + ("hosts", k), (
+                        f"host {host!r} names a namespace, which only the Istio Gateway does; a Gateway API "
+                        f"listener takes routes of its own namespace only: write {dns_part(host)!r}"
+                    )
+            if server.protocol == Protocol.TCP:
+                listeners += 1
+                if server.hosts != ["*"]:
+                    yield path + ("hosts",), "a Gateway API TCP listener has no host name; leave hosts at '*'"
+            else:
+                listeners += len(server.hosts)
+        if listeners > GATEWAY_API_MAX_LISTENERS:
+            yield gateway + ("servers",), (
+                f"a Gateway API Gateway has at most {GATEWAY_API_MAX_LISTENERS} listeners (one per server and host); "
+                f"these servers need {listeners}"
+            )
+        for field, values in (("labels", tenant.gateway_labels), ("service", tenant.gateway.service.annotations)):
+            if len(values) > GATEWAY_API_MAX_INFRASTRUCTURE:
+                where = gateway + (("service", "annotations") if field == "service" else ("labels",))
+                what = "annotations" if field == "service" else "labels"
+                yield where, (
+                    f"a Gateway API gateway takes at most {GATEWAY_API_MAX_INFRASTRUCTURE} {what} "
+                    f"(spec.infrastructure.{what}); these are {len(values)}"
+                )
+        for j, route in enumerate(tenant.routes):
+            yield from _gateway_api_route(tenant, route, ("tenants", i, "routes", j))
+
+
+def _gateway_api_route(tenant: Tenant, route: Route, path: tuple) -> Iterator[Finding]:
+    hosts = tenant.route_hosts(route) if route.kind != RouteKind.TCP else []
+    if route.kind == RouteKind.TLS and all(h == "*" for h in hosts):
+        yield path + ("hosts",), (
+            "a TLSRoute chooses connections by SNI host name and '*' names none; list the hosts (TLSRoute.spec.hostnames)"
+        )
+    if len(hosts) > GATEWAY_API_MAX_HOSTNAMES and "*" not in hosts:
+        yield path + ("hosts",), (
+            f"a Gateway API route has at most {GATEWAY_API_MAX_HOSTNAMES} host names; this one has {len(hosts)}: "
+            f"split it, or list fewer hosts"
+        )
+    if route.kind != RouteKind.HTTP:
+        return
+    rules = route.http or []
+    if len(rules) > GATEWAY_API_MAX_RULES:
+        yield path + ("http",), f"an HTTPRoute has at most {GATEWAY_API_MAX_RULES} rules; this route has {len(rules)}: split it"
+    total = 0
+    for k, rule in enumerate(rules):
+        total += len(rule.match)
+        if len(rule.match) > GATEWAY_API_MAX_MATCHES:
+            yield path + ("http", k, "match"), (
+                f"an HTTPRoute rule has at most {GATEWAY_API_MAX_MATCHES} matches; this one has {len(rule.match)}"
+            )
+        for m, match in enumerate(rule.match):
+            problem = _gateway_api_path_problem(match)
+            if problem:
+                field, message = problem
+                yield path + ("http", k, "match", m, field), message
+    if total > GATEWAY_API_MAX_ROUTE_MATCHES:
+        yield path + ("http",), (
+            f"an HTTPRoute has fewer than {GATEWAY_API_MAX_ROUTE_MATCHES + 1} matches in all; this route has {total}: split it"
+        )
+
+
+def _gateway_api_path_problem(match: UriMatch) -> Optional[tuple[str, str]]:
+    """(field, message) when an exact or prefix path breaks Gateway API's rules (the HTTPRoute CRD's validations)."""
+    for kind in ("exact", "prefix"):
+        value = getattr(match, kind)
+        if value is None:
+            continue
+        why = None
+        for part in ("//", "/./", "/../", "%2f", "%2F", "#"):
+            if part in value:
+                why = f"it contains {part!r}"
+        if value.endswith(("/..", "/.")):
+            why = "it ends with a '.' or '..' segment"
+        if why is None and not GATEWAY_API_PATH.fullmatch(value):
+            why = "it has characters a URI path does not (percent-encode them)"
+        if why:
+            return kind, f"{value!r} is not a Gateway API path: {why}"
+    return None
 
 
 def _sharing(config: TenantsFile, unchecked: frozenset[str]) -> Iterator[Finding]:

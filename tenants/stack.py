@@ -9,17 +9,17 @@ from typing import Any, Callable, Mapping, Optional
 from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
+from .install import Installation, installation, installation_problems, tenants_file_rules
 from .loader import error_message, load_tenants, parse_document, read_text
 from .model import StackSettings, TenantsFile
 
 NAMESPACE = "istio-multitenancy"
-# The in-cluster operator ships up to 1.23; networking.istio.io/v1 (which we emit) is served from 1.22.
-OPERATOR_VERSIONS = ((1, 22), (1, 23))
 
 
 @dataclass(frozen=True)
 class Settings:
     stack: StackSettings
+    install: Installation
     tenants: TenantsFile
     tenants_path: Path
 
@@ -36,18 +36,6 @@ def project_values(config: Mapping[str, Any]) -> dict[str, Any]:
         elif namespace == NAMESPACE:
             values[name] = value
     return values
-
-
-def _version_problem(version: str) -> Optional[str]:
-    minor = tuple(int(part) for part in version.split(".")[:2])
-    if minor >= (1, 24):
-        return (
-            f"Istio {version} has no in-cluster operator (removed upstream in 1.24); "
-            f"the operator install supports 1.22 to 1.23 (1.23.6 is the newest)"
-        )
-    if minor < OPERATOR_VERSIONS[0]:
-        return f"Istio {version} does not serve networking.istio.io/v1; the operator install supports 1.22 to 1.23"
-    return None
 
 
 def _line_finder(stack_file: Path, shown: str) -> Callable[[str], Optional[int]]:
@@ -88,10 +76,10 @@ def load_settings(
     except ValidationError as err:
         errors = err.errors(include_url=False)
         raise fail([(".".join(map(str, e["loc"])), error_message(e, StackSettings)) for e in errors]) from None
-    version_problem = _version_problem(settings.istio_version)
-    if version_problem:
-        raise fail([("istioVersion", version_problem)])
+    problems = installation_problems(settings, root)
+    if problems:
+        raise fail(problems)
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
-    tenants = load_tenants(full, shown=settings.tenants_file)
-    return Settings(stack=settings, tenants=tenants, tenants_path=full)
+    tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method))
+    return Settings(stack=settings, install=installation(settings), tenants=tenants, tenants_path=full)

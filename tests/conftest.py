@@ -21,6 +21,17 @@ def dev_objects(dev_run):
     return objects(dev_run)
 
 
+@pytest.fixture(scope="session")
+def classic_run():
+    """The blog's setup on the operator path (Istio 1.23.6)."""
+    return run("classic")
+
+
+@pytest.fixture(scope="session")
+def classic_objects(classic_run):
+    return objects(classic_run)
+
+
 # --- Reference data (tests/reference.py) ------------------------------------------------------
 
 

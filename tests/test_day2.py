@@ -13,7 +13,7 @@ import yaml
 from builders.meta import TENANT_LABEL
 from render.engine import PROJECT_ROOT, ProgramRun, read_stack_config
 from render.output import resources_json
-from tests.support import find, objects, of_kind, registration_of, run, schema_errors
+from tests.support import chart_values, deployed_gateway, find, objects, of_kind, registration_of, run, schema_errors
 
 TENANT_MESH = "istio-multitenancy:index:TenantMesh"
 WAIT_FOR = "pulumi.com/waitFor"
@@ -62,7 +62,7 @@ def prod_run() -> ProgramRun:
 # --- A second stack ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "classic", "meshes"])
 def test_every_object_of_each_stack_matches_its_upstream_schema(stack):
     errors = {f"{o['kind']} {o['metadata']['name']}": schema_errors(o) for o in objects(run(stack))}
     assert {name: e for name, e in errors.items() if e} == {}
@@ -78,15 +78,14 @@ def test_prod_talks_to_another_cluster(dev_run, prod_run):
 
 
 def test_prod_replicates_the_control_plane_and_every_gateway(prod_run):
-    prod = objects(prod_run)
     tenants = yaml.safe_load((PROJECT_ROOT / "tenants" / "prod.yaml").read_text())
-    control_plane = find(prod, "IstioOperator", "platform-istiocontrolplane", "istio-system")["spec"]["components"]
-    assert control_plane["pilot"]["k8s"]["replicaCount"] == tenants["controlPlane"]["replicas"]["pilot"] > 1
-    assert control_plane["ingressGateways"][0]["k8s"]["replicaCount"] == tenants["controlPlane"]["replicas"]["ingressGateway"] > 1
+    replicas = tenants["controlPlane"]["replicas"]
+    istiod = chart_values(prod_run, "istiod", "istio-system")
+    assert istiod["replicaCount"] == istiod["autoscaleMin"] == replicas["pilot"] > 1
+    assert deployed_gateway(prod_run, "istio-ingressgateway", "istio-system").replicas == replicas["ingressGateway"] > 1
     for tenant in tenants["tenants"]:
-        operator = find(prod, "IstioOperator", tenant["gateway"]["name"], "istio-system")
-        (gateway,) = operator["spec"]["components"]["ingressGateways"]
-        assert gateway["k8s"]["replicaCount"] == tenant["gateway"]["replicas"] > 1
+        gateway = deployed_gateway(prod_run, tenant["gateway"]["name"], tenant["name"])
+        assert gateway.replicas == tenant["gateway"]["replicas"] > 1
 
 
 def test_prod_tenants_serve_only_https_on_explicit_hosts(prod_run):
@@ -151,9 +150,14 @@ def test_a_rename_with_previous_names_keeps_every_resource_that_keeps_its_object
     assert {"spec": {"name": "payments", "parentUrn": ""}} in component.aliases
 
     def identity(r) -> tuple:
+        if r.type == "kubernetes:helm.sh/v4:Chart":
+            # The chart's objects are named after their own namespace and name (no prefix): a
+            # pinned namespace and gateway keep them whatever the chart resource is called.
+            assert r.inputs["resourcePrefix"] == ""
+            return "Chart", r.inputs["namespace"], r.inputs["name"]
         return r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]
 
-    old_urns = {identity(r): r.urn for r in old.registrations if r.is_kubernetes_object}
+    old_urns = {identity(r): r.urn for r in old.registrations if r.is_kubernetes_object or r.type.endswith(":Chart")}
     replaced = []
     for child in new.registrations:
         if child.parent != component.urn:
@@ -201,31 +205,33 @@ def test_decommission_lets_the_namespace_go(tmp_path):
     assert registration_of(program, "Namespace", "leaving").retain_on_delete is False
 
 
-@pytest.mark.parametrize("namespace", ["istio-operator", "istio-system"])
-def test_platform_namespaces_are_protected(dev_run, namespace):
-    assert registration_of(dev_run, "Namespace", namespace).protect is True
+@pytest.mark.parametrize(
+    "stack, namespace", [("classic", "istio-operator"), ("classic", "istio-system"), ("dev", "istio-system")]
+)
+def test_platform_namespaces_are_protected(stack, namespace):
+    assert registration_of(run(stack), "Namespace", namespace).protect is True
 
 
-# --- First deploy in one `pulumi up` ------------------------------------------------------
+# --- First deploy in one `pulumi up` (the Helm path's ordering: tests/test_install_paths.py) ----
 
 
-def test_both_istio_operator_kinds_wait_for_healthy(dev_run):
-    operators = of_kind(objects(dev_run), "IstioOperator")
+def test_both_istio_operator_kinds_wait_for_healthy(classic_run):
+    operators = of_kind(objects(classic_run), "IstioOperator")
     assert len(operators) == 3  # the control plane and one gateway per tenant
     for operator in operators:
         assert operator["metadata"]["annotations"][WAIT_FOR] == "jsonpath={.status.status}=HEALTHY"
 
 
-def test_tenant_objects_wait_for_the_control_plane_and_their_gateway(dev_run):
-    control_plane = registration_of(dev_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
-    crd = registration_of(dev_run, "CustomResourceDefinition", "istiooperators.install.istio.io")
+def test_tenant_objects_wait_for_the_control_plane_and_their_gateway(classic_run):
+    control_plane = registration_of(classic_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
+    crd = registration_of(classic_run, "CustomResourceDefinition", "istiooperators.install.istio.io")
     assert crd.urn in control_plane.dependencies
     for tenant, gateway_name in (("workspace-1", "wk1-ingressgw"), ("workspace-2", "wk2-ingressgw")):
-        operator = registration_of(dev_run, "IstioOperator", gateway_name, "istio-system")
+        operator = registration_of(classic_run, "IstioOperator", gateway_name, "istio-system")
         assert control_plane.urn in operator.dependencies
-        gateway = registration_of(dev_run, "Gateway", f"{tenant}-gateway", tenant)
+        gateway = registration_of(classic_run, "Gateway", f"{tenant}-gateway", tenant)
         assert operator.urn in gateway.dependencies
-        route = registration_of(dev_run, "VirtualService", "bookinfo", tenant)
+        route = registration_of(classic_run, "VirtualService", "bookinfo", tenant)
         assert control_plane.urn in route.dependencies
 
 
@@ -271,11 +277,11 @@ def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
     }
 
 
-def test_output_selectors_are_what_the_tenant_gateways_select(prod_run):
-    prod = objects(prod_run)
-    for name, tenant in prod_run.outputs["tenants"].items():
-        gateway = find(prod, "Gateway", f"{name}-gateway", tenant["namespace"])
+@pytest.mark.parametrize("stack", ["prod", "classic"])
+def test_output_selectors_are_what_the_tenant_gateways_select(stack):
+    program = run(stack)
+    for name, tenant in program.outputs["tenants"].items():
+        gateway = find(objects(program), "Gateway", f"{name}-gateway", tenant["namespace"])
         assert gateway["spec"]["selector"] == tenant["selector"]
-        operator = find(prod, "IstioOperator", tenant["gatewayService"], "istio-system")
-        (ingress,) = operator["spec"]["components"]["ingressGateways"]
-        assert ingress["label"] == tenant["selector"] and ingress["namespace"] == tenant["namespace"]
+        deployed = deployed_gateway(program, tenant["gatewayService"], tenant["namespace"])
+        assert tenant["selector"].items() <= deployed.labels.items()

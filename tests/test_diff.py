@@ -16,6 +16,8 @@ from render.output import manifests_yaml, resources_json
 from tests.support import run
 
 DEV = yaml.safe_load((PROJECT_ROOT / "tenants" / "dev.yaml").read_text())
+# The operator path renders each tenant's gateway as an object (its IstioOperator), so a move shows.
+CLASSIC = yaml.safe_load((PROJECT_ROOT / "tenants" / "classic.yaml").read_text())
 
 
 def render_dir(tmp_path: Path, label: str, document: dict, stack: str = "dev") -> Path:
@@ -43,8 +45,13 @@ def base(tmp_path_factory) -> Path:
     return render_dir(tmp_path_factory.mktemp("base"), "base", DEV)
 
 
-def diff(base: Path, tmp_path: Path, document: dict):
-    new = render_dir(tmp_path, "new", document)
+@pytest.fixture(scope="module")
+def classic_base(tmp_path_factory) -> Path:
+    return render_dir(tmp_path_factory.mktemp("classic-base"), "base", CLASSIC, "classic")
+
+
+def diff(base: Path, tmp_path: Path, document: dict, stack: str = "dev"):
+    new = render_dir(tmp_path, "new", document, stack)
     return compare(load_render(base), load_render(new)), new
 
 
@@ -91,6 +98,10 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
     report = compare(load_render(old), load_render(new))
     assert [t for t, g in report.groups.items() if g] == ["t7"]
     assert {k[1] for k in changed_keys(report)} == {"Gateway"}
+    # And the port its gateway's Service opens, in the gateway chart's values.
+    (chart, *fields) = report.groups["t7"].resources
+    assert chart.startswith("~ kubernetes:helm.sh/v4:Chart t7/")
+    assert [f.strip().split(":")[0] for f in fields] == ["pulumi.inputs.values.service.ports"]
 
 
 def test_a_new_tenant_is_listed_as_added(base, tmp_path):
@@ -166,11 +177,12 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
     assert any("TenantMesh payments" in line for line in group.resources)
 
 
-def test_a_rename_without_previous_names_warns_of_every_object_that_changes_resource(base, tmp_path, capsys):
-    document = copy.deepcopy(DEV)
+def test_a_rename_without_previous_names_warns_of_every_object_that_changes_resource(classic_base, tmp_path, capsys):
+    base = classic_base
+    document = copy.deepcopy(CLASSIC)
     renamed = tenant(document, "workspace-2")
     renamed["name"], renamed["namespace"] = "payments", "workspace-2"
-    report, new = diff(base, tmp_path, document)
+    report, new = diff(base, tmp_path, document, "classic")
 
     # Every object of the tenant that is in both renders: the same object, another Pulumi resource.
     old_render, new_render = load_render(base), load_render(new)
@@ -188,12 +200,12 @@ def test_a_rename_without_previous_names_warns_of_every_object_that_changes_reso
 
 
 def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
-    document = copy.deepcopy(DEV)
+    document = copy.deepcopy(CLASSIC)
     del tenant(document, "workspace-2")["gateway"]["name"], tenant(document, "workspace-2")["gateway"]["labels"]
-    base = render_dir(tmp_path, "base", document)
+    base = render_dir(tmp_path, "base", document, "classic")
     renamed = tenant(document, "workspace-2")
     renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
-    report, _ = diff(base, tmp_path, document)
+    report, _ = diff(base, tmp_path, document, "classic")
     assert report.moves == [] and report.hints == []
     assert report.warnings == [
         "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
@@ -204,7 +216,7 @@ def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replac
     ]
     # As the warning says: pinned, the gateway's IstioOperator stays as it is.
     renamed["gateway"].update(name="workspace-2-ingressgw", labels={"app": "istio-ingressgateway-workspace-2", "istio": "ingressgateway-workspace-2"})
-    pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document)))
+    pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document, "classic")))
     assert pinned.warnings == [] and pinned.moves == []
     operator = ("install.istio.io", "IstioOperator", "istio-system", "workspace-2-ingressgw")
     group = pinned.groups["payments"]
@@ -213,7 +225,8 @@ def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replac
     assert change.fields == ['metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"']
 
 
-def test_a_new_api_version_moves_an_object_unless_its_resource_has_the_old_type_as_alias(base, tmp_path):
+def test_a_new_api_version_moves_an_object_unless_its_resource_has_the_old_type_as_alias(classic_base, tmp_path):
+    base = classic_base
     old = tmp_path / "old"
     old.mkdir()
     manifests, resources = (base / "manifests.yaml").read_text(), (base / "resources.json").read_text()

@@ -13,7 +13,8 @@ from tests.isolation_support import (
     policy_namespaces,
     sidecar_hosts,
 )
-from tests.support import find, objects, of_kind, registration_of, run, schema_errors
+from builders.meta import TENANT_LABEL
+from tests.support import chart, chart_values, deployed_gateway, find, objects, of_kind, registration_of, run, schema_errors
 
 CONTROL_PLANE = "istio-system"
 CERT_MANAGER_KEY = ("cert-manager.io/v1", "Certificate")
@@ -227,7 +228,9 @@ def test_admins_get_admin_in_their_namespace_only(three):
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice@example.com"},
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "shop-a-admins"},
     ]
-    assert {b["metadata"]["name"] for b in of_kind(three, "ClusterRoleBinding")} == {"istio-operator"}
+    # Nothing cluster-wide for a tenant: the only cluster role bindings are the install's own.
+    assert not [b for b in of_kind(three, "ClusterRoleBinding") if TENANT_LABEL in b["metadata"].get("labels", {})]
+    assert not [b for b in of_kind(three, "ClusterRoleBinding") if any(s.get("name") == "alice@example.com" for s in b.get("subjects", []))]
 
 
 # --- Sharing needs both sides ---------------------------------------------------------------
@@ -247,18 +250,27 @@ def test_an_import_nobody_exports_is_an_error_naming_both_tenants(tmp_path):
     assert "tenants[shop-b].imports[0]" in message and "'shop-a'" in message and "'db'" in message
 
 
-def test_a_custom_control_plane_namespace_is_the_one_admitted(tmp_path):
-    objs = objects(run(tenants_yaml="controlPlane: {namespace: mesh-system}\ntenants:\n  - name: team-a\n", tmp_path=tmp_path))
+@pytest.mark.parametrize("stack", ["dev", "classic"])
+def test_a_custom_control_plane_namespace_is_the_one_admitted(tmp_path, stack):
+    program = run(stack, tenants_yaml="controlPlane: {namespace: mesh-system}\ntenants:\n  - name: team-a\n", tmp_path=tmp_path)
+    objs = objects(program)
     assert find(objs, "PeerAuthentication", "default", "mesh-system")["spec"]["mtls"]["mode"] == "STRICT"
     assert sidecar_hosts(objs, "team-a") == ["./*", "mesh-system/*"]
     assert network_admits(objs, "team-a", {}, "mesh-system") and not network_admits(objs, "team-a", {}, "istio-system")
-    iop = find(objs, "IstioOperator", "platform-istiocontrolplane", "mesh-system")
-    assert iop["spec"]["values"]["pilot"]["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
+    if stack == "classic":
+        iop = find(objs, "IstioOperator", "platform-istiocontrolplane", "mesh-system")
+        assert iop["spec"]["values"]["pilot"]["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
+        assert iop["spec"]["values"]["global"]["istioNamespace"] == "mesh-system"
+    else:
+        istiod = chart_values(program, "istiod", "mesh-system")
+        assert istiod["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
+        assert istiod["global"]["istioNamespace"] == chart_values(program, "istio-base", "mesh-system")["global"]["istioNamespace"] == "mesh-system"
 
 
-def test_gateways_are_scoped_to_their_namespace_by_istiod(dev_objects):
-    iop = find(dev_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
+def test_gateways_are_scoped_to_their_namespace_by_istiod(dev_run, classic_objects):
+    iop = find(classic_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
     assert iop["spec"]["values"]["pilot"]["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+    assert chart_values(dev_run, "istiod", CONTROL_PLANE)["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
 
 
 # --- TLS -----------------------------------------------------------------------------------
@@ -281,6 +293,9 @@ tenants:
           protocol: TLS
           hosts: [raw.secure.example.com]
           tls: {mode: PASSTHROUGH}
+    routes:
+      - {name: db, tcp: {port: 8443, to: {service: db, port: 5432}}}
+      - {name: raw, tls: {port: 9443, to: {service: raw, port: 8443}}}
 """
 # cert-manager.io/v1 CertificateSpec fields (cert-manager's API reference); its CRD is not in
 # the reference data, so the shape is checked here instead of by schema_errors.
@@ -293,16 +308,21 @@ CERTIFICATE_SPEC_FIELDS = {
 
 
 @pytest.fixture(scope="module")
-def tls_objects(tmp_path_factory):
-    return objects(run(tenants_yaml=TLS_TENANT, tmp_path=tmp_path_factory.mktemp("tls")))
+def tls_run(tmp_path_factory):
+    return run(tenants_yaml=TLS_TENANT, tmp_path=tmp_path_factory.mktemp("tls"))
 
 
-def test_tls_servers_read_secrets_from_the_tenant_namespace(tls_objects):
+@pytest.fixture(scope="module")
+def tls_objects(tls_run):
+    return objects(tls_run)
+
+
+def test_tls_servers_read_secrets_from_the_tenant_namespace(tls_run, tls_objects):
     gateway = find(tls_objects, "Gateway", "secure-gateway", "secure")
     credentials = [s["tls"].get("credentialName") for s in gateway["spec"]["servers"] if "tls" in s]
     # A bare Secret name: Istio looks it up in the namespace of the gateway pods, the tenant's.
     assert credentials == ["secure-tls", "db-tls", None]
-    assert find(tls_objects, "IstioOperator", "secure-ingressgw", CONTROL_PLANE)["spec"]["components"]["ingressGateways"][0]["namespace"] == "secure"
+    assert deployed_gateway(tls_run, "secure-ingressgw", "secure").namespace == "secure"
 
 
 def test_a_certificate_only_where_an_issuer_is_named(tls_objects):
@@ -318,7 +338,7 @@ def test_a_certificate_only_where_an_issuer_is_named(tls_objects):
     }
 
 
-@pytest.mark.parametrize("stack_objects", ["dev_objects", "three", "tls_objects"])
+@pytest.mark.parametrize("stack_objects", ["dev_objects", "classic_objects", "three", "tls_objects"])
 def test_every_object_validates_except_cert_manager(request, stack_objects):
     problems = {}
     for obj in request.getfixturevalue(stack_objects):
@@ -333,9 +353,13 @@ def test_every_object_validates_except_cert_manager(request, stack_objects):
 # --- Wiring and budget -------------------------------------------------------------------
 
 
-def test_isolation_objects_wait_for_what_they_need(tmp_path):
-    program = run(tenants_yaml=THREE_TENANTS, tmp_path=tmp_path)
-    ready = registration_of(program, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
+@pytest.mark.parametrize("stack", ["dev", "classic"])
+def test_isolation_objects_wait_for_what_they_need(tmp_path, stack):
+    program = run(stack, tenants_yaml=THREE_TENANTS, tmp_path=tmp_path)
+    if stack == "classic":
+        ready = registration_of(program, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
+    else:
+        ready = chart(program, "istiod", CONTROL_PLANE)
     cp_namespace = registration_of(program, "Namespace", CONTROL_PLANE)
     mesh_wide = registration_of(program, "PeerAuthentication", "default", CONTROL_PLANE)
     assert {ready.urn, cp_namespace.urn} <= set(mesh_wide.dependencies)
@@ -354,15 +378,17 @@ def test_isolation_objects_wait_for_what_they_need(tmp_path):
 def _tenant_resources(program, tenant: str) -> Counter:
     (mesh,) = [r for r in program.registrations if r.type == "istio-multitenancy:index:TenantMesh" and r.name == tenant]
     owned = [r for r in program.registrations if r.parent == mesh.urn]
-    assert all(r.custom for r in owned)  # no nested components
-    return Counter(["TenantMesh"] + [r.inputs["kind"] for r in owned])
+    # No nested components of ours: the one component is the gateway's Helm chart (Helm path).
+    assert all(r.custom or r.type == "kubernetes:helm.sh/v4:Chart" for r in owned)
+    return Counter(["TenantMesh"] + [r.inputs.get("kind", "Chart") for r in owned])
 
 
-def test_resource_budget_per_tenant(tmp_path):
-    program = run(tenants_yaml=THREE_TENANTS, tmp_path=tmp_path)
+@pytest.mark.parametrize("stack, gateway", [("dev", "Chart"), ("classic", "IstioOperator")])
+def test_resource_budget_per_tenant(tmp_path, stack, gateway):
+    program = run(stack, tenants_yaml=THREE_TENANTS, tmp_path=tmp_path)
     full = _tenant_resources(program, "shop-a")  # one route, admins, one exported service
     assert full == {
-        "TenantMesh": 1, "Namespace": 1, "IstioOperator": 1, "Gateway": 1, "VirtualService": 1,
+        "TenantMesh": 1, "Namespace": 1, gateway: 1, "Gateway": 1, "VirtualService": 1,
         "PeerAuthentication": 1, "DestinationRule": 1, "Sidecar": 1,
         "AuthorizationPolicy": 3,  # same namespace, gateway, the export
         "NetworkPolicy": 1,  # every pod but the gateway's
@@ -371,8 +397,9 @@ def test_resource_budget_per_tenant(tmp_path):
     assert sum(_tenant_resources(program, "shop-c").values()) == 12  # no route, admins or export
 
 
-def test_a_one_route_tenant_with_everything_optional_fits_the_budget(tmp_path):
-    program = run(tenants_yaml=THREE_TENANTS.replace(
+@pytest.mark.parametrize("stack", ["dev", "classic"])
+def test_a_one_route_tenant_with_everything_optional_fits_the_budget(tmp_path, stack):
+    program = run(stack, tenants_yaml=THREE_TENANTS.replace(
         "    routes:\n",
         "    gateway:\n"
         "      servers:\n"

@@ -53,7 +53,7 @@ def every_kind(tmp_path_factory) -> list[dict]:
     bare object of each built-in kind the program does not emit today; named 0, 1, ... so that
     names are unique."""
     tenants = write_tenants_file(tmp_path_factory.mktemp("tenants") / "tenants.yaml", 10)
-    objs = objects(run("dev", tenants.read_text(encoding="utf-8"), tmp_path_factory.mktemp("run")))
+    objs = objects(run("classic", tenants.read_text(encoding="utf-8"), tmp_path_factory.mktemp("run")))
     emitted = {(o["apiVersion"], o["kind"]) for o in objs}
     objs += [
         {"apiVersion": api_version, "kind": kind, "metadata": {"namespace": "probe"}}

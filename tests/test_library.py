@@ -58,7 +58,7 @@ def test_the_library_example_builds_the_mesh_the_program_builds():
         [
             ("pulumi:pulumi:Stack", "istio-multitenancy-dev"),
             ("pulumi:providers:kubernetes", "cluster"),
-            ("istio-multitenancy:index:IstioOperatorInstall", "istio-operator"),
+            ("istio-multitenancy:index:IstioHelmInstall", "istio"),
             ("istio-multitenancy:index:PlatformControlPlane", tenants.control_plane.name),
         ]
         + [("istio-multitenancy:index:TenantMesh", t.name) for t in tenants.tenants]

@@ -90,7 +90,7 @@ def stack_resources(stack: str) -> list[tuple[str, str, dict]]:
     return [(r.urn, r.type, plain(r.inputs)) for r in run(stack).registrations]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "classic", "meshes"])
 def test_the_pack_finds_nothing_in_what_the_stacks_register(stack):
     platform = Platform.load(PROJECT_ROOT / "tenants" / f"{stack}.yaml")
     resources = stack_resources(stack)
@@ -111,7 +111,9 @@ def test_the_pack_finds_nothing_when_tenants_share_services(tmp_path):
 
 def test_the_pack_sees_every_kind_the_stacks_register():
     # The zero above means something only if the invariants' kinds are really in the stacks.
-    kinds = {kubernetes_object(t, p)["kind"] for _, t, p in stack_resources("dev") if kubernetes_object(t, p)}
+    # (On the Helm path the gateway Services are objects of the gateway charts: their invariants are
+    # checked on the charts' rendered objects in tests/test_helm_template.py, where helm is at hand.)
+    kinds = {kubernetes_object(t, p)["kind"] for stack in ("dev", "classic") for _, t, p in stack_resources(stack) if kubernetes_object(t, p)}
     assert {"Gateway", "Namespace", "PeerAuthentication", "AuthorizationPolicy", "Service"} <= kinds
 
 
@@ -200,6 +202,14 @@ def test_namespace_injection_covers_labelled_namespaces_the_file_does_not_list()
     labelled = namespace("legacy", {"istio-multitenancy.io/tenant": "legacy"})
     assert list(namespace_has_injection(labelled, PLATFORM))
     assert not list(namespace_has_injection(namespace("kube-system", {}), PLATFORM))
+
+
+def test_every_meshs_namespace_is_a_mesh_root():
+    meshes = Platform(parse_tenants("meshes: [{name: a}, {name: b, namespace: b-system}]\n", "tenants.yaml"))
+    assert meshes.control_plane_namespaces == {"a", "b-system"}
+    (message,) = strict_mtls_present([namespace("b-system", {})], meshes)
+    assert message.startswith("no mesh-wide STRICT mTLS: add a PeerAuthentication without selector in 'b-system'")
+    assert list(peer_authentication_not_weakened(peer_authentication("a", "PERMISSIVE"), meshes))
 
 
 def test_port_level_plain_text_is_refused_mesh_wide_too():

@@ -15,8 +15,9 @@ from render.engine import PROJECT_ROOT, run_program
 
 
 def _render(out, *args) -> subprocess.CompletedProcess:
+    # The program's own objects (chart expansion: tests/test_render_charts.py).
     return subprocess.run(
-        [sys.executable, "-m", "render", "dev", "--out", str(out), *args],
+        [sys.executable, "-m", "render", "dev", "--out", str(out), "--no-expand", *args],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
     )
 

@@ -37,7 +37,7 @@ LABEL_KEY = (
     "starting and ending with a letter or digit"
 )
 LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-TENANT_KEYS = "admins, decommission, exports, gateway, imports, name, namespace, previousNames, quota, routes"
+TENANT_KEYS = "admins, decommission, exports, gateway, imports, mesh, name, namespace, previousNames, quota, revision, routes"
 PROGRAM_STACK = "pulumi:pulumi:Stack"
 
 
@@ -91,7 +91,7 @@ CASES = [
         tenant:
           - name: a
         """,
-        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, observability, tenants",
+        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, meshes, observability, tenants",
     ),
     case(
         "unknown-tenant-key",
@@ -424,6 +424,8 @@ CASES = [
                   protocol: TLS
                   hosts: [a.example.com]
                   tls: {mode: PASSTHROUGH, credentialName: a-tls}
+            routes:
+              - {name: db, tls: {to: {service: db, port: 443}}}
         """,
         "{file}:8: tenants[a].gateway.servers[0].tls: tls mode PASSTHROUGH terminates no TLS: "
         "credentialName and issuer are not allowed",
@@ -439,6 +441,245 @@ CASES = [
                   tls: {mode: SIMPLE, credentialName: a-tls}
         """,
         "{file}:6: tenants[a].gateway.servers[0].tls: tls is only for HTTPS and TLS servers, not HTTP",
+    ),
+    case(
+        "port-taken-by-istio",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 15021}
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].port: port 15021 is taken by Istio's proxy in the gateway pods "
+        "(health checks); choose another",
+    ),
+    # --- The gateway's Service --------------------------------------------------------------
+    case(
+        "service-type-unknown",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service: {type: Internal}
+        """,
+        "{file}:4: tenants[a].gateway.service.type: 'Internal' is not allowed; use one of LoadBalancer, NodePort, ClusterIP",
+    ),
+    case(
+        "load-balancer-annotation-without-load-balancer",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service:
+                type: ClusterIP
+                annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: "true"}
+        """,
+        "{file}:6: tenants[a].gateway.service.annotations: annotation "
+        "'service.beta.kubernetes.io/aws-load-balancer-internal' configures a load balancer, and a ClusterIP "
+        "Service gets none; set type LoadBalancer or remove it",
+    ),
+    case(
+        "annotation-value-not-a-string",
+        """
+        tenants:
+          - name: a
+            gateway:
+              service:
+                annotations: {networking.gke.io/load-balancer-type: Internal, example.com/weight: 3}
+        """,
+        "{file}:5: tenants[a].gateway.service.annotations: annotation 'example.com/weight': value 3 is not a string "
+        "(quote it)",
+    ),
+    # --- Servers and the routes that use them -----------------------------------------------
+    case(
+        "tcp-server-without-route",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+        """,
+        "{file}:6: tenants[a].gateway.servers[1]: no route uses port 5432 (a TCP server); add a route with "
+        "`tcp: {port: 5432, to: ...}` or remove the server",
+    ),
+    case(
+        "passthrough-server-without-route",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 443, protocol: TLS, hosts: [db.a.example.com], tls: {mode: PASSTHROUGH}}
+        """,
+        "{file}:5: tenants[a].gateway.servers[0]: no route uses port 443 (a TLS server that passes TLS through); "
+        "add a route with `tls: {port: 443, to: ...}` or remove the server",
+    ),
+    case(
+        "tcp-route-on-http-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+            routes:
+              - {name: db, tcp: {port: 5432, to: {service: db, port: 5432}}}
+              - {name: web, tcp: {port: 80, to: {service: web, port: 8080}}}
+        """,
+        "{file}:9: tenants[a].routes[1].tcp.port: port 80 is a HTTP server; a tcp route needs a TCP server or a TLS "
+        "server that terminates TLS",
+    ),
+    case(
+        "tls-route-on-terminating-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: a-tls}}
+            routes:
+              - {name: web, tls: {port: 443, to: {service: web, port: 8443}}}
+        """,
+        "{file}:7: tenants[a].routes[0].tls.port: port 443 is a HTTPS server that terminates TLS; a tls route needs a "
+        "TLS-passthrough server (TLS or HTTPS with tls mode PASSTHROUGH)",
+    ),
+    case(
+        "route-port-without-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80}
+                - {port: 5432, protocol: TCP}
+            routes:
+              - {name: db, tcp: {port: 5433, to: {service: db, port: 5432}}}
+              - {name: pg, tcp: {port: 5432, to: {service: db, port: 5432}}}
+        """,
+        "{file}:8: tenants[a].routes[0].tcp.port: no server of the tenant's gateway listens on port 5433 "
+        "(it listens on 80, 5432)",
+    ),
+    case(
+        "route-of-two-kinds",
+        """
+        tenants:
+          - name: a
+            routes:
+              - name: web
+                http: [{to: {service: web, port: 80}}]
+                tcp: {to: {service: web, port: 80}}
+        """,
+        "{file}:4: tenants[a].routes[0]: a route needs exactly one of http, tcp or tls",
+    ),
+    case(
+        "tcp-route-with-hosts",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers: [{port: 5432, protocol: TCP}]
+            routes:
+              - {name: db, hosts: [db.example.com], tcp: {to: {service: db, port: 5432}}}
+        """,
+        "{file}:6: tenants[a].routes[0].hosts: a tcp route takes every connection of its server: TCP has no host "
+        "names; remove hosts",
+    ),
+    case(
+        "two-tcp-routes-on-one-server",
+        """
+        tenants:
+          - name: a
+            gateway:
+              servers: [{port: 5432, protocol: TCP}]
+            routes:
+              - {name: primary, tcp: {to: {service: db, port: 5432}}}
+              - {name: replica, tcp: {port: 5432, to: {service: db-ro, port: 5432}}}
+        """,
+        "{file}:7: tenants[a].routes[1]: port 5432 is already routed by route 'primary'; one tcp route per server",
+    ),
+    # --- Gateway API tenants ----------------------------------------------------------------
+    case(
+        "gateway-api-istio-only-protocol",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 80, protocol: GRPC}]
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].protocol: protocol GRPC exists only on the Istio Gateway; a Gateway "
+        "API listener is HTTP, HTTPS, TLS or TCP (HTTP carries HTTP/2 and gRPC too)",
+    ),
+    case(
+        "gateway-api-istio-only-tls-mode",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers:
+                - port: 443
+                  protocol: HTTPS
+                  hosts: [a.example.com]
+                  tls: {mode: OPTIONAL_MUTUAL, credentialName: a-tls}
+        """,
+        "{file}:9: tenants[a].gateway.servers[0].tls.mode: tls mode OPTIONAL_MUTUAL exists only on the Istio Gateway; "
+        "a Gateway API listener terminates TLS (SIMPLE, MUTUAL) or passes it through (PASSTHROUGH)",
+    ),
+    case(
+        "gateway-api-namespaced-host",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 80, hosts: [./a.example.com]}]
+        """,
+        "{file}:5: tenants[a].gateway.servers[0].hosts[0]: host './a.example.com' names a namespace, which only the "
+        "Istio Gateway does; a Gateway API listener takes routes of its own namespace only: write 'a.example.com'",
+    ),
+    case(
+        "gateway-api-tls-route-without-host",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              servers: [{port: 443, protocol: TLS, tls: {mode: PASSTHROUGH}}]
+            routes:
+              - {name: db, tls: {to: {service: db, port: 5432}}}
+        """,
+        "{file}:7: tenants[a].routes[0].hosts: a TLSRoute chooses connections by SNI host name and '*' names none; "
+        "list the hosts (TLSRoute.spec.hostnames)",
+    ),
+    case(
+        "gateway-api-path",
+        """
+        tenants:
+          - name: a
+            gateway: {api: gateway-api}
+            routes:
+              - name: web
+                http: [{match: [{prefix: /static//img}], to: {service: web, port: 80}}]
+        """,
+        "{file}:6: tenants[a].routes[0].http[0].match[0].prefix: '/static//img' is not a Gateway API path: "
+        "it contains '//'",
+    ),
+    case(
+        "gateway-api-too-many-labels",
+        """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              labels: {l1: a, l2: a, l3: a, l4: a, l5: a, l6: a, l7: a, l8: a, l9: a}
+        """,
+        "{file}:5: tenants[a].gateway.labels: a Gateway API gateway takes at most 8 labels "
+        "(spec.infrastructure.labels); these are 9",
     ),
     # --- Hosts ------------------------------------------------------------------------------
     case(
@@ -545,6 +786,214 @@ CASES = [
         """,
         "{file}:4: tenants[b].imports[0]: tenant 'b' imports service 'api' from tenant 'a', "
         "but 'a' does not export it to 'b'",
+    ),
+    # --- Several meshes -----------------------------------------------------------------------
+    case(
+        "mesh-unknown",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            mesh: team-c
+        """,
+        "{file}:6: tenants[a].mesh: no mesh named 'team-c'; the meshes are team-a, team-b",
+    ),
+    case(
+        "mesh-without-meshes",
+        """
+        tenants:
+          - name: a
+            mesh: team-a
+            revision: stable
+        """,
+        "{file}:3: tenants[a].mesh: no mesh named 'team-a': the file declares no meshes (list them under `meshes:`)",
+        "{file}:4: tenants[a].revision: revisions belong to meshes, and the file declares none: the platform control "
+        "plane runs without revisions (list meshes under `meshes:`)",
+    ),
+    case(
+        "mesh-tag-unknown",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-29-6}, {name: 1-30-3}]
+            tags: {stable: 1-29-6, canary: 1-30-3}
+            defaultRevision: stable
+        tenants:
+          - name: a
+            revision: canry
+        """,
+        "{file}:8: tenants[a].revision: 'canry' is not a tag or revision of mesh 'shop' (revisions: 1-29-6, 1-30-3; "
+        "tags: canary, stable); if it was removed: it is still in use by tenant a (keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-namespace-shared",
+        """
+        meshes:
+          - name: team-a
+            namespace: mesh-system
+          - name: team-b
+            namespace: mesh-system
+        """,
+        "{file}:5: meshes[team-b].namespace: namespace 'mesh-system' is also mesh 'team-a''s namespace; "
+        "each mesh needs a namespace of its own",
+    ),
+    case(
+        "mesh-revision-shared",
+        """
+        meshes:
+          - name: team-a
+            revisions: [{name: 1-30-3}]
+          - name: team-b
+            revisions: [{name: 1-30-3}]
+        """,
+        "{file}:5: meshes[team-b].revisions[1-30-3].name: revision '1-30-3' is already a revision of mesh 'team-a'; "
+        "revision and tag names are cluster-wide (every control plane reads the istio.io/rev label), so each is used once",
+    ),
+    case(
+        "mesh-tag-is-a-revision-elsewhere",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+            revisions: [{name: b-1-30-3}]
+            tags: {team-a: b-1-30-3, default: b-1-30-3}
+        """,
+        "{file}:5: meshes[team-b].tags.team-a: tag 'team-a' is already a revision of mesh 'team-a'; "
+        "revision and tag names are cluster-wide (every control plane reads the istio.io/rev label), so each is used once",
+        "{file}:5: meshes[team-b].tags.default: 'default' is Istio's cluster-wide default tag (it takes every namespace "
+        "labelled istio-injection=enabled); name the tag after its purpose, e.g. stable, and set defaultRevision",
+    ),
+    case(
+        "mesh-discovery-overlap",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            namespace: team-b
+        """,
+        "{file}:6: tenants[a].namespace: namespace 'team-b' is the control-plane namespace of mesh 'team-b': the "
+        "discovery selectors of meshes 'team-a' and 'team-b' would both select it; a tenant needs a namespace of its own",
+    ),
+    case(
+        "mesh-tenant-in-mesh-namespace",
+        """
+        meshes:
+          - name: team-a
+        tenants:
+          - name: team-a
+        """,
+        "{file}:4: tenants[team-a].name: namespace 'team-a' is the control-plane namespace of mesh 'team-a'; "
+        "a tenant needs a namespace of its own",
+    ),
+    case(
+        "mesh-tag-to-unknown-revision",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-30-3}]
+            tags: {canary: 1-31-1}
+        tenants:
+          - name: a
+        """,
+        "{file}:4: meshes[shop].tags.canary: tag 'canary' points at revision '1-31-1', which is not a revision of mesh "
+        "'shop' (revisions: 1-30-3); if it was removed: it is still in use by tag canary (keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-revision-removed-in-use",
+        # 1-29-6 was removed from the list while the stable tag and tenants still use it.
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-30-3}]
+            tags: {stable: 1-29-6, canary: 1-30-3}
+            defaultRevision: stable
+        tenants:
+          - name: cart
+          - name: search
+            revision: 1-29-6
+          - name: checkout
+            revision: canary
+        """,
+        "{file}:4: meshes[shop].tags.stable: tag 'stable' points at revision '1-29-6', which is not a revision of mesh "
+        "'shop' (revisions: 1-30-3); if it was removed: it is still in use by tag stable and tenants cart, search "
+        "(keep it listed until nothing uses it)",
+        "{file}:9: tenants[search].revision: '1-29-6' is not a tag or revision of mesh 'shop' (revisions: 1-30-3; "
+        "tags: canary, stable); if it was removed: it is still in use by tag stable and tenants cart, search "
+        "(keep it listed until nothing uses it)",
+    ),
+    case(
+        "mesh-several-revisions-no-default",
+        """
+        meshes:
+          - name: shop
+            revisions: [{name: 1-29-6}, {name: 1-30-3}]
+        tenants:
+          - name: cart
+          - name: search
+            revision: 1-30-3
+        """,
+        "{file}:3: meshes[shop].revisions: mesh 'shop' lists several revisions: set defaultRevision (a tag or "
+        "revision) for its tenants that name none (cart), or give each a revision",
+    ),
+    case(
+        "mesh-and-control-plane",
+        """
+        controlPlane:
+          namespace: istio-system
+        meshes:
+          - name: team-a
+        """,
+        "{file}:1: controlPlane: controlPlane and meshes cannot both be given: with meshes, the first mesh is the "
+        "platform mesh (its namespace serves the observability add-ons); move these settings to it",
+    ),
+    case(
+        "mesh-settings-invalid",
+        """
+        meshes:
+          - name: team-a
+            meshConfig:
+              accessLogFile: stdout
+              outboundTrafficPolicy: {mode: DENY}
+        """,
+        "{file}:4: meshes[team-a].meshConfig.accessLogFile: 'stdout' is not a file path: use '' (no access log) or "
+        "a path such as /dev/stdout",
+        "{file}:5: meshes[team-a].meshConfig.outboundTrafficPolicy.mode: 'DENY' is not allowed; use one of ALLOW_ANY, "
+        "REGISTRY_ONLY",
+    ),
+    case(
+        "mesh-placement-invalid",
+        """
+        meshes:
+          - name: team-a
+            namespace: kube-mesh
+          - name: team-b
+            replicas: {ingressGateway: 2}
+        """,
+        "{file}:3: meshes[team-a].namespace: namespace 'kube-mesh' is a system namespace; a mesh needs a namespace of its own",
+        "{file}:5: meshes[team-b].replicas.ingressGateway: only the first mesh runs an ingress gateway (it serves the "
+        "observability add-ons); tenants have gateways of their own",
+    ),
+    case(
+        "mesh-sharing-across-meshes",
+        """
+        meshes:
+          - name: team-a
+          - name: team-b
+        tenants:
+          - name: a
+            exports: [{service: api, to: [b]}]
+          - name: b
+            mesh: team-b
+            imports: [{tenant: a, service: api}]
+        """,
+        "{file}:6: tenants[a].exports[0].to[0]: tenant 'b' is in mesh 'team-b' and 'a' in mesh 'team-a': proxies of "
+        "different meshes do not trust each other's certificates, so no call can cross meshes",
+        "{file}:9: tenants[b].imports[0].tenant: tenant 'a' is in mesh 'team-a' and 'b' in mesh 'team-b': proxies of "
+        "different meshes do not trust each other's certificates, so no call can cross meshes",
     ),
     # --- Several mistakes at once -----------------------------------------------------------
     case(

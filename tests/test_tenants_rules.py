@@ -13,6 +13,7 @@ import pytest
 
 from tenants import ConfigError, parse_tenants
 from tenants.loader import MAX_NODES
+from tests.test_meshes import CANARY_FILE, GUIDE_FILE
 
 FILE = "tenants.yaml"
 
@@ -48,6 +49,67 @@ VALID_FILES = {
               - name: web
                 hosts: [a.example.com]
                 http: [{to: {service: web, port: 8080}}]
+              - name: db
+                tls: {port: 8443, to: {service: db, port: 5432}}
+        """,
+    "tcp-and-tls-routes": """
+        tenants:
+          - name: a
+            gateway:
+              servers:
+                - {port: 80, hosts: [a.example.com]}
+                - {port: 5432, protocol: TCP}
+                - {port: 6379, protocol: TLS, hosts: [cache.a.example.com], tls: {mode: SIMPLE, credentialName: cache-tls}}
+                - {port: 443, protocol: HTTPS, hosts: [db.a.example.com, "*.tls.a.example.com"], tls: {mode: PASSTHROUGH}}
+                - {port: 8443, protocol: TLS, hosts: [db.a.example.com], tls: {mode: PASSTHROUGH}}
+            routes:
+              - name: postgres
+                tcp: {port: 5432, to: {service: postgres, port: 5432}}
+              - name: cache
+                tcp: {port: 6379, to: {service: redis, port: 6379}}
+              - name: db
+                hosts: [db.a.example.com]
+                tls: {to: {service: db, port: 5432}}
+              - name: shard
+                hosts: [one.tls.a.example.com]
+                tls: {port: 443, to: {service: shard-one, port: 8443}}
+        """,
+    "service-settings": """
+        tenants:
+          - name: a
+            gateway:
+              service:
+                type: LoadBalancer
+                annotations: {service.beta.kubernetes.io/aws-load-balancer-scheme: internal, example.com/owner: team-a}
+          - name: b
+            gateway:
+              service: {type: NodePort, annotations: {external-dns.alpha.kubernetes.io/hostname: b.example.com}}
+          - name: c
+            gateway: {service: {type: ClusterIP}}
+        """,
+    "gateway-api-tenant": """
+        tenants:
+          - name: a
+            gateway:
+              api: gateway-api
+              labels: {istio: gw-a, team: a}
+              service: {type: ClusterIP}
+              servers:
+                - {port: 80, hosts: [a.example.com, "*.a.example.com"]}
+                - {port: 443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: MUTUAL, credentialName: a-tls}}
+                - {port: 5432, protocol: TCP}
+                - {port: 8443, protocol: TLS, hosts: [db.a.example.com], tls: {mode: PASSTHROUGH}}
+            routes:
+              - name: web
+                http:
+                  - match: [{prefix: /api}, {exact: /healthz}, {regex: "/v[0-9]+/.*"}]
+                    to: {service: api, port: 9090}
+                  - to: {service: web, port: 8080}
+              - name: postgres
+                tcp: {to: {service: postgres, port: 5432}}
+              - name: db
+                tls: {port: 8443, to: {service: db, port: 5432}}
+          - name: b
         """,
     "wildcards-and-namespaced-hosts": """
         tenants:
@@ -113,6 +175,8 @@ VALID_FILES = {
           - name: istio-system-tenant
             namespace: team-x
         """,
+    "several-meshes": GUIDE_FILE,
+    "canary-meshes": CANARY_FILE,
 }
 
 
@@ -234,6 +298,7 @@ MISTAKES = {
               servers: [{port: 5432, protocol: TCP, hosts: [db.example.com]}]
             routes:
               - {name: db, hosts: [db.example.com], http: [{to: {service: db, port: 5432}}]}
+              - {name: pg, tcp: {to: {service: db, port: 5432}}}
         """,
         ["tenants.yaml:6: tenants[a].routes[0].hosts[0]: host 'db.example.com' is served only by TCP, TLS or "
          "TLS-passthrough servers, which carry no HTTP routes; serve it over HTTP, HTTPS, HTTP2 or GRPC"],
@@ -246,6 +311,7 @@ MISTAKES = {
               servers: [{port: 443, protocol: TLS, tls: {mode: PASSTHROUGH}}]
             routes:
               - {name: web, http: [{to: {service: web, port: 80}}]}
+              - {name: db, tls: {to: {service: db, port: 443}}}
         """,
         ["tenants.yaml:6: tenants[a].routes[0]: the tenant's gateway has no HTTP, HTTPS, HTTP2 or GRPC server "
          "to carry this route"],

@@ -1,4 +1,4 @@
-"""Stack settings (Pulumi.<stack>.yaml): the Istio version, unknown keys, and the tenants file they name.
+"""Stack settings (Pulumi.<stack>.yaml): the install method and Istio version, unknown keys, and the tenants file they name.
 
 The settings are checked by `load_settings` for `render validate`, and by the program itself
 under `pulumi up`, which must see every key of the project (a misspelt one included).
@@ -19,8 +19,13 @@ from tenants.stack import load_settings, project_values
 KEY = "istio-multitenancy"
 OPERATOR_GONE = (
     "has no in-cluster operator (removed upstream in 1.24); the operator install supports 1.22 to 1.23 "
-    "(1.23.6 is the newest)"
+    "(1.23.6 is the newest); use installMethod: helm for current Istio"
 )
+HELM_UNVALIDATED = (
+    "is not validated for installMethod: helm, which supports Istio 1.30 (validated with the 1.30.3 charts): "
+    "use istioVersion 1.30.3"
+)
+ALLOWED_KEYS = "chartDirectory, chartRepository, imageHub, installMethod, istioVersion, kubeContext, sailChartDirectory, sailChartRepository, tenantsFile"
 
 
 def settings_errors(config: dict, root: Path = PROJECT_ROOT, stack: str = "unit") -> list[str]:
@@ -39,13 +44,13 @@ def test_istio_version_must_be_x_y_z(version):
 
 @pytest.mark.parametrize("version", ["1.24.0", "1.24.6", "1.30.3", "2.0.0"])
 def test_operator_install_is_refused_from_istio_1_24(version):
-    assert settings_errors({"istioVersion": version}) == [
+    assert settings_errors({"installMethod": "operator", "istioVersion": version}) == [
         f"Pulumi.unit.yaml: {KEY}:istioVersion: Istio {version} {OPERATOR_GONE}"
     ]
 
 
 def test_istio_before_1_22_is_refused():
-    assert settings_errors({"istioVersion": "1.21.6"}) == [
+    assert settings_errors({"installMethod": "operator", "istioVersion": "1.21.6"}) == [
         f"Pulumi.unit.yaml: {KEY}:istioVersion: Istio 1.21.6 does not serve networking.istio.io/v1; "
         "the operator install supports 1.22 to 1.23"
     ]
@@ -53,14 +58,35 @@ def test_istio_before_1_22_is_refused():
 
 @pytest.mark.parametrize("version", ["1.22.0", "1.23.6"])
 def test_operator_versions_are_accepted(version):
+    config = {"tenantsFile": "tenants/classic.yaml", "installMethod": "operator", "istioVersion": version}
+    settings = load_settings("unit", config, PROJECT_ROOT)
+    assert settings.install.istio_version == version
+
+
+@pytest.mark.parametrize("version", ["1.24.6", "1.29.4", "1.31.1", "2.0.0"])
+def test_helm_install_is_refused_for_releases_not_validated(version):
+    assert settings_errors({"istioVersion": version}) == [f"Pulumi.unit.yaml: {KEY}:istioVersion: Istio {version} {HELM_UNVALIDATED}"]
+
+
+@pytest.mark.parametrize("version", ["1.22.8", "1.23.6"])
+def test_helm_install_of_an_operator_release_points_to_the_operator(version):
+    assert settings_errors({"istioVersion": version}) == [
+        f"Pulumi.unit.yaml: {KEY}:istioVersion: Istio {version} {HELM_UNVALIDATED}, "
+        "or installMethod: operator for Istio 1.22 to 1.23"
+    ]
+
+
+@pytest.mark.parametrize("version", ["1.30.0", "1.30.3", "1.30.5"])
+def test_helm_takes_every_1_30_patch_release(version):
     settings = load_settings("unit", {"tenantsFile": "tenants/dev.yaml", "istioVersion": version}, PROJECT_ROOT)
-    assert settings.stack.istio_version == version
+    assert settings.install.istio_version == version
+    assert settings.install.charts.version == version
 
 
 def test_an_unknown_key_is_an_error_with_a_hint():
     assert settings_errors({"istioVersoin": "1.23.6"}) == [
         f"Pulumi.unit.yaml: {KEY}:istioVersoin: unknown field 'istioVersoin' (did you mean 'istioVersion'?); "
-        "allowed: istioVersion, kubeContext, tenantsFile"
+        f"allowed: {ALLOWED_KEYS}"
     ]
 
 
@@ -95,11 +121,12 @@ def test_stack_errors_give_the_line_in_the_stack_file(project):
         f"""
         config:
           {KEY}:tenantsFile: tenants/dev.yaml
+          {KEY}:installMethod: operator
           {KEY}:istioVersion: 1.24.6
         """,
     )
     config = project_values(read_stack_config("test", project))
-    assert settings_errors(config, project, "test") == [f"Pulumi.test.yaml:3: {KEY}:istioVersion: Istio 1.24.6 {OPERATOR_GONE}"]
+    assert settings_errors(config, project, "test") == [f"Pulumi.test.yaml:4: {KEY}:istioVersion: Istio 1.24.6 {OPERATOR_GONE}"]
 
 
 @pytest.mark.parametrize(
@@ -112,15 +139,16 @@ def test_stack_errors_give_the_line_in_the_stack_file(project):
               {KEY}:istioVersoin: 1.23.6
             """,
             f"Pulumi.test.yaml:3: {KEY}:istioVersoin: unknown field 'istioVersoin' (did you mean 'istioVersion'?); "
-            "allowed: istioVersion, kubeContext, tenantsFile",
+            f"allowed: {ALLOWED_KEYS}",
         ),
         (
             f"""
             config:
               {KEY}:tenantsFile: tenants/dev.yaml
+              {KEY}:installMethod: operator
               {KEY}:istioVersion: 1.30.3
             """,
-            f"Pulumi.test.yaml:3: {KEY}:istioVersion: Istio 1.30.3 {OPERATOR_GONE}",
+            f"Pulumi.test.yaml:4: {KEY}:istioVersion: Istio 1.30.3 {OPERATOR_GONE}",
         ),
         (
             f"""
@@ -130,7 +158,7 @@ def test_stack_errors_give_the_line_in_the_stack_file(project):
             "tenants/missing.yaml: no such tenants file",
         ),
     ],
-    ids=["misspelt-key", "istio-1.30", "missing-tenants-file"],
+    ids=["misspelt-key", "operator-istio-1.30", "missing-tenants-file"],
 )
 def test_the_program_refuses_bad_stack_settings_and_registers_nothing(project, body, expected):
     """As `pulumi up` runs it: the program reads every key of the project, not only the known ones."""
@@ -148,7 +176,7 @@ def test_the_program_accepts_a_key_written_without_the_project_namespace(project
         """
         config:
           tenantsFile: tenants/dev.yaml
-          istioVersion: 1.23.6
+          istioVersion: 1.30.3
         """,
     )
     run = run_program("test", root=project)

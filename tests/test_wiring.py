@@ -1,11 +1,12 @@
-"""What the program registers: parents, the explicit provider, dependencies, unique URNs, selectors."""
+"""What the program registers: parents, the explicit provider, dependencies, unique URNs, selectors,
+on both install paths (the Helm path's own ordering: tests/test_install_paths.py)."""
 
 from collections import Counter
 
 import pytest
 
 from render.engine import ProgramRun, Registration
-from tests.support import objects, of_kind, registration_of, run
+from tests.support import charts, objects, of_kind, plain, registration_of, run
 
 COMPONENT = "istio-multitenancy:index:"
 PROVIDER_URN = "urn:pulumi:dev::istio-multitenancy::pulumi:providers:kubernetes::kubernetes"
@@ -36,54 +37,63 @@ def _descendants(program: ProgramRun, root: Registration) -> list[Registration]:
     return out
 
 
-def test_components_and_types(dev_run):
-    counts = Counter(r.type for r in dev_run.registrations if r.type.startswith(COMPONENT))
-    assert counts == {COMPONENT + "IstioOperatorInstall": 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantMesh": 2}
+@pytest.mark.parametrize("stack, install", [("dev", "IstioHelmInstall"), ("classic", "IstioOperatorInstall")])
+def test_components_and_types(stack, install):
+    counts = Counter(r.type for r in run(stack).registrations if r.type.startswith(COMPONENT))
+    assert counts == {COMPONENT + install: 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantMesh": 2}
 
 
-def test_every_kubernetes_object_uses_the_explicit_provider(dev_run):
-    (provider,) = [r for r in dev_run.registrations if r.type == "pulumi:providers:kubernetes"]
-    assert provider.urn == PROVIDER_URN
-    assert provider.inputs.get("context") == "kind-istio-dev"  # from Pulumi.dev.yaml
-    k8s = [r for r in dev_run.registrations if r.is_kubernetes_object]
-    assert k8s and all(r.provider == PROVIDER_URN for r in k8s)
+@pytest.fixture(scope="module", params=["dev", "classic"])
+def program(request) -> ProgramRun:
+    return run(request.param)
 
 
-def test_kubernetes_objects_are_parented_by_their_component(dev_run):
-    for r in dev_run.registrations:
-        if r.is_kubernetes_object:
+def test_every_kubernetes_object_uses_the_explicit_provider(program):
+    (provider,) = [r for r in program.registrations if r.type == "pulumi:providers:kubernetes"]
+    assert provider.urn == PROVIDER_URN.replace(":dev::", f":{program.stack}::")
+    assert provider.inputs.get("context") == f"kind-istio-{program.stack}"  # from Pulumi.<stack>.yaml
+    k8s = [r for r in program.registrations if r.is_kubernetes_object] + charts(program)
+    assert k8s and all(r.provider == provider.urn for r in k8s)
+
+
+def test_kubernetes_objects_are_parented_by_their_component(program):
+    for r in program.registrations:
+        if r.is_kubernetes_object or r in charts(program):
             assert COMPONENT in r.parent, r.urn
     for tenant in ("workspace-1", "workspace-2"):
-        mesh = _component(dev_run, "TenantMesh", tenant)
-        children = _descendants(dev_run, mesh)
-        namespaces = {c.inputs["metadata"].get("namespace") for c in children if c.inputs.get("kind") != "Namespace"}
+        mesh = _component(program, "TenantMesh", tenant)
+        children = _descendants(program, mesh)
+        namespaces = {
+            c.inputs["metadata"].get("namespace") if c.is_kubernetes_object else c.inputs["namespace"]
+            for c in children if c.inputs.get("kind") != "Namespace"
+        }
         # A tenant's objects live in its namespace, except its gateway IstioOperator (read by the operator in istio-system).
-        assert namespaces <= {tenant, "istio-system"}
+        assert namespaces <= ({tenant, "istio-system"} if program.stack == "classic" else {tenant})
         assert all(c.name.startswith(f"{tenant}/") for c in children)
 
 
-def test_istio_operators_wait_for_the_operator_install(dev_run):
-    crd = registration_of(dev_run, "CustomResourceDefinition", "istiooperators.install.istio.io")
-    operator = registration_of(dev_run, "Deployment", "istio-operator", "istio-operator")
-    for iop in (r for r in dev_run.registrations if r.is_kubernetes_object and r.inputs["kind"] == "IstioOperator"):
+def test_istio_operators_wait_for_the_operator_install(classic_run):
+    crd = registration_of(classic_run, "CustomResourceDefinition", "istiooperators.install.istio.io")
+    operator = registration_of(classic_run, "Deployment", "istio-operator", "istio-operator")
+    for iop in (r for r in classic_run.registrations if r.is_kubernetes_object and r.inputs["kind"] == "IstioOperator"):
         assert crd.urn in iop.dependencies and operator.urn in iop.dependencies, iop.urn
         assert iop.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "jsonpath={.status.status}=HEALTHY"
 
 
-def test_operator_starts_after_crd_rbac_and_namespace(dev_run):
-    deployment = registration_of(dev_run, "Deployment", "istio-operator", "istio-operator")
+def test_operator_starts_after_crd_rbac_and_namespace(classic_run):
+    deployment = registration_of(classic_run, "Deployment", "istio-operator", "istio-operator")
     for kind, name, ns in [
         ("CustomResourceDefinition", "istiooperators.install.istio.io", None),
         ("Namespace", "istio-operator", None),
         ("ServiceAccount", "istio-operator", "istio-operator"),
         ("ClusterRoleBinding", "istio-operator", None),
     ]:
-        assert registration_of(dev_run, kind, name, ns).urn in deployment.dependencies, kind
+        assert registration_of(classic_run, kind, name, ns).urn in deployment.dependencies, kind
 
 
-def test_istio_config_waits_for_the_control_plane(dev_run):
-    control_plane = registration_of(dev_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
-    for r in dev_run.registrations:
+def test_istio_config_waits_for_the_control_plane(classic_run):
+    control_plane = registration_of(classic_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
+    for r in classic_run.registrations:
         if not r.is_kubernetes_object or r.inputs["kind"] in ("IstioOperator",) or ".istio.io/" not in r.inputs["apiVersion"]:
             continue
         if r.inputs["kind"] == "Gateway" and r.inputs["metadata"]["namespace"] != "istio-system":
@@ -91,55 +101,68 @@ def test_istio_config_waits_for_the_control_plane(dev_run):
         assert control_plane.urn in r.dependencies, r.urn
 
 
-def test_tenant_ordering(dev_run):
-    control_plane = registration_of(dev_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
+def test_tenant_ordering(classic_run):
+    control_plane = registration_of(classic_run, "IstioOperator", "platform-istiocontrolplane", "istio-system")
     for tenant, gateway_name in (("workspace-1", "wk1-ingressgw"), ("workspace-2", "wk2-ingressgw")):
-        namespace = registration_of(dev_run, "Namespace", tenant)
-        gateway_operator = registration_of(dev_run, "IstioOperator", gateway_name, "istio-system")
+        namespace = registration_of(classic_run, "Namespace", tenant)
+        gateway_operator = registration_of(classic_run, "IstioOperator", gateway_name, "istio-system")
         assert {namespace.urn, control_plane.urn} <= set(gateway_operator.dependencies)
-        gateway = registration_of(dev_run, "Gateway", f"{tenant}-gateway", tenant)
+        gateway = registration_of(classic_run, "Gateway", f"{tenant}-gateway", tenant)
         assert gateway_operator.urn in gateway.dependencies
-        for child in _descendants(dev_run, _component(dev_run, "TenantMesh", tenant)):
+        for child in _descendants(classic_run, _component(classic_run, "TenantMesh", tenant)):
             if child.is_kubernetes_object and child.inputs["kind"] != "Namespace":
                 assert namespace.urn in child.dependencies, child.urn
 
 
-def test_tenants_are_independent(dev_run):
+def test_tenants_are_independent(program):
     owned = {
-        tenant: {r.urn for r in _descendants(dev_run, _component(dev_run, "TenantMesh", tenant))}
+        tenant: {r.urn for r in _descendants(program, _component(program, "TenantMesh", tenant))}
         for tenant in ("workspace-1", "workspace-2")
     }
     for tenant, urns in owned.items():
         others = set().union(*(u for t, u in owned.items() if t != tenant))
-        for r in dev_run.registrations:
+        for r in program.registrations:
             if r.urn in urns:
                 assert not (set(r.dependencies) & others), r.urn
 
 
+@pytest.mark.parametrize("stack", ["dev", "classic"])
 @pytest.mark.parametrize("count", [2, 40])
-def test_no_two_resources_share_a_urn(tmp_path, count):
-    program = run(tenants_yaml=_many_tenants(count), tmp_path=tmp_path)
+def test_no_two_resources_share_a_urn(tmp_path, count, stack):
+    program = run(stack, tenants_yaml=_many_tenants(count), tmp_path=tmp_path)
     urns = Counter(r.urn for r in program.registrations)
     assert [u for u, n in urns.items() if n > 1] == []
     assert sum(1 for r in program.registrations if r.type == COMPONENT + "TenantMesh") == count
 
 
-def _gateway_pods(objs: list[dict]) -> list[tuple[str, dict]]:
-    """(namespace, labels) of every gateway the operators would deploy, the platform's included."""
-    pods = [("istio-system", {"istio": "ingressgateway", "app": "istio-ingressgateway"})]  # demo profile
-    pods.append(("istio-system", {"istio": "egressgateway", "app": "istio-egressgateway"}))
-    for iop in of_kind(objs, "IstioOperator"):
-        for gw in iop["spec"].get("components", {}).get("ingressGateways", []):
-            if "label" in gw:
-                pods.append((gw["namespace"], gw["label"]))
+def _gateway_pods(program: ProgramRun) -> list[tuple[str, dict]]:
+    """(namespace, labels) of every gateway the install would deploy, the platform's included."""
+    objs = objects(program)
+    pods = []
+    if of_kind(objs, "IstioOperator"):
+        # The demo profile's gateways, then one per gateway IstioOperator.
+        pods.append(("istio-system", {"istio": "ingressgateway", "app": "istio-ingressgateway"}))
+        pods.append(("istio-system", {"istio": "egressgateway", "app": "istio-egressgateway"}))
+        for iop in of_kind(objs, "IstioOperator"):
+            for gw in iop["spec"].get("components", {}).get("ingressGateways", []):
+                if "label" in gw:
+                    pods.append((gw["namespace"], gw["label"]))
+    for chart in charts(program):
+        if chart.inputs["chart"].endswith("gateway"):
+            values = plain(chart.inputs["values"])
+            # The chart's own `app` and `istio` labels default to the gateway's name.
+            name = values["name"]
+            pods.append((chart.inputs["namespace"], {"app": name, "istio": name.removeprefix("istio-"), **values["labels"]}))
     return pods
 
 
-@pytest.mark.parametrize("tenants", ["dev", 25])
-def test_each_gateway_selects_exactly_its_own_gateway_pods(tmp_path, tenants):
-    program = run("dev") if tenants == "dev" else run(tenants_yaml=_many_tenants(tenants), tmp_path=tmp_path)
+@pytest.mark.parametrize("stack", ["dev", "classic"])
+@pytest.mark.parametrize("tenants", ["stack", 25])
+def test_each_gateway_selects_exactly_its_own_gateway_pods(tmp_path, tenants, stack):
+    program = run(stack) if tenants == "stack" else run(stack, tenants_yaml=_many_tenants(tenants), tmp_path=tmp_path)
     objs = objects(program)
-    pods = _gateway_pods(objs)
+    pods = _gateway_pods(program)
+    assert len(pods) >= 3
     for gateway in of_kind(objs, "Gateway"):
         selector = gateway["spec"]["selector"]
         # Cluster-wide, not only within the namespace: isolation must not rest on one istiod flag.

@@ -13,8 +13,11 @@ import pulumi_kubernetes as k8s
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from builders.isolation import Sharing  # noqa: E402
-from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh  # noqa: E402
+from components import TenantMesh, control_planes, install_method  # noqa: E402
 from tenants import ConfigError, load_tenants  # noqa: E402
+from tenants.install import installation  # noqa: E402
+from tenants.meshes import placement  # noqa: E402
+from tenants.model import StackSettings  # noqa: E402
 
 try:
     # Every rule, within and across tenants; a mistake is one error listing them all, with lines.
@@ -23,21 +26,12 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 provider = k8s.Provider("cluster")  # the current kubeconfig context
-operator = IstioOperatorInstall(
-    "istio-operator",
-    version="1.23.6",
-    watched_namespaces=[config.control_plane.namespace],
-    provider=provider,
-)
-mesh = PlatformControlPlane(
-    config.control_plane.name,
-    config=config.control_plane,
-    observability=config.observability,
-    operator=operator,
-    provider=provider,
-)
+# The stack settings' defaults: Istio's newest validated release from its Helm charts.
+method = install_method(installation(StackSettings(tenants_file="tenants.yaml")), provider)
+meshes = control_planes(config, method, provider)
 sharing = Sharing.of(config)
 for tenant in config.tenants:
-    TenantMesh(tenant, mesh=mesh, sharing=sharing)
+    place = placement(config, tenant)
+    TenantMesh(tenant, mesh=meshes[place.mesh.name if place.mesh else None], place=place, sharing=sharing)
 
 pulumi.export("namespaces", {tenant.name: tenant.namespace_name for tenant in config.tenants})

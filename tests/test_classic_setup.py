@@ -1,8 +1,13 @@
-"""The dev stack reproduces the classic single-cluster multi-tenant setup, object by object."""
+"""The classic single-cluster multi-tenant setup, object by object: exactly on the operator path (the
+`classic` stack, Istio 1.23.6), and the same setup on current Istio from its Helm charts (`dev`)."""
 
+import pytest
 import yaml
 
-from tests.support import find, of_kind, reference, run, objects, schema_errors
+from render.engine import PROJECT_ROOT
+from tests.support import chart_values, charts, deployed_gateway, find, of_kind, reference, run, objects, schema_errors
+
+STACKS = ["classic", "dev"]
 
 WORKSPACES = {
     "workspace-1": ("wk1-ingressgw", {"istio": "ingressgateway-1", "app": "istio-ingressgateway-1"}),
@@ -17,56 +22,86 @@ def _bookinfo_sample() -> tuple[dict, dict]:
     return gateway, virtual_service
 
 
-def test_namespaces(dev_objects):
-    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in of_kind(dev_objects, "Namespace")}
-    assert set(namespaces) == {"istio-operator", "istio-system", "workspace-1", "workspace-2"}
+@pytest.fixture(scope="module", params=STACKS)
+def stack_objects(request):
+    return objects(run(request.param))
+
+
+@pytest.mark.parametrize("stack, platform", [("classic", {"istio-operator", "istio-system"}), ("dev", {"istio-system"})])
+def test_namespaces(stack, platform):
+    namespaces = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in of_kind(objects(run(stack)), "Namespace")}
+    assert set(namespaces) == platform | {"workspace-1", "workspace-2"}
     for workspace in WORKSPACES:
         assert namespaces[workspace]["istio-injection"] == "enabled"
     assert namespaces["istio-system"].get("istio-injection") != "enabled"
 
 
-def test_operator_is_pinned_and_watches_the_control_plane(dev_objects):
-    deployment = find(dev_objects, "Deployment", "istio-operator", "istio-operator")
+def test_operator_is_pinned_and_watches_the_control_plane(classic_objects):
+    deployment = find(classic_objects, "Deployment", "istio-operator", "istio-operator")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "docker.io/istio/operator:1.23.6"
     assert {"name": "WATCH_NAMESPACE", "value": "istio-system"} in container["env"]
-    service = find(dev_objects, "Service", "istio-operator", "istio-operator")
+    service = find(classic_objects, "Service", "istio-operator", "istio-operator")
     assert service["spec"]["ports"] == [{"name": "http-metrics", "port": 8383, "targetPort": 8383, "protocol": "TCP"}]
     for kind in ("ServiceAccount",):
-        find(dev_objects, kind, "istio-operator", "istio-operator")
+        find(classic_objects, kind, "istio-operator", "istio-operator")
     for kind in ("ClusterRole", "ClusterRoleBinding"):
-        find(dev_objects, kind, "istio-operator")
-    find(dev_objects, "CustomResourceDefinition", "istiooperators.install.istio.io")
+        find(classic_objects, kind, "istio-operator")
+    find(classic_objects, "CustomResourceDefinition", "istiooperators.install.istio.io")
 
 
-def test_three_istio_operators(dev_objects):
-    operators = {o["metadata"]["name"]: o for o in of_kind(dev_objects, "IstioOperator")}
+def test_three_istio_operators(classic_objects):
+    operators = {o["metadata"]["name"]: o for o in of_kind(classic_objects, "IstioOperator")}
     assert set(operators) == {"platform-istiocontrolplane", "wk1-ingressgw", "wk2-ingressgw"}
     assert all(o["metadata"]["namespace"] == "istio-system" for o in operators.values())
     assert operators["platform-istiocontrolplane"]["spec"]["profile"] == "demo"
     for workspace, (gateway_name, labels) in WORKSPACES.items():
         spec = operators[gateway_name]["spec"]
         assert spec["profile"] == "empty"
-        assert spec["components"] == {
-            "ingressGateways": [{"name": gateway_name, "namespace": workspace, "enabled": True, "label": labels}]
+        (gateway,) = spec["components"]["ingressGateways"]
+        k8s = gateway["k8s"]
+        assert {k: v for k, v in gateway.items() if k != "k8s"} == {
+            "name": gateway_name, "namespace": workspace, "enabled": True, "label": labels,
         }
+        # The health port and the one declared server, on the target port Istio's own default
+        # gives port 80 (its gateway pods run unprivileged); nothing else is opened.
+        assert k8s == {"service": {"type": "LoadBalancer", "ports": [
+            {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+            {"name": "http-80", "port": 80, "targetPort": 8080, "protocol": "TCP"},
+        ]}}
 
 
-def test_tenant_gateways_select_their_own_gateway(dev_objects):
+def test_five_charts_on_the_helm_path(dev_run):
+    releases = {(c.inputs["chart"], c.inputs["name"], c.inputs["namespace"]) for c in charts(dev_run)}
+    assert releases == {
+        ("base", "istio-base", "istio-system"),
+        ("cni", "istio-cni", "istio-system"),
+        ("istiod", "istiod", "istio-system"),
+        ("gateway", "istio-ingressgateway", "istio-system"),
+        ("gateway", "wk1-ingressgw", "workspace-1"),
+        ("gateway", "wk2-ingressgw", "workspace-2"),
+    }
+    assert chart_values(dev_run, "istiod", "istio-system")["profile"] == "demo"
+    for workspace, (gateway_name, labels) in WORKSPACES.items():
+        assert labels.items() <= deployed_gateway(dev_run, gateway_name, workspace).labels.items()
+    assert of_kind(objects(dev_run), "IstioOperator") == []
+
+
+def test_tenant_gateways_select_their_own_gateway(stack_objects):
     sample_gateway, _ = _bookinfo_sample()
     for workspace, (_, labels) in WORKSPACES.items():
-        gateway = find(dev_objects, "Gateway", f"{workspace}-gateway", workspace)
+        gateway = find(stack_objects, "Gateway", f"{workspace}-gateway", workspace)
         assert gateway["spec"]["selector"] == labels
         (server,) = gateway["spec"]["servers"]
         assert server["port"]["number"] == 80 and server["port"]["protocol"] == "HTTP"
         assert server["hosts"] == sample_gateway["spec"]["servers"][0]["hosts"]
 
 
-def test_bookinfo_routes_match_istio_sample(dev_objects):
+def test_bookinfo_routes_match_istio_sample(stack_objects):
     _, sample = _bookinfo_sample()
     (sample_http,) = sample["spec"]["http"]
     for workspace in WORKSPACES:
-        vs = find(dev_objects, "VirtualService", "bookinfo", workspace)
+        vs = find(stack_objects, "VirtualService", "bookinfo", workspace)
         assert vs["spec"]["hosts"] == sample["spec"]["hosts"]
         assert vs["spec"]["gateways"] == [f"{workspace}-gateway"]
         (http,) = vs["spec"]["http"]
@@ -78,21 +113,23 @@ def test_bookinfo_routes_match_istio_sample(dev_objects):
         assert destination["port"] == sample_destination["port"]
 
 
-def test_observability_ingress(dev_objects):
-    gateway = find(dev_objects, "Gateway", "observability-gateway", "istio-system")
+def test_observability_ingress(stack_objects):
+    gateway = find(stack_objects, "Gateway", "observability-gateway", "istio-system")
     assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
     expected = {"kiali": 20001, "grafana": 3000, "prometheus": 9090, "tracing": 80}
     assert sorted(gateway["spec"]["servers"][0]["hosts"]) == sorted(f"{a}.example.com" for a in expected)
     for addon, port in expected.items():
-        vs = find(dev_objects, "VirtualService", addon, "istio-system")
+        vs = find(stack_objects, "VirtualService", addon, "istio-system")
         assert vs["spec"]["hosts"] == [f"{addon}.example.com"]
         assert vs["spec"]["gateways"] == ["observability-gateway"]
         (route,) = vs["spec"]["http"][0]["route"]
         assert route["destination"] == {"host": f"{'tracing' if addon == 'tracing' else addon}.istio-system.svc.cluster.local", "port": {"number": port}}
 
 
-def test_addons_switch_off(tmp_path):
+@pytest.mark.parametrize("stack", STACKS)
+def test_addons_switch_off(tmp_path, stack):
     program = run(
+        stack,
         tenants_yaml="observability: {domain: obs.example.org, addons: {grafana: false, tracing: false}}\ntenants: []\n",
         tmp_path=tmp_path,
     )
@@ -107,27 +144,34 @@ def test_addons_switch_off(tmp_path):
     }
 
 
-def test_all_addons_off_means_no_observability_gateway(tmp_path):
+@pytest.mark.parametrize("stack", STACKS)
+def test_all_addons_off_means_no_observability_gateway(tmp_path, stack):
     addons = "{kiali: false, grafana: false, prometheus: false, tracing: false}"
-    objs = objects(run(tenants_yaml=f"observability: {{addons: {addons}}}\ntenants: []\n", tmp_path=tmp_path))
+    program = run(stack, tenants_yaml=f"observability: {{addons: {addons}}}\ntenants: []\n", tmp_path=tmp_path)
+    objs = objects(program)
     assert of_kind(objs, "Gateway") == [] and of_kind(objs, "VirtualService") == []
+    if stack == "dev":
+        # The control plane's gateway then opens its health port only.
+        service = deployed_gateway(program, "istio-ingressgateway", "istio-system").service
+        assert [p["port"] for p in service["ports"]] == [15021]
 
 
-def test_a_bare_tenant_gets_working_defaults(tmp_path):
-    objs = objects(run(tenants_yaml="tenants:\n  - name: team-a\n", tmp_path=tmp_path))
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_bare_tenant_gets_working_defaults(tmp_path, stack):
+    program = run(stack, tenants_yaml="tenants:\n  - name: team-a\n", tmp_path=tmp_path)
+    objs = objects(program)
     labels = {"istio": "ingressgateway-team-a", "app": "istio-ingressgateway-team-a"}
     find(objs, "Namespace", "team-a")
-    iop = find(objs, "IstioOperator", "team-a-ingressgw", "istio-system")
-    assert iop["spec"]["components"]["ingressGateways"][0]["label"] == labels
-    assert iop["spec"]["components"]["ingressGateways"][0]["namespace"] == "team-a"
+    deployed = deployed_gateway(program, "team-a-ingressgw", "team-a")
+    assert labels.items() <= deployed.labels.items() and deployed.namespace == "team-a"
     gateway = find(objs, "Gateway", "team-a-gateway", "team-a")
     assert gateway["spec"]["selector"] == labels
     assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["*"]}]
     assert of_kind(objs, "VirtualService") == [o for o in of_kind(objs, "VirtualService") if o["metadata"]["namespace"] == "istio-system"]
 
 
-def test_every_object_validates_against_upstream_schemas(dev_objects):
-    problems = {f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}": schema_errors(o) for o in dev_objects}
+def test_every_object_validates_against_upstream_schemas(stack_objects):
+    problems = {f"{o['kind']} {o['metadata'].get('namespace', '')}/{o['metadata']['name']}": schema_errors(o) for o in stack_objects}
     assert {k: v for k, v in problems.items() if v} == {}
 
 
@@ -146,11 +190,11 @@ def test_schema_check_catches_what_the_api_server_would_prune():
     assert any("debug" in e for e in schema_errors(legacy))
 
 
-def test_replicas_are_a_floor_the_autoscaler_keeps():
+def test_replicas_are_a_floor_the_autoscaler_keeps(tmp_path):
     # Istio's profiles autoscale istiod and gateways from 1: a bare replicaCount would not hold.
-    prod = objects(run("prod"))
+    prod = (PROJECT_ROOT / "tenants" / "prod.yaml").read_text(encoding="utf-8")
     pinned = []
-    for iop in of_kind(prod, "IstioOperator"):
+    for iop in of_kind(objects(run("classic", prod, tmp_path)), "IstioOperator"):
         components = iop["spec"].get("components", {})
         for component in [components.get("pilot", {}), *components.get("ingressGateways", [])]:
             k8s = component.get("k8s", {})
@@ -158,9 +202,19 @@ def test_replicas_are_a_floor_the_autoscaler_keeps():
                 assert k8s["hpaSpec"]["minReplicas"] == k8s["replicaCount"] <= k8s["hpaSpec"]["maxReplicas"]
                 pinned.append(k8s["replicaCount"])
     assert pinned and all(count == 3 for count in pinned)  # tenants/prod.yaml asks for 3 everywhere
+    # The Helm path: the same floor in istiod's and every gateway chart's values.
+    helm = run("prod")
+    istiod = chart_values(helm, "istiod", "istio-system")
+    assert istiod["autoscaleMin"] == istiod["replicaCount"] == 3 <= istiod["autoscaleMax"]
+    gateways = [c for c in charts(helm) if c.inputs["chart"] == "gateway"]
+    assert len(gateways) == 3
+    for gateway in gateways:
+        autoscaling = chart_values(helm, gateway.inputs["name"], gateway.inputs["namespace"])["autoscaling"]
+        assert autoscaling["enabled"] and autoscaling["minReplicas"] == 3 <= autoscaling["maxReplicas"]
 
 
-def test_default_route_hosts_and_outputs_name_plain_http_hosts(tmp_path):
+@pytest.mark.parametrize("stack", STACKS)
+def test_default_route_hosts_and_outputs_name_plain_http_hosts(tmp_path, stack):
     tenants = """tenants:
   - name: team-a
     gateway:
@@ -169,8 +223,9 @@ def test_default_route_hosts_and_outputs_name_plain_http_hosts(tmp_path):
         - {port: 5432, protocol: TCP, hosts: [db.example.com]}
     routes:
       - {name: web, http: [{to: {service: web, port: 8080}}]}
+      - {name: db, tcp: {to: {service: postgres, port: 5432}}}
 """
-    program = run(tenants_yaml=tenants, tmp_path=tmp_path)
+    program = run(stack, tenants_yaml=tenants, tmp_path=tmp_path)
     vs = find(objects(program), "VirtualService", "web", "team-a")
     assert vs["spec"]["hosts"] == ["web.example.com"]  # not the TCP server's host, no `./`
     assert program.outputs["tenants"]["team-a"]["hosts"] == ["web.example.com", "db.example.com"]
