@@ -88,7 +88,6 @@ class Installation:
     method: InstallMethod
     istio_version: str
     image_hub: str
-    kubernetes_version: str
     charts: Optional[ChartSource] = None  # the Helm install only
 
 
@@ -204,7 +203,6 @@ def installation(settings: StackSettings) -> Installation:
         method=method,
         istio_version=version,
         image_hub=settings.image_hub or DEFAULT_IMAGE_HUB,
-        kubernetes_version=support.kubernetes,
         charts=charts,
     )
 
