@@ -122,7 +122,6 @@ class Installation:
     method: InstallMethod
     istio_version: str
     image_hub: str
-    kubernetes_version: str
     charts: Optional[ChartSource] = None  # Istio's charts: the Helm install and (its gateways) Sail
     sail_chart: Optional[ChartSource] = None  # the Sail operator's chart: the Sail install only
 
@@ -264,7 +263,6 @@ def installation(settings: StackSettings) -> Installation:
         method=method,
         istio_version=version,
         image_hub=settings.image_hub or DEFAULT_IMAGE_HUB,
-        kubernetes_version=support.kubernetes,
         charts=charts,
         sail_chart=sail_chart,
     )

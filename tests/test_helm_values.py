@@ -33,7 +33,7 @@ from tests.support import charts, plain, reference
 CHARTS = ("base", "cni", "istiod", "gateway")
 # Mappings the charts document as free-form (their keys are labels, or Istio's MeshConfig).
 FREE_FORM = {"gateway": {("labels",)}, "istiod": {("meshConfig",)}}
-INSTALL = Installation(InstallMethod.HELM, "1.30.3", "registry.example.com/istio", "1.32.0", ChartSource("1.30.3", directory="charts"))
+INSTALL = Installation(InstallMethod.HELM, "1.30.3", "registry.example.com/istio", ChartSource("1.30.3", directory="charts"))
 
 VARIANTS = """
 controlPlane: {namespace: mesh-system, profile: stable, replicas: {pilot: 2, ingressGateway: 7}}
@@ -139,7 +139,7 @@ def test_gateway_values_validate_against_the_charts_schema(name):
 def test_the_program_registers_these_values(dev_run):
     """What the components register is what the builders return, for every chart of the dev stack."""
     registered = {(c.inputs["name"], c.inputs["namespace"]): plain(c.inputs["values"]) for c in charts(dev_run)}
-    install = Installation(InstallMethod.HELM, "1.30.3", "docker.io/istio", "1.32.0", ChartSource("1.30.3", repository="x"))
+    install = Installation(InstallMethod.HELM, "1.30.3", "docker.io/istio", ChartSource("1.30.3", repository="x"))
     assert registered == {(r.name, r.namespace): r.values for r in _releases(FILES["dev"], install)}
 
 
