@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import TenantMesh, control_planes, install_method
+from components import GatewayApiCrds, TenantMesh, control_planes, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -28,9 +28,12 @@ provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
 # The platform control plane, or one per mesh of the tenants file.
 meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
 sharing = Sharing.of(settings.tenants)
+crds = settings.install.gateway_api.manifests
+gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
 for tenant in settings.tenants.tenants:
     place = placement(settings.tenants, tenant)
-    TenantMesh(tenant, mesh=meshes[place.mesh.name if place.mesh else None], place=place, sharing=sharing)
+    mesh = meshes[place.mesh.name if place.mesh else None]
+    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, gateway_api=gateway_api)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import yaml
 
 from . import mesh_rules
-from .model import InstallMethod, Profile, StackSettings, TenantsFile
+from .model import InstallMethod, Profile, Protocol, RouteKind, StackSettings, TenantsFile
 
 # Istio's chart locations since 2026 (istio.io, "Retirement of GCP artifacts"): HTTP and OCI.
 DEFAULT_CHART_REPOSITORY = "https://blob.istio.io/istio-release/charts"
@@ -36,6 +36,18 @@ DEFAULT_SAIL_CHART_REPOSITORY = "https://istio-ecosystem.github.io/sail-operator
 SAIL_ISTIO_VERSIONS = tuple(
     [f"1.28.{p}" for p in range(11)] + [f"1.29.{p}" for p in range(7)] + [f"1.30.{p}" for p in range(4)]
 )
+# Istio's base chart ships Istio's CRDs only: the Gateway API's come from its own release, the one
+# Istio 1.30 builds against. TCPRoute is in the experimental channel only (v1.5.1), so it is its
+# own file; the safe-upgrades policy of the standard install lets a new experimental CRD be created.
+GATEWAY_API_VERSION = "v1.5.1"
+DEFAULT_GATEWAY_API_CRDS = (
+    f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
+)
+DEFAULT_TCP_ROUTE_CRD = (
+    f"https://raw.githubusercontent.com/kubernetes-sigs/gateway-api/{GATEWAY_API_VERSION}"
+    "/config/crd/experimental/gateway.networking.k8s.io_tcproutes.yaml"
+)
+PREINSTALLED = "preinstalled"
 
 _IMAGE_HUB = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]([-a-z0-9._]*[a-z0-9])?)*")
 
@@ -55,6 +67,7 @@ class Support:
     kubernetes: str  # the oldest Kubernetes the releases support: charts are rendered offline against it
     hints: dict[str, str]  # profile -> why this method does not take it, and what to use
     refuses_meshes: Optional[str] = None  # why this method installs no `meshes:` (None: it does)
+    gateway_api: Optional[str] = None  # why gateway-api tenants cannot be installed; None: they can
 
 
 SUPPORT: dict[InstallMethod, Support] = {
@@ -72,6 +85,12 @@ SUPPORT: dict[InstallMethod, Support] = {
             "installMethod: operator installs the one platform control plane (the in-cluster operator runs one "
             "Istio version, 1.22 or 1.23, for the whole cluster); several meshes and revisions need installMethod: helm or sail"
         ),
+        # Istio 1.23 builds against Gateway API v1.1, where TLSRoute is v1alpha2: v1.5.1's CRDs do
+        # not serve it, and v1.1's would be refused by v1.5.1's safe-upgrades policy.
+        gateway_api=(
+            "gateway.api gateway-api needs installMethod: helm (Istio 1.30, Gateway API v1.5.1); the operator "
+            "install (Istio 1.22 to 1.23) serves tenants with gateway.api istio only"
+        ),
     ),
     # Validated against the 1.30.3 charts (values.yaml keys, the gateway's values.schema.json, and
     # `helm template` of every chart). Patch releases of 1.30 keep those values; later minors do not
@@ -81,7 +100,7 @@ SUPPORT: dict[InstallMethod, Support] = {
         described="1.30 (validated with the 1.30.3 charts)",
         default_version="1.30.3",
         profiles=("default", "demo", "preview", "stable"),
-        keys=("chartRepository", "chartDirectory", "imageHub"),
+        keys=("chartRepository", "chartDirectory", "imageHub", "gatewayApiCrds", "gatewayApiTcpRouteCrd"),
         charts=HELM_CHARTS,
         kubernetes="1.32.0",
         hints={
@@ -95,7 +114,7 @@ SUPPORT: dict[InstallMethod, Support] = {
         described=f"{SAIL_ISTIO_VERSIONS[0]} to {SAIL_ISTIO_VERSIONS[-1]} (the releases the Sail operator {SAIL_OPERATOR_VERSION} installs)",
         default_version=SAIL_ISTIO_VERSIONS[-1],
         profiles=("default", "demo", "preview", "stable", "openshift"),
-        keys=("chartRepository", "chartDirectory", "sailChartRepository", "sailChartDirectory"),
+        keys=("chartRepository", "chartDirectory", "sailChartRepository", "sailChartDirectory", "gatewayApiCrds", "gatewayApiTcpRouteCrd"),
         charts=SAIL_ISTIO_CHARTS,
         kubernetes="1.30.0",
         hints={
@@ -116,6 +135,14 @@ class ChartSource:
 
 
 @dataclass(frozen=True)
+class GatewayApi:
+    """What the file's Gateway API tenants need of the installation."""
+
+    manifests: tuple[str, ...] = ()  # CRD manifests to apply (URLs, files, globs); none when unused or preinstalled
+    alpha: bool = False  # istiod must serve Gateway API's alpha features (TCP and TLS listeners, TCPRoute)
+
+
+@dataclass(frozen=True)
 class Installation:
     """The stack's install method, resolved: everything the components need to install Istio."""
 
@@ -124,6 +151,7 @@ class Installation:
     image_hub: str
     charts: Optional[ChartSource] = None  # Istio's charts: the Helm install and (its gateways) Sail
     sail_chart: Optional[ChartSource] = None  # the Sail operator's chart: the Sail install only
+    gateway_api: GatewayApi = GatewayApi()
 
 
 def _release(version: str) -> Release:
@@ -209,6 +237,41 @@ def _hub_problem(hub: str) -> Optional[str]:
     return None
 
 
+def _manifest_problem(value: str, root: Path) -> Optional[str]:
+    if value == PREINSTALLED or re.fullmatch(r"https://\S+", value):
+        return None
+    if "://" in value:
+        return f"{value!r} is not an https:// URL, a file or a directory of YAML files (or {PREINSTALLED!r})"
+    path = Path(value)
+    full = path if path.is_absolute() else root / path
+    if full.is_dir():
+        return None if any(full.glob("*.yaml")) else f"{value!r} holds no .yaml file (looked in {full})"
+    return None if full.is_file() else f"{value!r} is no https:// URL, file or directory (looked for {full})"
+
+
+def _manifests(value: str, root: Path) -> tuple[str, ...]:
+    """What `kubernetes.yaml.v2.ConfigGroup` reads: a URL or file as given, a directory's YAML files by glob."""
+    if value == PREINSTALLED:
+        return ()
+    path = Path(value)
+    full = path if path.is_absolute() else root / path
+    return (f"{value.rstrip('/')}/*.yaml",) if "://" not in value and full.is_dir() else (value,)
+
+
+def gateway_api_needs(settings: StackSettings, config: TenantsFile, root: Path) -> GatewayApi:
+    """The CRDs and istiod setting the file's Gateway API tenants need (nothing without such tenants)."""
+    if not any(t.uses_gateway_api for t in config.tenants):
+        return GatewayApi()
+    servers = [s for t in config.tenants if t.uses_gateway_api for s in t.gateway.servers]
+    manifests = _manifests(settings.gateway_api_crds or DEFAULT_GATEWAY_API_CRDS, root)
+    if any(s.route_kind == RouteKind.TCP for s in servers):
+        manifests += _manifests(settings.gateway_api_tcp_route_crd or DEFAULT_TCP_ROUTE_CRD, root)
+    # Istio serves TCP listeners and TCPRoute only with its alpha Gateway API support (its
+    # listenerProtocolToIstio); TLS listeners are gated too in releases from before TLSRoute was v1.
+    alpha = any(s.protocol in (Protocol.TCP, Protocol.TLS) or s.passes_tls_through for s in servers)
+    return GatewayApi(manifests=manifests, alpha=alpha)
+
+
 def installation_problems(settings: StackSettings, root: Path) -> list[tuple[str, str]]:
     """(key, message) for every setting the chosen method cannot use."""
     method = settings.install_method
@@ -224,6 +287,8 @@ def installation_problems(settings: StackSettings, root: Path) -> list[tuple[str
         "imageHub": settings.image_hub,
         "sailChartRepository": settings.sail_chart_repository,
         "sailChartDirectory": settings.sail_chart_directory,
+        "gatewayApiCrds": settings.gateway_api_crds,
+        "gatewayApiTcpRouteCrd": settings.gateway_api_tcp_route_crd,
     }
     for key, value in given.items():
         if value is not None and key not in support.keys:
@@ -238,6 +303,8 @@ def installation_problems(settings: StackSettings, root: Path) -> list[tuple[str
         ("imageHub", settings.image_hub, _hub_problem),
         ("sailChartRepository", settings.sail_chart_repository, _repository_problem),
         ("sailChartDirectory", settings.sail_chart_directory, lambda d: _sail_directory_problem(d, root)),
+        ("gatewayApiCrds", settings.gateway_api_crds, lambda m: _manifest_problem(m, root)),
+        ("gatewayApiTcpRouteCrd", settings.gateway_api_tcp_route_crd, lambda m: _manifest_problem(m, root)),
     ):
         problem = check(value) if value is not None and key in support.keys else None
         if problem:
@@ -245,8 +312,9 @@ def installation_problems(settings: StackSettings, root: Path) -> list[tuple[str
     return problems
 
 
-def installation(settings: StackSettings) -> Installation:
-    """The resolved installation of settings `installation_problems` found nothing wrong with."""
+def installation(settings: StackSettings, config: TenantsFile, root: Path) -> Installation:
+    """The resolved installation of settings `installation_problems` found nothing wrong with,
+    for the tenants file `config`."""
     method = settings.install_method
     support = SUPPORT[method]
     version = settings.istio_version or support.default_version
@@ -265,6 +333,7 @@ def installation(settings: StackSettings) -> Installation:
         image_hub=settings.image_hub or DEFAULT_IMAGE_HUB,
         charts=charts,
         sail_chart=sail_chart,
+        gateway_api=gateway_api_needs(settings, config, root),
     )
 
 
@@ -282,12 +351,18 @@ def tenants_file_rules(method: InstallMethod) -> Callable[[TenantsFile], list[tu
         )
         return [(path, message + (f" ({hint})" if hint else ""))]
 
+    def gateway_api_problems(config: TenantsFile) -> list[tuple[tuple, str]]:
+        if support.gateway_api is None:
+            return []
+        return [(("tenants", i, "gateway", "api"), support.gateway_api) for i, t in enumerate(config.tenants) if t.uses_gateway_api]
+
     def check(config: TenantsFile) -> list[tuple[tuple, str]]:
         if config.meshes is None:
-            return profile_problem(("controlPlane", "profile"), config.control_plane.profile)
+            return profile_problem(("controlPlane", "profile"), config.control_plane.profile) + gateway_api_problems(config)
         if support.refuses_meshes:
-            return [(("meshes",), support.refuses_meshes)]
+            return [(("meshes",), support.refuses_meshes)] + gateway_api_problems(config)
         findings = [f for i, mesh in enumerate(config.meshes) for f in profile_problem(("meshes", i, "profile"), mesh.profile)]
+        findings += gateway_api_problems(config)
         return findings + mesh_rules.version_findings(config, lambda version: version_problem(method, version, "version"))
 
     return check

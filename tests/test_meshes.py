@@ -15,7 +15,8 @@ from builders.meshes import (
 from builders.sail import cni_resource, istio_resource, mesh_resources
 from tenants import ConfigError, parse_tenants
 from tenants.install import SAIL_ISTIO_VERSIONS, installation, tenants_file_rules, version_problem
-from tenants.model import InstallMethod, StackSettings
+from tenants.model import InstallMethod, StackSettings, TenantsFile
+from render.engine import PROJECT_ROOT
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
     chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
@@ -23,7 +24,7 @@ from tests.mesh_support import (
 )
 from tests.support import sail_crd, sail_schema_errors, schema_errors
 
-HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM))
+HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM), TenantsFile(), PROJECT_ROOT)
 # The guide's label key; the program labels namespaces with its own, MESH_LABEL.
 GUIDE_LABEL = "usergroup"
 

@@ -27,7 +27,7 @@ except ConfigError as err:
 
 provider = k8s.Provider("cluster")  # the current kubeconfig context
 # The stack settings' defaults: Istio's newest validated release from its Helm charts.
-method = install_method(installation(StackSettings(tenants_file="tenants.yaml")), provider)
+method = install_method(installation(StackSettings(tenants_file="tenants.yaml"), config, Path(__file__).parent), provider)
 meshes = control_planes(config, method, provider)
 sharing = Sharing.of(config)
 for tenant in config.tenants:
