@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -27,15 +29,23 @@ TAMPERED = "istio/samples/bookinfo.yaml"
 def test_every_file_is_pinned_to_a_commit_and_listed_with_its_sha256():
     pinned = re.compile(rf"{re.escape(RAW)}/[\w.-]+/[\w.-]+/[0-9a-f]{{40}}/\S+")
     for entry in MANIFEST.values():
-        assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry
+        if entry.sha256 is None:  # an input not pinned yet: only the sha256 of the file derived from it checks it
+            assert entry.input_of and MANIFEST[entry.input_of].sha256 and entry.path in MANIFEST[entry.input_of].inputs, entry
+        else:
+            assert re.fullmatch(r"[0-9a-f]{64}", entry.sha256), entry
         assert (entry.url and pinned.fullmatch(entry.url)) or (entry.derived and not entry.url), entry
+    for entry in MANIFEST.values():
+        if entry.derived:  # derived from listed inputs that are kept apart from the shared copy's files
+            assert entry.inputs and all(MANIFEST[name].input_of == entry.path for name in entry.inputs), entry
+            assert all(name.startswith(reference_data.INPUTS) for name in entry.inputs), entry
 
 
 def test_the_files_the_tests_read_are_exactly_the_listed_ones():
     # The shared copy, or the cache a fresh clone filled: the same files, the same bytes.
-    for name in MANIFEST:
+    files = {name: entry for name, entry in MANIFEST.items() if not entry.input_of}
+    for name in files:
         reference_data.path(*name.split("/"))  # a missing one fails here, in one line
-    assert build_manifest(reference_data.root()) == MANIFEST
+    assert build_manifest(reference_data.root()) == files
 
 
 def test_a_test_reading_an_unlisted_file_is_told_how_to_list_it():
@@ -51,6 +61,13 @@ def mirror(tmp_path):
         target = served / MANIFEST[name].url[len(RAW) + 1:]
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(reference_data.path(*name.split("/")), target)
+    with _serve(served) as (url, requests):
+        yield url, requests
+
+
+@contextlib.contextmanager
+def _serve(served: Path):
+    """A server on this machine for the files under `served`: its URL, and the paths asked for."""
     requests: list[str] = []
 
     class Handler(SimpleHTTPRequestHandler):
@@ -59,9 +76,11 @@ def mirror(tmp_path):
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(served)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", requests
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_downloads_are_checked_and_kept_once(tmp_path, mirror):
@@ -97,6 +116,7 @@ def test_without_the_files_or_the_network_each_test_fails_in_one_line(tmp_path):
         ISTIO_MT_REFERENCE=str(tmp_path / "hidden"),
         ISTIO_MT_REFERENCE_CACHE=str(tmp_path / "cache"),
         ISTIO_MT_REFERENCE_MIRROR=f"http://127.0.0.1:{_closed_port()}",
+        ISTIO_MT_REFERENCE_GO="0",  # nor a Go module cache to take an input from
     )
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "tests/test_operator_install.py"],
@@ -114,3 +134,76 @@ def test_without_the_files_or_the_network_each_test_fails_in_one_line(tmp_path):
     summary = [line for line in out.splitlines() if line.startswith(f"reference data missing: {len(MANIFEST)} of {len(MANIFEST)} files")]
     assert len(summary) == 1, out
     assert not any(Path(tmp_path / "cache").rglob("*.yaml"))
+
+
+# --- Derived files: generated from their inputs ----------------------------------------------------
+
+SYNTHETIC_OPERATOR = 'syntax = "proto3";\nmessage IstioOperatorSpec { string profile = 1; google.protobuf.Struct values = 2; }\n'
+SYNTHETIC_VALUES = "syntax = 'proto3';\nmessage Values { int64 pods = 1; }\n"
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def derivable(tmp_path, monkeypatch):
+    """A derived file whose two inputs (one pinned, one not) a local mirror serves."""
+    served = tmp_path / "mirror"
+    inputs = {"inputs/operator.proto": SYNTHETIC_OPERATOR, "inputs/values.proto": SYNTHETIC_VALUES}
+    entries = {}
+    for name, text in inputs.items():
+        url = f"{RAW}/istio/example/{FAKE_COMMIT}/{name}"
+        (served / url[len(RAW) + 1:]).parent.mkdir(parents=True, exist_ok=True)
+        (served / url[len(RAW) + 1:]).write_text(text)
+        pinned = reference_data._sha256(text.encode()) if name.endswith("operator.proto") else None
+        entries[name] = Entry(name, pinned, url=url, input_of="example/schema.json")
+    make = reference_data.DERIVED["istio/istiooperator-1.23.6.schema.json"].make
+    monkeypatch.setitem(reference_data.DERIVED, "example/schema.json", reference_data.Derivation("why", tuple(inputs), make))
+    expected = make(SYNTHETIC_OPERATOR, SYNTHETIC_VALUES).encode()
+    derived = Entry("example/schema.json", reference_data._sha256(expected), derived="why", inputs=tuple(inputs))
+    with _serve(served) as (url, requests):
+        yield url, requests, entries, derived, expected
+
+
+def test_a_derived_file_is_generated_from_its_downloaded_inputs(tmp_path, derivable):
+    url, requests, inputs, derived, expected = derivable
+    cache = tmp_path / "cache"
+    status = reference_data.fetch([*inputs.values(), derived], cache, url)
+    assert status.missing == {}
+    assert (cache / derived.path).read_bytes() == expected
+    assert json.loads(expected)["properties"]["spec"]["properties"]["values"] == {"$ref": "#/$defs/values.Values"}
+    assert sorted(requests) == sorted(f"/istio/example/{FAKE_COMMIT}/{name}" for name in inputs)
+    requests.clear()
+    assert reference_data.fetch([*inputs.values(), derived], cache, url).missing == {} and requests == []  # kept
+
+
+def test_a_derived_file_that_comes_out_other_than_listed_is_refused(tmp_path, derivable):
+    url, _, inputs, derived, _ = derivable
+    cache = tmp_path / "cache"
+    wrong = Entry(derived.path, "0" * 64, derived="why", inputs=derived.inputs)
+    status = reference_data.fetch([*inputs.values(), wrong], cache, url)
+    assert status.missing == {
+        wrong.path: "generated from its inputs, but not the bytes tests/reference.json lists (the inputs or the generator differ)",
+    }
+    assert not (cache / wrong.path).exists()
+    # The unpinned input was only as good as what it generated: it goes, the pinned one stays.
+    assert not (cache / "inputs/values.proto").exists() and (cache / "inputs/operator.proto").is_file()
+
+
+def test_a_derived_file_whose_input_is_missing_says_which_and_why(tmp_path, derivable):
+    _, _, inputs, derived, _ = derivable
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    status = reference_data.fetch([*inputs.values(), derived], tmp_path / "cache", closed)
+    assert re.fullmatch(r"derived from inputs/operator\.proto: 127\.0\.0\.1:\d+ unreachable: .*", status.missing[derived.path])
+    assert not (tmp_path / "cache" / derived.path).exists()
+
+
+def test_an_input_from_a_go_module_is_taken_from_the_go_module_cache_first(tmp_path):
+    entry = MANIFEST[reference_data.ISTIO_OPERATOR_PROTO]
+    assert entry.go == "istio.io/api@v1.23.4" and entry.sha256
+    if shutil.which("go") is None:
+        pytest.skip("no `go` on PATH: the input is downloaded instead")
+    closed = f"http://127.0.0.1:{_closed_port()}"
+    status = reference_data.fetch([entry], tmp_path / "cache", closed)
+    if status.missing:  # no module cache and no module proxy: both ways were tried, Go first
+        assert re.match(r"`go mod download istio\.io/api@v1\.23\.4`: .*; 127\.0\.0\.1:\d+ unreachable", status.missing[entry.path])
+    else:
+        assert reference_data._sha256((tmp_path / "cache" / entry.path).read_bytes()) == entry.sha256
