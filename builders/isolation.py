@@ -1,7 +1,7 @@
 """What keeps tenants apart (traffic, configuration, resources, access, certificates), and the
 one way through: a service its owner exports to a tenant that imports it.
 
-Every tenant gets these objects by default; the README's "What isolation you get" says which
+Every tenant gets these objects by default; docs/isolation.md says which
 guarantee each one provides and what it does not cover.
 """
 
