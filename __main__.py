@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import PlatformControlPlane, TenantMesh, install_method
+from components import GatewayApiCrds, PlatformControlPlane, TenantMesh, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -33,8 +33,10 @@ platform = PlatformControlPlane(
     provider=provider,
 )
 sharing = Sharing.of(settings.tenants)
+crds = settings.install.gateway_api.manifests
+gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
 for tenant in settings.tenants.tenants:
-    TenantMesh(tenant, mesh=platform, sharing=sharing)
+    TenantMesh(tenant, mesh=platform, sharing=sharing, gateway_api=gateway_api)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

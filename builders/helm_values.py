@@ -15,6 +15,7 @@ from tenants.model import ControlPlane, Observability, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS
 
 from .control_plane import ISTIOD_ENV, observability_servers
+from .gateway_api import ALPHA_GATEWAY_API_ENV
 from .istio import autoscaler_bounds
 from .meta import TENANT_LABEL
 from .tenant import STATUS_PORT, gateway_service_values
@@ -66,7 +67,7 @@ def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
     values: dict = {
         **_profile(cp),
         "global": {**_images(install), "istioNamespace": cp.namespace},
-        "env": dict(ISTIOD_ENV),
+        "env": {**ISTIOD_ENV, **({ALPHA_GATEWAY_API_ENV: "true"} if install.gateway_api.alpha else {})},
         # Injected pods leave traffic redirection to the CNI agent: no istio-init container.
         "cni": {"enabled": True},
     }

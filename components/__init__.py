@@ -5,6 +5,7 @@ import pulumi
 from tenants.install import Installation
 from tenants.model import InstallMethod as Method
 
+from .gateway_api_crds import GatewayApiCrds
 from .install_method import InstallMethod
 from .istio_helm_install import HelmMethod, IstioHelmInstall
 from .istio_operator_install import IstioOperatorInstall, OperatorMethod
@@ -20,5 +21,5 @@ def install_method(install: Installation, provider: pulumi.ProviderResource) -> 
 
 
 __all__ = [
-    "IstioHelmInstall", "IstioOperatorInstall", "PlatformControlPlane", "TenantMesh", "install_method",
+    "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "PlatformControlPlane", "TenantMesh", "install_method",
 ]

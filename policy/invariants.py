@@ -130,6 +130,50 @@ def gateway_selects_own_gateway(obj: Mapping, platform: Platform) -> Iterator[st
             yield f"{identity(obj)} selects {format_labels(selector)}, which also matches {whose} {format_labels(labels)}; select {format_labels(own)}"
 
 
+GATEWAY_API = "gateway.networking.k8s.io"
+GATEWAY_API_ROUTES = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute")
+
+
+def gateway_api_stays_in_namespace(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Gateway API objects reach nothing outside its namespace: its Gateway takes routes
+    and certificates of that namespace only, and labels its pods as the tenant's gateway (which the
+    isolation objects select); its routes attach to Gateways and send to Services of that namespace."""
+    kind = obj.get("kind")
+    if not (_is(obj, "Gateway", GATEWAY_API) or (kind in GATEWAY_API_ROUTES and str(obj.get("apiVersion", "")).startswith(GATEWAY_API + "/"))):
+        return
+    namespace = _namespace(obj)
+    tenant = platform.tenant_in(namespace)
+    if tenant is None:
+        return
+    spec = obj.get("spec") or {}
+
+    def elsewhere(ref: Mapping) -> bool:
+        return ref.get("namespace") not in (None, "", namespace)
+
+    if kind == "Gateway":
+        for i, listener in enumerate(spec.get("listeners") or []):
+            allowed = ((listener.get("allowedRoutes") or {}).get("namespaces") or {}).get("from", "Same")
+            if allowed != "Same":
+                yield f"{identity(obj)} listeners[{i}] takes routes from {allowed!r} namespaces; a tenant's Gateway takes its own namespace's (Same)"
+            for ref in (listener.get("tls") or {}).get("certificateRefs") or []:
+                if elsewhere(ref):
+                    yield f"{identity(obj)} listeners[{i}] reads certificate {ref.get('namespace')}/{ref.get('name')}; a tenant's certificates are its own namespace's"
+        labels = (spec.get("infrastructure") or {}).get("labels") or {}
+        if not tenant.gateway_labels.items() <= labels.items():
+            yield (
+                f"{identity(obj)} labels its pods {format_labels(labels)}, not tenant {tenant.name!r}'s gateway labels "
+                f"{format_labels(tenant.gateway_labels)} that its isolation selects (spec.infrastructure.labels)"
+            )
+        return
+    for ref in spec.get("parentRefs") or []:
+        if elsewhere(ref):
+            yield f"{identity(obj)} attaches to {ref.get('namespace')}/{ref.get('name')}; a tenant's routes attach to its own Gateway"
+    for rule in spec.get("rules") or []:
+        for ref in rule.get("backendRefs") or []:
+            if elsewhere(ref):
+                yield f"{identity(obj)} sends to {ref.get('namespace')}/{ref.get('name')}; another tenant's service is reached through its exports"
+
+
 def namespace_has_injection(obj: Mapping, platform: Platform) -> Iterator[str]:
     """Every tenant namespace enrols its pods in the mesh (without a sidecar, mTLS and policy do not apply)."""
     if not _is(obj, "Namespace", ""):
@@ -294,6 +338,11 @@ INVARIANTS = (
     Invariant(
         "tenant-gateway-selects-own-gateway", "A Gateway in a tenant namespace selects only that tenant's gateway.",
         gateway_selects_own_gateway, frozenset({"Gateway"}),
+    ),
+    Invariant(
+        "tenant-gateway-api-stays-in-namespace",
+        "A tenant's Gateway API Gateway and routes take and reach only its own namespace, and label its gateway as its isolation expects.",
+        gateway_api_stays_in_namespace, frozenset({"Gateway", *GATEWAY_API_ROUTES}),
     ),
     Invariant(
         "tenant-namespace-injection", "Every tenant namespace has istio-injection=enabled or an istio.io/rev label.",

@@ -751,4 +751,15 @@ class StackSettings(Model):
         None, description="helm: a local directory holding the charts base, istiod, gateway and cni, instead of a repository."
     )
     image_hub: Optional[str] = Field(None, description="helm: the image registry of istiod and the CNI agent (default: docker.io/istio).")
+    gateway_api_crds: Optional[str] = Field(
+        None,
+        description="helm, for gateway-api tenants: the Gateway API CRDs (standard channel) to apply, as an https:// URL, "
+        "a file or a directory of YAML files, or `preinstalled` when the cluster has them (default: the v1.5.1 "
+        "release's standard-install.yaml).",
+    )
+    gateway_api_tcp_route_crd: Optional[str] = Field(
+        None,
+        description="helm, for gateway-api tenants that forward TCP: the experimental TCPRoute CRD, as an https:// URL, "
+        "a file or a directory, or `preinstalled` (default: v1.5.1's config/crd/experimental TCPRoute CRD).",
+    )
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")

@@ -82,4 +82,4 @@ def load_settings(
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
     tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method))
-    return Settings(stack=settings, install=installation(settings), tenants=tenants, tenants_path=full)
+    return Settings(stack=settings, install=installation(settings, tenants, root), tenants=tenants, tenants_path=full)

@@ -14,6 +14,7 @@ from policy.invariants import (
     Platform,
     authorization_admits_only_granted,
     evaluate,
+    gateway_api_stays_in_namespace,
     gateway_selects_own_gateway,
     kubernetes_object,
     load_balancer_only_for_gateway,
@@ -122,6 +123,10 @@ def test_the_pack_sees_every_kind_the_stacks_register():
 BROKEN = [
     ("tenant-gateway-selects-own-gateway", [gateway("bank-ns", {"istio": "gw-shop"})],
      "Gateway bank-ns/gw selects {istio: gw-shop}, labels that tenant 'bank''s gateway {app: gw-bank, istio: gw-bank} does not carry"),
+    ("tenant-gateway-api-stays-in-namespace",
+     [obj("gateway.networking.k8s.io/v1", "HTTPRoute", "web", "shop",
+          spec={"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "vault", "namespace": "bank-ns", "port": 80}]}]})],
+     "HTTPRoute shop/web sends to bank-ns/vault; another tenant's service is reached through its exports"),
     ("tenant-namespace-injection", [namespace("blog", {"istio-injection": "disabled"}), peer_authentication("blog", "STRICT")],
      "tenant Namespace blog has istio-injection=disabled; label it istio-injection=enabled or istio.io/rev=<revision>"),
     ("mtls-not-weakened", [peer_authentication("shop", "PERMISSIVE")],
@@ -295,3 +300,45 @@ def test_a_broken_tenants_file_is_a_config_error(tmp_path: Path):
     broken.write_text(yaml.safe_dump({"tenants": [{"name": "Bad Name"}]}))
     with pytest.raises(ConfigError, match="tenants"):
         Platform.load(broken)
+
+
+def _gateway_api_gateway(**listener) -> dict:
+    spec = {
+        "gatewayClassName": "istio",
+        "infrastructure": {"labels": {"istio": "gw-shop", "app": "gw-shop"}},
+        "listeners": [{"name": "http", "port": 80, "protocol": "HTTP", **listener}],
+    }
+    return obj("gateway.networking.k8s.io/v1", "Gateway", "shop-gateway", "shop", spec=spec)
+
+
+@pytest.mark.parametrize(
+    "gateway, fragment",
+    [
+        (_gateway_api_gateway(), None),
+        (_gateway_api_gateway(allowedRoutes={"namespaces": {"from": "Same"}}), None),
+        (_gateway_api_gateway(allowedRoutes={"namespaces": {"from": "All"}}), "takes routes from 'All' namespaces"),
+        (_gateway_api_gateway(tls={"certificateRefs": [{"name": "vault-tls", "namespace": "bank-ns"}]}), "reads certificate bank-ns/vault-tls"),
+    ],
+)
+def test_gateway_api_gateways_stay_in_their_namespace(gateway, fragment):
+    messages = list(gateway_api_stays_in_namespace(gateway, PLATFORM))
+    assert messages == [] if fragment is None else (len(messages) == 1 and fragment in messages[0])
+
+
+def test_a_gateway_api_gateway_must_label_its_pods_as_the_tenants_gateway():
+    gateway = _gateway_api_gateway()
+    gateway["spec"]["infrastructure"]["labels"] = {"istio": "gw-shop"}
+    (message,) = gateway_api_stays_in_namespace(gateway, PLATFORM)
+    assert "not tenant 'shop''s gateway labels {app: gw-shop, istio: gw-shop}" in message
+
+
+def test_the_pack_finds_nothing_in_a_gateway_api_tenant(tmp_path):
+    text = TENANTS.replace(
+        "    gateway: {name: shop-gw, labels: {istio: gw-shop, app: gw-shop}}",
+        "    gateway: {api: gateway-api, name: shop-gw, labels: {istio: gw-shop, app: gw-shop}}\n"
+        "    routes: [{name: web, http: [{to: {service: web, port: 80}}]}]",
+    )
+    program = run("dev", text, tmp_path)
+    resources = [(r.urn, r.type, plain(r.inputs)) for r in program.registrations]
+    assert {p["kind"] for _, t, p in resources if "gateway.networking.k8s.io" in t} == {"Gateway", "HTTPRoute"}
+    assert evaluate(resources, Platform(parse_tenants(text, "tenants.yaml"))) == []

@@ -70,15 +70,31 @@ def tenants(draw, name: str, others: list[str]) -> dict:
         gateway["labels"] = draw(st.dictionaries(st.sampled_from(["istio", "app", "team"]), names, min_size=1, max_size=3))
     if draw(st.booleans()):
         gateway["servers"] = draw(st.lists(servers(), min_size=1, max_size=3))
+    if draw(st.booleans()):
+        gateway["service"] = {"type": draw(st.sampled_from(["LoadBalancer", "NodePort", "ClusterIP"]))}
+        if draw(st.booleans()):
+            gateway["service"]["annotations"] = {
+                draw(st.sampled_from(["service.beta.kubernetes.io/aws-load-balancer-scheme", "example.com/owner"])): draw(names)
+            }
+    if draw(st.booleans()):
+        gateway["api"] = draw(st.sampled_from(["istio", "gateway-api"]))
     if gateway:
         tenant["gateway"] = gateway
     routes = []
-    for route_name in draw(st.lists(names, max_size=2, unique=True)):
-        route: dict = {"name": route_name, "http": [{"to": {"service": draw(names), "port": draw(st.integers(1, 65535))}}]}
-        if draw(st.booleans()):
+    for route_name in draw(st.lists(names, max_size=3, unique=True)):
+        to = {"service": draw(names), "port": draw(st.integers(1, 65535))}
+        kind = draw(st.sampled_from(["http", "http", "tcp", "tls"]))
+        route: dict = {"name": route_name}
+        if kind == "http":
+            route["http"] = [{"to": to}]
+            if draw(st.booleans()):
+                route["http"][0]["match"] = [draw(st.sampled_from([{"prefix": "/"}, {"exact": "/x"}, {"regex": "/v[0-9]+"}]))]
+        else:
+            route[kind] = {"to": to}
+            if draw(st.booleans()):
+                route[kind]["port"] = draw(st.sampled_from([s["port"] for s in gateway.get("servers", [])] or [80]))
+        if kind != "tcp" and draw(st.booleans()):
             route["hosts"] = draw(st.lists(hosts.filter(lambda h: "/" not in h), min_size=1, max_size=2, unique=True))
-        if draw(st.booleans()):
-            route["http"][0]["match"] = [draw(st.sampled_from([{"prefix": "/"}, {"exact": "/x"}, {"regex": "/v[0-9]+"}]))]
         routes.append(route)
     if routes:
         tenant["routes"] = routes

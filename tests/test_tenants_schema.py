@@ -129,6 +129,13 @@ FIELD_MISTAKES = {
     "match-not-a-path": {
         "tenants": [{**TENANT, "routes": [{"name": "r", "http": [{"match": [{"prefix": "api"}], "to": {"service": "s", "port": 80}}]}]}]
     },
+    "route-of-two-kinds": {
+        "tenants": [{**TENANT, "routes": [{"name": "r", "http": [{"to": {"service": "s", "port": 80}}], "tcp": {"to": {"service": "s", "port": 80}}}]}]
+    },
+    "route-of-no-kind": {"tenants": [{**TENANT, "routes": [{"name": "r"}]}]},
+    "service-type-unknown": {"tenants": [{**TENANT, "gateway": {"service": {"type": "Internal"}}}]},
+    "annotation-not-a-string": {"tenants": [{**TENANT, "gateway": {"service": {"annotations": {"example.com/weight": 3}}}}]},
+    "api-unknown": {"tenants": [{**TENANT, "gateway": {"api": "ingress"}}]},
     "boolean-as-string": {"tenants": [{**TENANT, "decommission": "yes"}]},
     "profile-typo": {"controlPlane": {"profile": "defualt"}},
     "quota-not-a-quantity": {"tenants": [{**TENANT, "quota": {"cpu": "lots"}}]},

@@ -25,7 +25,10 @@ HELM_UNVALIDATED = (
     "is not validated for installMethod: helm, which supports Istio 1.30 (validated with the 1.30.3 charts): "
     "use istioVersion 1.30.3"
 )
-ALLOWED_KEYS = "chartDirectory, chartRepository, imageHub, installMethod, istioVersion, kubeContext, tenantsFile"
+ALLOWED_KEYS = (
+    "chartDirectory, chartRepository, gatewayApiCrds, gatewayApiTcpRouteCrd, imageHub, installMethod, istioVersion, "
+    "kubeContext, tenantsFile"
+)
 
 
 def settings_errors(config: dict, root: Path = PROJECT_ROOT, stack: str = "unit") -> list[str]:
