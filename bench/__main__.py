@@ -224,8 +224,10 @@ def main(argv: list[str]) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     try:
         sizes = []
-        for method in args.methods:
-            for count in args.sizes:
+        # Smallest first, both methods at each size: on Linux a child's peak RSS starts from this
+        # process's at the fork, and this one grows with each recording it reads.
+        for count in sorted(args.sizes):
+            for method in args.methods:
                 print(f"measuring {count} tenants ({method}) ...", file=sys.stderr, flush=True)
                 sizes.append(measure_size(count, args.runs, method))
         largest = max(args.sizes)

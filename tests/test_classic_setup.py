@@ -27,10 +27,12 @@ def stack_objects(request):
     return objects(run(request.param))
 
 
-@pytest.mark.parametrize("stack, platform", [("classic", {"istio-operator", "istio-system"}), ("dev", {"istio-system"})])
-def test_namespaces(stack, platform):
+@pytest.mark.parametrize(
+    "stack, platform, more", [("classic", {"istio-operator", "istio-system"}, set()), ("dev", {"istio-system"}, {"workspace-3"})]
+)
+def test_namespaces(stack, platform, more):
     namespaces = {o["metadata"]["name"]: o["metadata"].get("labels", {}) for o in of_kind(objects(run(stack)), "Namespace")}
-    assert set(namespaces) == platform | {"workspace-1", "workspace-2"}
+    assert set(namespaces) == platform | {"workspace-1", "workspace-2"} | more  # dev: a Gateway API tenant too
     for workspace in WORKSPACES:
         assert namespaces[workspace]["istio-injection"] == "enabled"
     assert namespaces["istio-system"].get("istio-injection") != "enabled"

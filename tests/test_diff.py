@@ -106,13 +106,13 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
 
 def test_a_new_tenant_is_listed_as_added(base, tmp_path):
     document = copy.deepcopy(DEV)
-    document["tenants"].append({"name": "workspace-3"})
+    document["tenants"].append({"name": "workspace-4"})
     report, _ = diff(base, tmp_path, document)
-    group = report.groups["workspace-3"]
-    assert group.title == "tenant workspace-3 (new)"
-    assert ("", "Namespace", "", "workspace-3") in group.added
-    assert any(line.startswith("+ istio-multitenancy:index:TenantMesh workspace-3") for line in group.resources)
-    assert [t for t, g in report.groups.items() if g] == ["workspace-3"]
+    group = report.groups["workspace-4"]
+    assert group.title == "tenant workspace-4 (new)"
+    assert ("", "Namespace", "", "workspace-4") in group.added
+    assert any(line.startswith("+ istio-multitenancy:index:TenantMesh workspace-4") for line in group.resources)
+    assert [t for t, g in report.groups.items() if g] == ["workspace-4"]
 
 
 def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):

@@ -8,6 +8,7 @@ line but `...` appears in what it printed); a ```yaml block after `<!-- file: PA
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -96,6 +97,19 @@ def _environment(home: Path) -> dict:
     return {**env, **references, "PATH": os.pathsep.join(path), "COLUMNS": "100", "HOME": env.get("HOME", str(home))}
 
 
+def _not_printed(expected: str, printed: str) -> list[str]:
+    """The expected lines (but blank and `...` ones) that do not appear in `printed` in their order."""
+    lines, at, missing = [line.rstrip() for line in printed.split("\n")], 0, []
+    for line in expected.split("\n"):
+        if not line.strip() or line.strip() == "...":
+            continue
+        try:
+            at = lines.index(line.rstrip(), at) + 1
+        except ValueError:
+            missing.append(line)
+    return missing
+
+
 @pytest.fixture
 def repo_copy(tmp_path: Path) -> Path:
     """The repository as a fresh clone has it, with the project's .venv: commands that write stay there."""
@@ -122,9 +136,8 @@ def test_shell_examples_run_and_print_what_the_docs_show(name, repo_copy):
         assert done.returncode == 0, f"{block.where}: exit {done.returncode}\n{printed}"
         following = page_blocks[index + 1] if index + 1 < len(page_blocks) else None
         if following and following.lang == "text" and following.after_blank_only:
-            lines = {line.rstrip() for line in printed.split("\n")}
-            missing = [e for e in following.text.split("\n") if e.strip() and e.strip() != "..." and e.rstrip() not in lines]
-            assert missing == [], f"{following.where}: not printed by the block above:\n" + "\n".join(missing) + f"\n--- printed:\n{printed}"
+            missing = _not_printed(following.text, printed)
+            assert missing == [], f"{following.where}: not printed by the block above, in this order:\n" + "\n".join(missing) + f"\n--- printed:\n{printed}"
 
 
 def test_examples_follow_one_convention():
@@ -217,3 +230,16 @@ def test_the_readme_picture_shows_every_object_a_tenant_gets(dev_render):
     assert len(mine) > 5
     missing = [f"{o['kind']} {o['metadata']['name']}" for o in mine if o["kind"] not in picture or o["metadata"]["name"] not in picture]
     assert missing == []
+
+
+def test_scale_figures_are_those_of_the_committed_benchmark():
+    results = json.loads((ROOT / "bench" / "results.json").read_text(encoding="utf-8"))
+    page = (ROOT / "docs" / "scale.md").read_text(encoding="utf-8")
+    for size in results["sizes"]:
+        row = (
+            f"| {size['tenants']:,} | {size['method']} | {size['resources']:,} | {size['program']['seconds']:.1f} s "
+            f"| {round(size['program']['peakMiB'])} MiB |"
+        )
+        assert row in page, f"docs/scale.md lacks the row {row} (bench/results.json)"
+    assert f"takes {results['validateSeconds']:.1f} s" in page
+    assert f"takes {results['diffSeconds']:.1f} s" in page

@@ -19,7 +19,7 @@ from render.charts import KUBERNETES_VERSION, Expansion, expand, helm_binary, te
 from render.engine import PROJECT_ROOT, ProgramRun, run_program
 from tenants.loader import parse_tenants
 from tests.support import charts, plain, reference, schema_errors
-from tests.test_install_paths import TENANTS
+from tests.test_install_paths import HELM_TENANTS
 
 HELM = helm_binary()
 pytestmark = pytest.mark.skipif(HELM is None, reason="no helm (set HELM_BIN or put helm on PATH)")
@@ -46,8 +46,8 @@ def _project(root: Path, tenants: str, stack_tenants: str = "tenants/dev.yaml") 
 def expanded(request, tmp_path_factory) -> tuple[ProgramRun, list[Expansion], str]:
     root = tmp_path_factory.mktemp(request.param)
     if request.param == "features":
-        _project(root, TENANTS)
-        text = TENANTS
+        _project(root, HELM_TENANTS)
+        text = HELM_TENANTS
     else:
         _project(root, "", f"tenants/{request.param}.yaml")
         text = (PROJECT_ROOT / "tenants" / f"{request.param}.yaml").read_text(encoding="utf-8")
