@@ -6,6 +6,7 @@ from tenants.model import ControlPlane, Observability
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
 from .istio import SECURITY, gateway, pinned_replicas, virtual_service
+from .mesh_settings import hardened_mesh_config, hardened_pilot_env
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 OBSERVABILITY_GATEWAY = "observability-gateway"
@@ -27,11 +28,9 @@ def control_plane_namespace(cp: ControlPlane) -> dict:
 def control_plane_operator(cp: ControlPlane) -> dict:
     spec: dict = {
         "profile": cp.profile,
-        "values": {
-            # A Gateway may only select gateway pods in its own namespace: without this a
-            # tenant's Gateway could program another tenant's (or the platform's) gateway.
-            "pilot": {"env": {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}},
-        },
+        # The same hardening as every install path (mesh_settings.py).
+        "meshConfig": hardened_mesh_config(),
+        "values": {"pilot": {"env": hardened_pilot_env()}},
     }
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["namespace"] = cp.namespace

@@ -5,6 +5,7 @@ from collections import Counter
 import pulumi
 import pytest
 
+from builders.mesh_settings import hardened_mesh_config, hardened_pilot_env
 from tests.isolation_support import (
     CANONICAL_SERVICE_LABEL,
     in_namespace,
@@ -256,9 +257,16 @@ def test_a_custom_control_plane_namespace_is_the_one_admitted(tmp_path):
     assert iop["spec"]["values"]["pilot"]["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
 
 
-def test_gateways_are_scoped_to_their_namespace_by_istiod(dev_objects):
-    iop = find(dev_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
-    assert iop["spec"]["values"]["pilot"]["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+def test_the_operator_path_applies_the_shared_mesh_hardening(dev_objects):
+    spec = find(dev_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)["spec"]
+    env = spec["values"]["pilot"]["env"]
+    assert env == hardened_pilot_env()
+    assert env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true" and env["ENABLE_DEBUG_ON_HTTP"] == "false"
+    mesh = spec["meshConfig"]
+    assert mesh == hardened_mesh_config()
+    assert mesh["ingressControllerMode"] == "OFF" and mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    for kind in ("VirtualService", "DestinationRule", "Service"):
+        assert mesh[f"default{kind}ExportTo"] == ["."]
 
 
 # --- TLS -----------------------------------------------------------------------------------
