@@ -72,11 +72,22 @@ def enabled_addons(obs: Observability) -> list[str]:
 
 
 def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
-    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on."""
+    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on.
+
+    None by default (the add-ons carry no authentication of their own); once turned on, HTTPS
+    only, with the certificate in `obs.credential_name` (the rules require it).
+    """
     addons = enabled_addons(obs)
     if not addons:
         return []
-    servers = [{"port": {"number": 80, "name": "http-observability", "protocol": "HTTP"}, "hosts": [addon_host(a, obs) for a in addons]}]
+    servers = [
+        {
+            "port": {"number": 443, "name": "https-observability", "protocol": "HTTPS"},
+            # `./`: only VirtualServices of the control-plane namespace bind to these hosts.
+            "hosts": [f"./{addon_host(a, obs)}" for a in addons],
+            "tls": {"mode": "SIMPLE", "credentialName": obs.credential_name},
+        }
+    ]
     objects = [gateway(OBSERVABILITY_GATEWAY, cp.namespace, CONTROL_PLANE_GATEWAY_SELECTOR, servers, MANAGED_BY)]
     for addon in addons:
         service, port = ADDON_SERVICES[addon]

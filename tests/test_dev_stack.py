@@ -1,5 +1,7 @@
 """The dev stack reproduces the classic single-cluster multi-tenant setup, object by object."""
 
+import pulumi
+import pytest
 import yaml
 
 from tests.support import find, of_kind, reference, run, objects, schema_errors
@@ -78,39 +80,48 @@ def test_bookinfo_routes_match_istio_sample(dev_objects):
         assert destination["port"] == sample_destination["port"]
 
 
-def test_observability_ingress(dev_objects):
-    gateway = find(dev_objects, "Gateway", "observability-gateway", "istio-system")
+def test_no_observability_route_is_published_by_default(dev_objects):
+    # The add-ons carry no authentication of their own: nothing reaches them until a file turns them on.
+    assert [o for o in of_kind(dev_objects, "Gateway") if o["metadata"]["namespace"] == "istio-system"] == []
+    assert [o for o in of_kind(dev_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"] == []
+
+
+ALL_ADDONS = "observability: {domain: obs.example.org, credentialName: obs-tls, addons: {kiali: true, grafana: true, prometheus: true, tracing: true}}\ntenants: []\n"
+
+
+def test_observability_routes_once_on_are_https_only(tmp_path):
+    objs = objects(run(tenants_yaml=ALL_ADDONS, tmp_path=tmp_path))
+    gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
     assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+    (server,) = gateway["spec"]["servers"]
+    assert server["port"] == {"number": 443, "name": "https-observability", "protocol": "HTTPS"}
+    assert server["tls"] == {"mode": "SIMPLE", "credentialName": "obs-tls"}
     expected = {"kiali": 20001, "grafana": 3000, "prometheus": 9090, "tracing": 80}
-    assert sorted(gateway["spec"]["servers"][0]["hosts"]) == sorted(f"{a}.example.com" for a in expected)
+    assert sorted(server["hosts"]) == sorted(f"./{a}.obs.example.org" for a in expected)
     for addon, port in expected.items():
-        vs = find(dev_objects, "VirtualService", addon, "istio-system")
-        assert vs["spec"]["hosts"] == [f"{addon}.example.com"]
+        vs = find(objs, "VirtualService", addon, "istio-system")
+        assert vs["spec"]["hosts"] == [f"{addon}.obs.example.org"]
         assert vs["spec"]["gateways"] == ["observability-gateway"]
         (route,) = vs["spec"]["http"][0]["route"]
-        assert route["destination"] == {"host": f"{'tracing' if addon == 'tracing' else addon}.istio-system.svc.cluster.local", "port": {"number": port}}
+        assert route["destination"] == {"host": f"{addon}.istio-system.svc.cluster.local", "port": {"number": port}}
 
 
-def test_addons_switch_off(tmp_path):
-    program = run(
-        tenants_yaml="observability: {domain: obs.example.org, addons: {grafana: false, tracing: false}}\ntenants: []\n",
-        tmp_path=tmp_path,
-    )
+def test_addons_switch_on_one_by_one(tmp_path):
+    program = run(tenants_yaml=ALL_ADDONS.replace("grafana: true", "grafana: false").replace("tracing: true", "tracing: false"), tmp_path=tmp_path)
     objs = objects(program)
     names = {o["metadata"]["name"] for o in of_kind(objs, "VirtualService")}
     assert names == {"kiali", "prometheus"}
     gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
-    assert gateway["spec"]["servers"][0]["hosts"] == ["kiali.obs.example.org", "prometheus.obs.example.org"]
+    assert gateway["spec"]["servers"][0]["hosts"] == ["./kiali.obs.example.org", "./prometheus.obs.example.org"]
     assert program.outputs["observability"] == {
-        "kiali": "http://kiali.obs.example.org",
-        "prometheus": "http://prometheus.obs.example.org",
+        "kiali": "https://kiali.obs.example.org",
+        "prometheus": "https://prometheus.obs.example.org",
     }
 
 
-def test_all_addons_off_means_no_observability_gateway(tmp_path):
-    addons = "{kiali: false, grafana: false, prometheus: false, tracing: false}"
-    objs = objects(run(tenants_yaml=f"observability: {{addons: {addons}}}\ntenants: []\n", tmp_path=tmp_path))
-    assert of_kind(objs, "Gateway") == [] and of_kind(objs, "VirtualService") == []
+def test_an_addon_without_a_certificate_is_an_error(tmp_path):
+    with pytest.raises(pulumi.RunError, match=r"observability.addons: the add-ons on \(kiali\) are served over HTTPS only"):
+        run(tenants_yaml="observability: {addons: {kiali: true}}\ntenants: []\n", tmp_path=tmp_path)
 
 
 def test_a_bare_tenant_gets_working_defaults(tmp_path):

@@ -37,7 +37,7 @@ LABEL_KEY = (
     "starting and ending with a letter or digit"
 )
 LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-TENANT_KEYS = "admins, decommission, exports, gateway, imports, name, namespace, previousNames, quota, routes"
+TENANT_KEYS = "admins, decommission, egress, exports, gateway, imports, name, namespace, podSecurity, previousNames, quota, routes"
 PROGRAM_STACK = "pulumi:pulumi:Stack"
 
 
@@ -91,7 +91,7 @@ CASES = [
         tenant:
           - name: a
         """,
-        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, observability, tenants",
+        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, observability, platformIdentities, tenants",
     ),
     case(
         "unknown-tenant-key",
