@@ -6,7 +6,7 @@ from tenants.model import ControlPlane, Observability
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
 from .istio import SECURITY, gateway, pinned_replicas, virtual_service
-from .mesh_settings import hardened_mesh_config, hardened_pilot_env
+from .mesh_settings import hardened_mesh_config, hardened_pilot_env, istiod_network_policy
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 OBSERVABILITY_GATEWAY = "observability-gateway"
@@ -30,20 +30,21 @@ def control_plane_operator(cp: ControlPlane) -> dict:
         "profile": cp.profile,
         # The same hardening as every install path (mesh_settings.py).
         "meshConfig": hardened_mesh_config(),
-        "values": {"pilot": {"env": hardened_pilot_env()}},
+        # Istio CNI sets up each pod's traffic redirection, so that pods need no istio-init
+        # container with NET_ADMIN: the Pod Security levels of tenant namespaces allow none.
+        "values": {"pilot": {"env": hardened_pilot_env(), "cni": {"enabled": True}}},
     }
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["namespace"] = cp.namespace
         spec["values"]["global"] = {"istioNamespace": cp.namespace}
-    components: dict = {}
+    components: dict = {"cni": {"enabled": True}}
     if cp.replicas.pilot:
         components["pilot"] = {"k8s": pinned_replicas(cp.replicas.pilot)}
     if cp.replicas.ingress_gateway:
         components["ingressGateways"] = [
             {"name": "istio-ingressgateway", "enabled": True, "k8s": pinned_replicas(cp.replicas.ingress_gateway)}
         ]
-    if components:
-        spec["components"] = components
+    spec["components"] = components
     return k8s_object(
         "install.istio.io/v1alpha1", "IstioOperator", cp.name, cp.namespace,
         labels=MANAGED_BY, annotations=WAIT_FOR_HEALTHY, spec=spec,
@@ -61,6 +62,11 @@ def strict_mtls(namespace_name: str, labels: dict[str, str]) -> dict:
 
 def mesh_wide_mtls(cp: ControlPlane) -> dict:
     return strict_mtls(cp.namespace, MANAGED_BY)
+
+
+def istiod_protection(cp: ControlPlane, obs: Observability) -> dict:
+    """The NetworkPolicy in front of istiod; the scraper's namespace defaults to the control plane's."""
+    return istiod_network_policy(cp.namespace, obs.scraper_namespace or cp.namespace, MANAGED_BY)
 
 
 def addon_host(addon: str, obs: Observability) -> str:

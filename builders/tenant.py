@@ -7,7 +7,9 @@ from tenants.model import ControlPlane, Route, Server, Tenant
 
 from .control_plane import DEFAULT_NAMESPACE
 from .istio import gateway, pinned_replicas, virtual_service
+from .mesh_settings import gateway_pod_security_context
 from .meta import WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
+from .pod_security import pod_security_labels
 
 
 def gateway_resource_name(tenant: Tenant) -> str:
@@ -20,7 +22,7 @@ def service_host(service: str, namespace_name: str) -> str:
 
 
 def tenant_namespace(tenant: Tenant) -> dict:
-    return namespace(tenant.namespace_name, {**tenant_labels(tenant.name), "istio-injection": "enabled"})
+    return namespace(tenant.namespace_name, {**tenant_labels(tenant.name), "istio-injection": "enabled", **pod_security_labels(tenant)})
 
 
 def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
@@ -31,8 +33,10 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
         "enabled": True,
         "label": dict(tenant.gateway_labels),
     }
+    # The pod runs under the namespace's Pod Security level (restricted by default).
+    ingress["k8s"] = {"securityContext": gateway_pod_security_context()}
     if tenant.gateway.replicas:
-        ingress["k8s"] = pinned_replicas(tenant.gateway.replicas)
+        ingress["k8s"].update(pinned_replicas(tenant.gateway.replicas))
     spec: dict = {"profile": "empty", "components": {"ingressGateways": [ingress]}}
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["values"] = {"global": {"istioNamespace": cp.namespace}}
@@ -45,7 +49,8 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
 def _server(server: Server) -> dict:
     out: dict = {
         "port": {"number": server.port, "name": server.port_name, "protocol": server.protocol.value},
-        "hosts": list(server.hosts),
+        # `./`: only VirtualServices of the gateway's own namespace may bind to its hosts.
+        "hosts": [host if "/" in host else f"./{host}" for host in server.hosts],
     }
     if server.tls is not None:
         tls: dict = {"mode": server.tls.mode.value}

@@ -6,7 +6,13 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, control_plane_operator, mesh_wide_mtls, observability_objects
+from builders.control_plane import (
+    control_plane_namespace,
+    control_plane_operator,
+    istiod_protection,
+    mesh_wide_mtls,
+    observability_objects,
+)
 from tenants.model import ControlPlane, Observability
 
 from .kubernetes import child_declarer
@@ -36,6 +42,7 @@ class PlatformControlPlane(pulumi.ComponentResource):
         self.namespace = add(control_plane_namespace(config), [], protect=True)
         self.ready = add(control_plane_operator(config), [self.namespace, operator])
         add(mesh_wide_mtls(config), [self.namespace, self.ready])
+        add(istiod_protection(config, observability), [self.namespace])
         for obj in observability_objects(config, observability):
             add(obj, [self.namespace, self.ready])
         self.register_outputs({})

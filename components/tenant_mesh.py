@@ -43,8 +43,13 @@ class TenantMesh(pulumi.ComponentResource):
         for route in tenant.routes:
             add(route_virtual_service(tenant, route), [self.namespace, mesh.ready])
         isolation = tenant_isolation(tenant, mesh.config.namespace, sharing)
+        # What protects the namespace stays with it: removing the tenant from the file leaves its
+        # workloads in a retained namespace, which must not lose its policies, quota and limits.
+        protect = not tenant.decommission
         for obj in isolation.istio:
-            add(obj, [self.namespace, mesh.ready])
+            add(obj, [self.namespace, mesh.ready], retain_on_delete=protect)
         for obj in isolation.kubernetes:
+            add(obj, [self.namespace], retain_on_delete=protect)
+        for obj in isolation.access:
             add(obj, [self.namespace])
         self.register_outputs({})

@@ -49,8 +49,12 @@ def test_three_istio_operators(dev_objects):
     for workspace, (gateway_name, labels) in WORKSPACES.items():
         spec = operators[gateway_name]["spec"]
         assert spec["profile"] == "empty"
+        # The gateway's pod passes the namespace's `restricted` Pod Security level.
+        security = {"runAsUser": 1337, "runAsGroup": 1337, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
         assert spec["components"] == {
-            "ingressGateways": [{"name": gateway_name, "namespace": workspace, "enabled": True, "label": labels}]
+            "ingressGateways": [
+                {"name": gateway_name, "namespace": workspace, "enabled": True, "label": labels, "k8s": {"securityContext": security}}
+            ]
         }
 
 
@@ -61,7 +65,9 @@ def test_tenant_gateways_select_their_own_gateway(dev_objects):
         assert gateway["spec"]["selector"] == labels
         (server,) = gateway["spec"]["servers"]
         assert server["port"]["number"] == 80 and server["port"]["protocol"] == "HTTP"
-        assert server["hosts"] == sample_gateway["spec"]["servers"][0]["hosts"]
+        # Istio's sample serves `*`; ours is scoped to the gateway's namespace, so that no other
+        # namespace's VirtualService binds to it.
+        assert server["hosts"] == [f"./{h}" for h in sample_gateway["spec"]["servers"][0]["hosts"]]
 
 
 def test_bookinfo_routes_match_istio_sample(dev_objects):
@@ -133,7 +139,7 @@ def test_a_bare_tenant_gets_working_defaults(tmp_path):
     assert iop["spec"]["components"]["ingressGateways"][0]["namespace"] == "team-a"
     gateway = find(objs, "Gateway", "team-a-gateway", "team-a")
     assert gateway["spec"]["selector"] == labels
-    assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["*"]}]
+    assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["./*"]}]
     assert of_kind(objs, "VirtualService") == [o for o in of_kind(objs, "VirtualService") if o["metadata"]["namespace"] == "istio-system"]
 
 

@@ -71,7 +71,7 @@ def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, 
         ("VirtualService", "workspace-2", "bookinfo"),
     }
     gateway = next(c for c in group.changed if c.key[1] == "Gateway")
-    assert gateway.fields == ['spec.servers[0].hosts[0]: "*" -> "shop.example.com"']
+    assert gateway.fields == ['spec.servers[0].hosts[0]: "./*" -> "./shop.example.com"']
 
     assert main(["diff", str(base), str(new)]) == 1
     out = capsys.readouterr().out
@@ -90,7 +90,8 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
     old, new = render_dir(tmp_path, "old", many(80)), render_dir(tmp_path, "new", many(8080))
     report = compare(load_render(old), load_render(new))
     assert [t for t, g in report.groups.items() if g] == ["t7"]
-    assert {k[1] for k in changed_keys(report)} == {"Gateway"}
+    # The quota's node ports follow the gateway's Service ports.
+    assert {k[1] for k in changed_keys(report)} == {"Gateway", "ResourceQuota"}
 
 
 def test_a_new_tenant_is_listed_as_added(base, tmp_path):
@@ -104,6 +105,21 @@ def test_a_new_tenant_is_listed_as_added(base, tmp_path):
     assert [t for t, g in report.groups.items() if g] == ["workspace-3"]
 
 
+def protections(ns: str) -> list[tuple[str, str, str, str]]:
+    """What protects a tenant namespace, and stays with it when the tenant is removed (sorted as the report sorts)."""
+    return sorted([
+        ("", "LimitRange", ns, "tenant-limits"),
+        ("", "Namespace", "", ns),
+        ("", "ResourceQuota", ns, "tenant-quota"),
+        ("networking.istio.io", "Sidecar", ns, "default"),
+        ("networking.k8s.io", "NetworkPolicy", ns, "allow-tenant-ingress"),
+        ("networking.k8s.io", "NetworkPolicy", ns, "restrict-tenant-egress"),
+        ("security.istio.io", "AuthorizationPolicy", ns, "allow-gateway-ingress"),
+        ("security.istio.io", "AuthorizationPolicy", ns, "allow-same-namespace"),
+        ("security.istio.io", "PeerAuthentication", ns, "default"),
+    ])
+
+
 def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):
     document = copy.deepcopy(DEV)
     document["tenants"] = [t for t in document["tenants"] if t["name"] != "workspace-2"]
@@ -114,7 +130,8 @@ def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):
     removed = dict(group.removed)
     assert "retained" in removed[("", "Namespace", "", "workspace-2")]
     assert removed[("networking.istio.io", "Gateway", "workspace-2", "workspace-2-gateway")] == ""
-    assert report.retained == [("", "Namespace", "", "workspace-2")]
+    # The workloads stay, and so does everything that protects them.
+    assert report.retained == protections("workspace-2")
     text = format_report(report, "old", "new")
     assert "- Namespace workspace-2  [retained" in text
     assert "left in the cluster" in text
@@ -124,9 +141,9 @@ def test_decommission_first_shows_the_flip_then_nothing_is_retained(base, tmp_pa
     document = copy.deepcopy(DEV)
     tenant(document, "workspace-2")["decommission"] = True
     report, marked = diff(base, tmp_path, document)
-    (change,) = report.groups["workspace-2"].changed
-    assert change.key == ("", "Namespace", "", "workspace-2")
-    assert change.fields == ["pulumi.options.retainOnDelete: true -> false"]
+    changes = report.groups["workspace-2"].changed
+    assert sorted(change.key for change in changes) == protections("workspace-2")
+    assert all(change.fields == ["pulumi.options.retainOnDelete: true -> false"] for change in changes)
 
     removed = copy.deepcopy(document)
     removed["tenants"] = [t for t in removed["tenants"] if t["name"] != "workspace-2"]
@@ -172,7 +189,7 @@ def test_a_rename_that_moves_the_namespace_is_pointed_out(base, tmp_path):
     renamed.update(name="payments", previousNames=["workspace-2"])
     report, _ = diff(base, tmp_path, document)
     assert any("moves to namespace payments" in h and "namespace: workspace-2" in h for h in report.hints)
-    assert report.retained == [("", "Namespace", "", "workspace-2")]
+    assert report.retained == protections("workspace-2")
 
 
 def test_field_changes_compare_named_lists_by_name():

@@ -74,9 +74,13 @@ def test_a_admits_b_only_to_the_exported_service(three):
     assert admits(_service_pod("web"), "shop-a") and admits(_service_pod("api"), "shop-a")
 
 
+def _ingress_policy(objs: list[dict], namespace: str) -> dict:
+    return find(objs, "NetworkPolicy", "allow-tenant-ingress", namespace)
+
+
 def test_a_network_policy_admits_b_and_not_c(three):
-    (policy,) = in_namespace(three, "NetworkPolicy", "shop-a")
-    assert policy["metadata"]["name"] == "allow-tenant-ingress"
+    assert {p["metadata"]["name"] for p in in_namespace(three, "NetworkPolicy", "shop-a")} == {"allow-tenant-ingress", "restrict-tenant-egress"}
+    policy = _ingress_policy(three, "shop-a")
     # Every pod but the gateway's: a selector cannot negate all of the gateway's labels at once,
     # so its `istio` label alone stands for it.
     assert policy["spec"]["podSelector"] == {
@@ -107,7 +111,7 @@ def test_a_network_policy_admits_b_and_not_c(three):
 def test_the_gateway_is_left_out_by_one_of_its_labels(tmp_path, labels, key):
     shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
     objs = objects(run(tenants_yaml=f"tenants:\n  - name: team\n    gateway: {{labels: {{{shown}}}}}\n", tmp_path=tmp_path))
-    (policy,) = in_namespace(objs, "NetworkPolicy", "team")
+    policy = _ingress_policy(objs, "team")
     assert policy["spec"]["podSelector"] == {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [labels[key]]}]}
     assert network_admits(objs, "team", labels, None)
     assert not network_admits(objs, "team", {k: v for k, v in labels.items() if k != key}, None)
@@ -193,10 +197,9 @@ def test_mtls_is_strict_mesh_wide_and_in_every_tenant(three):
     for ns in (CONTROL_PLANE, *NAMESPACES.values()):
         # Namespace-wide (no selector); in the control-plane namespace, mesh-wide.
         assert find(three, "PeerAuthentication", "default", ns)["spec"] == {"mtls": {"mode": "STRICT"}}
-    for ns in NAMESPACES.values():
-        assert find(three, "DestinationRule", "default", ns)["spec"] == {
-            "host": f"*.{ns}.svc.cluster.local", "exportTo": ["."], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-        }
+    # Automatic mTLS with STRICT receivers protects as much; a namespace-wide ISTIO_MUTUAL rule
+    # would break every call to a pod without a sidecar.
+    assert of_kind(three, "DestinationRule") == []
 
 
 def test_tenant_routing_config_stays_in_its_namespace(three):
@@ -205,18 +208,40 @@ def test_tenant_routing_config_stays_in_its_namespace(three):
             assert obj["spec"]["exportTo"] == ["."], obj["metadata"]
 
 
+DEFAULT_QUOTA = {
+    "requests.cpu": "4", "requests.memory": "8Gi", "limits.memory": "80Gi", "requests.ephemeral-storage": "20Gi", "pods": "50",
+    "configmaps": "100", "secrets": "100", "services": "20", "persistentvolumeclaims": "20",
+    # One load balancer, the gateway's; its Service's ports (status, 80, 443) take node ports.
+    "services.loadbalancers": "1", "services.nodeports": "3",
+}
+
+
 def test_quotas_defaults_and_overrides(three):
     assert find(three, "ResourceQuota", "tenant-quota", "shop-a")["spec"]["hard"] == {
-        "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100",
+        **DEFAULT_QUOTA, "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100",
     }
     for ns in ("b-prod", "shop-c"):
-        assert find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"] == {
-            "requests.cpu": "4", "requests.memory": "8Gi", "pods": "50",
-        }
+        assert find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"] == DEFAULT_QUOTA
     for ns in NAMESPACES.values():
         (limits,) = find(three, "LimitRange", "tenant-limits", ns)["spec"]["limits"]
-        # Every container ends up with requests, so the requests quota never rejects a pod for lacking them.
-        assert limits["type"] == "Container" and set(limits["defaultRequest"]) == {"cpu", "memory"}
+        # Every container ends up with requests, so the requests quota never rejects a pod for
+        # lacking them, and with memory and disk limits, which the limits quota counts.
+        assert limits["type"] == "Container" and set(limits["defaultRequest"]) == {"cpu", "memory", "ephemeral-storage"}
+        assert set(limits["default"]) == {"memory", "ephemeral-storage"} and limits["max"] == {"memory": "8Gi"}
+
+
+def test_every_quota_field_can_be_overridden(tmp_path):
+    quota = (
+        "{cpu: '1', memory: 1Gi, pods: 5, limitsMemory: 4Gi, containerMemory: 2Gi, ephemeralStorage: 1Gi, "
+        "configMaps: 7, secrets: 8, services: 3, persistentVolumeClaims: 0, nodePorts: 2}"
+    )
+    objs = objects(run(tenants_yaml=f"tenants:\n  - name: t\n    quota: {quota}\n", tmp_path=tmp_path))
+    assert find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"] == {
+        "requests.cpu": "1", "requests.memory": "1Gi", "limits.memory": "4Gi", "requests.ephemeral-storage": "1Gi",
+        "pods": "5", "configmaps": "7", "secrets": "8", "services": "3", "persistentvolumeclaims": "0",
+        "services.loadbalancers": "1", "services.nodeports": "5",
+    }
+    assert find(objs, "LimitRange", "tenant-limits", "t")["spec"]["limits"][0]["max"] == {"memory": "2Gi"}
 
 
 def test_admins_get_admin_in_their_namespace_only(three):
@@ -348,12 +373,12 @@ def test_isolation_objects_wait_for_what_they_need(tmp_path):
     mesh_wide = registration_of(program, "PeerAuthentication", "default", CONTROL_PLANE)
     assert {ready.urn, cp_namespace.urn} <= set(mesh_wide.dependencies)
     namespace = registration_of(program, "Namespace", "shop-a")
-    for kind, name in [("PeerAuthentication", "default"), ("DestinationRule", "default"), ("Sidecar", "default"),
+    for kind, name in [("PeerAuthentication", "default"), ("Sidecar", "default"),
                        ("AuthorizationPolicy", "allow-same-namespace"), ("AuthorizationPolicy", "allow-export-api")]:
         r = registration_of(program, kind, name, "shop-a")
         assert {namespace.urn, ready.urn} <= set(r.dependencies), kind
-    for kind, name in [("NetworkPolicy", "allow-tenant-ingress"), ("ResourceQuota", "tenant-quota"),
-                       ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
+    for kind, name in [("NetworkPolicy", "allow-tenant-ingress"), ("NetworkPolicy", "restrict-tenant-egress"),
+                       ("ResourceQuota", "tenant-quota"), ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
         r = registration_of(program, kind, name, "shop-a")
         assert r.dependencies == [namespace.urn], kind  # plain Kubernetes: no need to wait for Istio
         assert r.type.startswith("kubernetes:") and "apiextensions" not in r.type  # typed, not a CustomResource
@@ -371,9 +396,9 @@ def test_resource_budget_per_tenant(tmp_path):
     full = _tenant_resources(program, "shop-a")  # one route, admins, one exported service
     assert full == {
         "TenantMesh": 1, "Namespace": 1, "IstioOperator": 1, "Gateway": 1, "VirtualService": 1,
-        "PeerAuthentication": 1, "DestinationRule": 1, "Sidecar": 1,
+        "PeerAuthentication": 1, "Sidecar": 1,
         "AuthorizationPolicy": 3,  # same namespace, gateway, the export
-        "NetworkPolicy": 1,  # every pod but the gateway's
+        "NetworkPolicy": 2,  # ingress to every pod but the gateway's; egress of every pod
         "ResourceQuota": 1, "LimitRange": 1, "RoleBinding": 1,
     }
     assert sum(_tenant_resources(program, "shop-c").values()) == 12  # no route, admins or export
