@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import IstioOperatorInstall, PlatformControlPlane, TenantMesh
+from components import IstioOperatorInstall, PlatformControlPlane, TenantAdmission, TenantMesh
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -38,9 +38,10 @@ platform = PlatformControlPlane(
     operator=operator,
     provider=provider,
 )
+admission = TenantAdmission("admission", config=settings.tenants, namespace=platform.namespace, provider=provider)
 sharing = Sharing.of(settings.tenants)
 for tenant in settings.tenants.tenants:
-    TenantMesh(tenant, mesh=platform, sharing=sharing)
+    TenantMesh(tenant, mesh=platform, sharing=sharing, admission=admission.params)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

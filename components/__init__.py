@@ -2,6 +2,7 @@
 
 from .istio_operator_install import IstioOperatorInstall
 from .platform_control_plane import PlatformControlPlane
+from .tenant_admission import TenantAdmission
 from .tenant_mesh import TenantMesh
 
-__all__ = ["IstioOperatorInstall", "PlatformControlPlane", "TenantMesh"]
+__all__ = ["IstioOperatorInstall", "PlatformControlPlane", "TenantAdmission", "TenantMesh"]

@@ -21,6 +21,7 @@ class TenantMesh(pulumi.ComponentResource):
         *,
         mesh: PlatformControlPlane,
         sharing: Sharing,
+        admission: pulumi.Resource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         # Named after the tenant, never its position in the file: reordering changes nothing.
@@ -35,7 +36,8 @@ class TenantMesh(pulumi.ComponentResource):
 
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
-        self.namespace = add(tenant_namespace(tenant), [], retain_on_delete=not tenant.decommission)
+        # After the admission parameters: the rules find the tenant's from the namespace's first object on.
+        self.namespace = add(tenant_namespace(tenant), [admission], retain_on_delete=not tenant.decommission)
         # The gateway IstioOperator needs the operator (its CRD) and a running istiod.
         self.gateway_operator = add(gateway_operator(tenant, mesh.config), [self.namespace, mesh.operator, mesh.ready])
         # Created once the operator reports the gateway HEALTHY, so the selector finds its pods.

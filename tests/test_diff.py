@@ -63,7 +63,14 @@ def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, 
     tenant(document, "workspace-2")["routes"][0]["hosts"] = ["shop.example.com"]
     report, new = diff(base, tmp_path, document)
 
-    assert [t for t, g in report.groups.items() if g] == ["workspace-2"]
+    # Besides the tenant's own objects, only its keys in the admission parameters change.
+    assert sorted(t for t, g in report.groups.items() if g) == ["platform", "workspace-2"]
+    (params,) = report.groups["platform"].changed
+    assert params.key == ("", "ConfigMap", "istio-system", "istio-multitenancy-tenants")
+    assert params.fields == [
+        'data.workspace-2.anyHost: "true" -> "false"',
+        r'data.workspace-2.hosts: "^$" -> "^(shop\\.example\\.com)$"',
+    ]
     group = report.groups["workspace-2"]
     assert not group.added and not group.removed
     assert {(c.key[1], c.key[2], c.key[3]) for c in group.changed} == {
@@ -75,7 +82,7 @@ def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, 
 
     assert main(["diff", str(base), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "tenant workspace-2" in out and "workspace-1" not in out
+    assert "tenant workspace-2" in out and "tenant workspace-1" not in out
 
 
 def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
@@ -102,7 +109,8 @@ def test_a_new_tenant_is_listed_as_added(base, tmp_path):
     assert group.title == "tenant workspace-3 (new)"
     assert ("", "Namespace", "", "workspace-3") in group.added
     assert any(line.startswith("+ istio-multitenancy:index:TenantMesh workspace-3") for line in group.resources)
-    assert [t for t, g in report.groups.items() if g] == ["workspace-3"]
+    # The platform's change: the new tenant's keys in the admission parameters.
+    assert sorted(t for t, g in report.groups.items() if g) == ["platform", "workspace-3"]
 
 
 def protections(ns: str) -> list[tuple[str, str, str, str]]:
@@ -170,7 +178,9 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
     report, _ = diff(base, tmp_path, document)
 
     assert report.hints == []
-    assert [t for t, g in report.groups.items() if g] == ["payments"]
+    assert sorted(t for t, g in report.groups.items() if g) == ["payments", "platform"]
+    (params,) = report.groups["platform"].changed
+    assert params.fields == ['data.workspace-2.tenant: "workspace-2" -> "payments"']
     group = report.groups["payments"]
     assert group.title == "tenant payments (renamed from workspace-2: previousNames)"
     # The namespace keeps its identity (and so its workloads); only its tenant label changes.

@@ -38,7 +38,10 @@ def _descendants(program: ProgramRun, root: Registration) -> list[Registration]:
 
 def test_components_and_types(dev_run):
     counts = Counter(r.type for r in dev_run.registrations if r.type.startswith(COMPONENT))
-    assert counts == {COMPONENT + "IstioOperatorInstall": 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantMesh": 2}
+    assert counts == {
+        COMPONENT + "IstioOperatorInstall": 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantAdmission": 1,
+        COMPONENT + "TenantMesh": 2,
+    }
 
 
 def test_every_kubernetes_object_uses_the_explicit_provider(dev_run):
