@@ -171,3 +171,20 @@ def test_bindings_scope_rules_to_tenant_namespaces_by_label():
         else:
             assert selector == {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}
         assert binding["spec"]["validationActions"] == ["Deny"] and policy["spec"]["failurePolicy"] == "Fail"
+
+
+def test_the_readmes_isolation_table_is_the_rules_table():
+    from policy.table import README_BEGIN, readme_table
+    from tests.support import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count(README_BEGIN) == 1
+    assert readme_table() in readme, "README.md's rules table is out of date: run `python -m policy.table`"
+    for rule in RULES:  # every rule says where it is enforced, from the known places
+        assert rule.enforced and set(rule.enforced) <= {"tenants file", "preview", "admission", "mesh", "Pod Security", "NetworkPolicy"}
+        assert ("admission" in rule.enforced) == (rule.admission is not None) or rule.name in ADMISSION_BY_OTHER_RULES
+        assert ("preview" in rule.enforced) == (rule.check is not None)
+
+
+# Rules kept in the cluster by another rule's policy (the namespace labels) rather than their own.
+ADMISSION_BY_OTHER_RULES = {"tenant-namespace-injection"}

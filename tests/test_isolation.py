@@ -11,6 +11,7 @@ from tests.isolation_support import (
     in_namespace,
     mesh_admits,
     network_admits,
+    network_egress_allows,
     policy_namespaces,
     sidecar_hosts,
 )
@@ -415,3 +416,68 @@ def test_a_one_route_tenant_with_everything_optional_fits_the_budget(tmp_path):
     full = _tenant_resources(program, "shop-a")  # one route, admins, one certificate, one exported service
     assert full["VirtualService"] == full["RoleBinding"] == full["Certificate"] == 1 and full["AuthorizationPolicy"] == 3
     assert sum(full.values()) == 16  # the issue's budget: at most 16, components included
+
+
+# --- Egress, istiod, CNI ----------------------------------------------------------------------
+
+EGRESS_TENANT = """
+tenants:
+  - name: team
+    egress:
+      - {cidr: 0.0.0.0/0, ports: [443]}
+      - {cidr: 10.20.0.0/16}
+      - {cidr: "::/0", ports: [443]}
+"""
+
+
+def test_egress_allowances_never_reach_the_metadata_address(tmp_path):
+    objs = objects(run(tenants_yaml=EGRESS_TENANT, tmp_path=tmp_path))
+    policy = find(objs, "NetworkPolicy", "restrict-tenant-egress", "team")
+    assert policy["spec"]["podSelector"] == {}  # the gateway's pods too
+    blocks = [peer["ipBlock"] for rule in policy["spec"]["egress"] for peer in rule["to"] if "ipBlock" in peer]
+    assert blocks == [
+        {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]},
+        {"cidr": "10.20.0.0/16"},
+        {"cidr": "::/0", "except": ["fd00:ec2::254/128"]},
+    ]
+    gateway = {"istio": "ingressgateway-team", "app": "istio-ingressgateway-team"}
+    for pod in ({}, gateway):
+        allows = lambda ip, port: network_egress_allows(objs, "team", pod, to_ip=ip, port=port)  # noqa: E731
+        assert allows("93.184.216.34", 443) and not allows("93.184.216.34", 80)
+        assert allows("10.20.3.4", 5432) and not allows("10.21.3.4", 5432)
+        assert not allows("169.254.169.254", 443) and not allows("169.254.169.254", 80)
+        assert allows("2001:db8::1", 443) and not allows("fd00:ec2::254", 443)
+
+
+def test_istiod_admits_only_what_must_reach_it(dev_objects):
+    policy = find(dev_objects, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    anyone, scraper = policy["spec"]["ingress"]
+    assert anyone == {"ports": [{"protocol": "TCP", "port": 15012}, {"protocol": "TCP", "port": 15017}]}  # no `from`: everyone
+    assert scraper == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": CONTROL_PLANE}}}],
+        "ports": [{"protocol": "TCP", "port": 15014}],
+    }
+    opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert 15010 not in opened and 8080 not in opened
+
+
+def test_the_scraper_namespace_is_the_files(tmp_path):
+    objs = objects(run(tenants_yaml="observability: {scraperNamespace: monitoring}\ntenants: []\n", tmp_path=tmp_path))
+    _, scraper = find(objs, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)["spec"]["ingress"]
+    assert scraper["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+def test_the_operator_path_installs_istio_cni(dev_objects):
+    spec = find(dev_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)["spec"]
+    # The CNI component, and the injector told to rely on it (no istio-init with NET_ADMIN).
+    assert spec["components"]["cni"] == {"enabled": True}
+    assert spec["values"]["pilot"]["cni"] == {"enabled": True}
+
+
+def test_tenant_namespaces_enforce_their_pod_security_level(tmp_path):
+    objs = objects(run(tenants_yaml="tenants:\n  - name: a\n  - name: b\n    podSecurity: baseline\n", tmp_path=tmp_path))
+    for ns, level in (("a", "restricted"), ("b", "baseline")):
+        labels = find(objs, "Namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == level
+        assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
