@@ -37,7 +37,7 @@ INSTALL = Installation(InstallMethod.HELM, "1.30.3", "registry.example.com/istio
 
 VARIANTS = """
 controlPlane: {namespace: mesh-system, profile: stable, replicas: {pilot: 2, ingressGateway: 7}}
-observability: {addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
+observability: {credentialName: obs-tls, addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
 tenants:
   - name: plain
   - name: internal
@@ -195,7 +195,7 @@ def test_the_control_plane_gateway_is_labelled_as_istio_labels_it_and_serves_the
     gateway = control_plane_gateway_release(config.control_plane, config.observability)
     assert (gateway.name, gateway.namespace) == ("istio-ingressgateway", "mesh-system")
     assert gateway.values["labels"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
-    assert [p["port"] for p in gateway.values["service"]["ports"]] == [15021, 80]
+    assert [p["port"] for p in gateway.values["service"]["ports"]] == [15021, 443]  # the add-ons: HTTPS only
     assert gateway.values["autoscaling"]["minReplicas"] == 7 == gateway.values["replicaCount"]
 
 

@@ -40,7 +40,9 @@ def _descendants(program: ProgramRun, root: Registration) -> list[Registration]:
 @pytest.mark.parametrize("stack, install", [("dev", "IstioHelmInstall"), ("classic", "IstioOperatorInstall")])
 def test_components_and_types(stack, install):
     counts = Counter(r.type for r in run(stack).registrations if r.type.startswith(COMPONENT))
-    assert counts == {COMPONENT + install: 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantMesh": 2}
+    assert counts == {
+        COMPONENT + install: 1, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantAdmission": 1, COMPONENT + "TenantMesh": 2,
+    }
 
 
 @pytest.fixture(scope="module", params=["dev", "classic"])
