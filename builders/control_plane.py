@@ -21,11 +21,6 @@ ADDON_SERVICES = {
 }
 
 
-# A Gateway may only select gateway pods in its own namespace: without this a tenant's Gateway
-# could program another tenant's (or the platform's) gateway. istiod's settings on every install path.
-ISTIOD_ENV = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
-
-
 def control_plane_namespace(cp: ControlPlane) -> dict:
     return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
 
@@ -37,7 +32,7 @@ def control_plane_operator(cp: ControlPlane) -> dict:
         "meshConfig": hardened_mesh_config(),
         # Istio CNI sets up each pod's traffic redirection, so that pods need no istio-init
         # container with NET_ADMIN: the Pod Security levels of tenant namespaces allow none.
-        "values": {"pilot": {"env": {**ISTIOD_ENV, **hardened_pilot_env()}, "cni": {"enabled": True}}},
+        "values": {"pilot": {"env": hardened_pilot_env(), "cni": {"enabled": True}}},
     }
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["namespace"] = cp.namespace

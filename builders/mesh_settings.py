@@ -29,6 +29,13 @@ def hardened_mesh_config() -> dict:
     }
 
 
+def istiod_mesh_config(own: dict) -> dict:
+    """A control plane's meshConfig: the hardening, under the control plane's own settings (a mesh's
+    discovery selectors and the `meshConfig` the tenants file gives it). A mesh that sets a field
+    itself, such as `outboundTrafficPolicy`, has that setting: the file says so explicitly."""
+    return {**hardened_mesh_config(), **own}
+
+
 def hardened_pilot_env() -> dict[str, str]:
     """istiod environment (pilot/pkg/features, Istio 1.23 to 1.30)."""
     return {
@@ -42,11 +49,34 @@ def hardened_pilot_env() -> dict[str, str]:
     }
 
 
+# The seccomp profile the `restricted` Pod Security level asks of every pod (or each of its containers).
+RUNTIME_DEFAULT_SECCOMP = {"type": "RuntimeDefault"}
+# Lets the proxy, unprivileged, bind the ports below 1024 its servers declare; one of the "safe"
+# sysctls the `baseline` and `restricted` levels allow. Istio's gateway chart sets it when it is
+# given no pod securityContext of its own.
+UNPRIVILEGED_PORTS_SYSCTL = {"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}
+
+
 def gateway_pod_security_context() -> dict:
     """Istio's gateway pods run as 1337 without privileges but set no seccomp profile, which the
     `restricted` Pod Security level requires; the operator's `k8s.securityContext` replaces the
     pod's, so it repeats Istio's settings too."""
-    return {"runAsUser": 1337, "runAsGroup": 1337, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {"runAsUser": 1337, "runAsGroup": 1337, "runAsNonRoot": True, "seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)}
+
+
+def gateway_chart_pod_security_context() -> dict:
+    """The gateway chart's pod `securityContext` (its `securityContext` value): given, it replaces
+    the chart's own, which is the unprivileged-ports sysctl alone, so it keeps that sysctl. Istio's
+    gateway injection template merges its pod settings over these (a strategic merge), keeping them."""
+    return {**gateway_pod_security_context(), "sysctls": [dict(UNPRIVILEGED_PORTS_SYSCTL)]}
+
+
+def gateway_class_defaults(gateway_class: str) -> dict:
+    """istiod's `gatewayClasses` value: the overlay it applies to the Deployment it generates for
+    each Gateway API `Gateway` of `gateway_class`. Its pods bind low ports with the sysctl and run
+    as 1337 without privileges; the seccomp profile is what `restricted` still asks for."""
+    pod = {"securityContext": {"seccompProfile": dict(RUNTIME_DEFAULT_SECCOMP)}}
+    return {gateway_class: {"deployment": {"spec": {"template": {"spec": pod}}}}}
 
 
 ISTIOD_POD_LABELS = {"app": "istiod"}  # on istiod's pods in the operator's and the Helm chart's installs

@@ -264,6 +264,22 @@ def test_isolation_still_selects_the_generated_gateway_pods(shop_objects):
     assert (expression["key"], expression["values"]) == (key, [value]) and pod_labels[key] == value
 
 
+def test_the_generated_gateway_lacks_only_the_seccomp_profile_that_istiods_defaults_add():
+    """What `restricted` asks of a pod, read off the template istiod 1.30.3 renders a Gateway's
+    Deployment from (pilot's kube-gateway.yaml). The class defaults (builders/mesh_settings.py)
+    add the seccomp profile as a strategic merge; that istiod applies them is for a real cluster."""
+    template = reference("istio", "1.30.3", "charts", "istiod", "files", "kube-gateway.yaml").read_text()
+    (deployment,) = [doc for doc in template.split("\n---\n") if "\nkind: Deployment\n" in doc]
+    pod_security = deployment.split("      securityContext:\n", 1)[1].split("      serviceAccountName:", 1)[0]
+    # Unless istiod's own values say otherwise: the unprivileged-ports sysctl (allowed at every level), and a
+    # seccomp profile only when `gateways.seccompProfile` is set, which Sail's `Istio` cannot carry.
+    assert "net.ipv4.ip_unprivileged_port_start" in pod_security and "if .Values.gateways.seccompProfile" in pod_security
+    container = deployment.split("        securityContext:\n", 1)[1].split("        ports:", 1)[0]
+    for line in ("drop:\n            - ALL", "allowPrivilegeEscalation: false", "privileged: false", "runAsNonRoot: true"):
+        assert line in container
+    assert "hostPath" not in deployment and "hostNetwork" not in deployment and "hostPort" not in deployment
+
+
 def test_outputs_name_the_service_istio_generates(shop_run):
     # The name-override annotation makes Istio name the Deployment and Service after the gateway.
     assert shop_run.outputs["tenants"]["shop"]["gatewayService"] == "shop-ingressgw"
