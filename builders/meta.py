@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 TENANT_LABEL = "istio-multitenancy.io/tenant"
+# The label the program puts on every namespace of a mesh (several meshes); each mesh's istiod selects its value.
+MESH_LABEL = "istio-multitenancy.io/mesh"
 # Set by the API server from the namespace's name and immutable: a tenant cannot forge it.
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "istio-multitenancy"}
