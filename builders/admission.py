@@ -14,6 +14,7 @@ import re
 
 from policy import invariants as inv
 from policy.table import ADMISSION_RULES, Rule
+from tenants.meshes import platform_control_plane
 from tenants.model import Tenant, TenantsFile
 
 from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
@@ -21,17 +22,29 @@ from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
 ADMISSION = "admissionregistration.k8s.io/v1"
 PARAMS_NAME = "istio-multitenancy-tenants"
 POLICY_PREFIX = "istio-multitenancy-"
-# Identities that act for the platform whatever the tenants file says: istiod (it creates the
-# Deployments and Services of Gateway API gateways), the Istio operator (tenants' gateways), and
-# Kubernetes' own controllers (garbage collection, namespace deletion, endpoint slices).
+# Identities that act for the platform whatever the tenants file says: every istiod (it creates the
+# Deployments and Services of Gateway API gateways), the Istio operator (tenants' gateways on the
+# operator path), and Kubernetes' own controllers (garbage collection, namespace deletion, endpoint slices).
 KUBERNETES_CONTROLLERS_GROUP = "system:serviceaccounts:kube-system"
 KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"
 OPERATOR_SERVICE_ACCOUNT = "system:serviceaccount:istio-operator:istio-operator"
 
 
+def istiod_users(config: TenantsFile) -> list[str]:
+    """istiod's service accounts, as Istio's istiod chart names them on every install method
+    (Sail renders the same chart): `istiod`, or `istiod-<revision>` for each revision of each mesh."""
+    if config.meshes is None:
+        return [f"system:serviceaccount:{config.control_plane.namespace}:istiod"]
+    return [f"system:serviceaccount:{m.namespace_name}:istiod-{r.name}" for m in config.meshes for r in m.revision_list]
+
+
+def params_namespace(config: TenantsFile) -> str:
+    """Where the parameters live: the platform's control-plane namespace (the first mesh's), which tenants cannot write."""
+    return platform_control_plane(config).namespace
+
+
 def platform_users(config: TenantsFile) -> list[str]:
-    istiod = f"system:serviceaccount:{config.control_plane.namespace}:istiod"
-    return sorted({*config.platform_identities.users, istiod, OPERATOR_SERVICE_ACCOUNT, KUBE_CONTROLLER_MANAGER})
+    return sorted({*config.platform_identities.users, *istiod_users(config), OPERATOR_SERVICE_ACCOUNT, KUBE_CONTROLLER_MANAGER})
 
 
 def platform_groups(config: TenantsFile) -> list[str]:
@@ -89,7 +102,7 @@ def admission_params(config: TenantsFile) -> dict:
     data: dict[str, str] = {}
     for tenant in config.tenants:
         data.update(tenant_params(tenant, config))
-    return k8s_object("v1", "ConfigMap", PARAMS_NAME, config.control_plane.namespace, labels=MANAGED_BY, data=dict(sorted(data.items())))
+    return k8s_object("v1", "ConfigMap", PARAMS_NAME, params_namespace(config), labels=MANAGED_BY, data=dict(sorted(data.items())))
 
 
 def policy_name(rule: Rule) -> str:
@@ -132,7 +145,7 @@ def admission_binding(rule: Rule, config: TenantsFile) -> dict:
         spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}}
     if admission.uses_params:
         # Fail closed: without its parameters, a rule refuses rather than admits.
-        spec["paramRef"] = {"name": PARAMS_NAME, "namespace": config.control_plane.namespace, "parameterNotFoundAction": "Deny"}
+        spec["paramRef"] = {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Deny"}
     return k8s_object(ADMISSION, "ValidatingAdmissionPolicyBinding", policy_name(rule), labels=MANAGED_BY, spec=spec)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from builders.meta import TENANT_LABEL
+from builders.meta import MESH_LABEL, TENANT_LABEL
 from policy import invariants as inv
 from policy.invariants import CLUSTER_SCOPED_KINDS, Invariant, Platform, kubernetes_object
 
@@ -64,8 +64,9 @@ def _own_service_host(var: str) -> str:
     return f"({var} != '*' && {var}.matches('^{pattern}$'))"
 
 
-# Labels of a tenant namespace that only the platform changes: the tenant's, injection, Pod Security.
-MANAGED_NAMESPACE_LABELS = (TENANT_LABEL, inv.INJECTION_LABEL, inv.REVISION_LABEL)
+# Labels of a tenant namespace that only the platform changes: the tenant's, injection (and, with
+# several meshes, the mesh its istiod discovers it by), Pod Security.
+MANAGED_NAMESPACE_LABELS = (TENANT_LABEL, inv.INJECTION_LABEL, inv.REVISION_LABEL, MESH_LABEL)
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
 
 
@@ -126,15 +127,17 @@ RULES: tuple[Rule, ...] = (
         (TENANTS_FILE, PREVIEW, POD_SECURITY),
         "`pod-security.kubernetes.io/enforce` on the tenant's `Namespace`: `podSecurity` from the tenants file, `restricted` by "
         "default, `baseline` at least (anything lower is a validation error); `restricted` is warned about and audited "
-        "everywhere. Istio CNI (operator: `components.cni`; Helm: the `cni` chart) sets up the sidecar's redirection, so "
-        "pods need no `istio-init` with `NET_ADMIN`; the gateway pod gets the seccomp profile `restricted` asks for.",
-        "Pods under `restricted` must set `seccompProfile` and run as non-root themselves. Istio CNI itself runs privileged "
-        "in the control-plane namespace.",
+        "everywhere. Istio CNI (operator: `components.cni`; Helm: the `cni` chart; Sail: an `IstioCNI`) sets up the "
+        "sidecar's redirection, so pods need no `istio-init` with `NET_ADMIN`; the tenant's gateway pods get the seccomp "
+        "profile `restricted` asks for (operator: `k8s.securityContext`; gateway chart: `securityContext`; Gateway API "
+        "gateways: istiod's `gatewayClasses` defaults).",
+        "Pods under `restricted` must set `seccompProfile` (at pod level: the injected sidecar has none of its own) and run "
+        "as non-root themselves. Istio CNI itself runs privileged in the control-plane (Sail: `istio-cni`) namespace.",
         check=inv.pod_security_floor, kinds=frozenset({"Namespace"}),
     ),
     Rule(
         "tenant-namespace-labels",
-        "A tenant cannot change its namespace's tenant, injection or Pod Security labels, nor label another namespace as a tenant's.",
+        "A tenant cannot change its namespace's tenant, mesh, injection or Pod Security labels, nor label another namespace as a tenant's.",
         (ADMISSION,),
         "Admission policy on `Namespace` updates: those labels stay as they are unless a platform identity changes them.",
         "The built-in `admin` role cannot edit namespaces anyway; this holds if a cluster grants more.",
@@ -145,13 +148,14 @@ RULES: tuple[Rule, ...] = (
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
             tenant_namespaces=False,
         ),
-        allowed=f"the tenant, injection and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
+        allowed=f"the tenant, mesh, injection and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
     ),
     Rule(
         "tenant-namespace-injection",
         "Every tenant pod gets a sidecar (else mTLS and authorization do not apply to it).",
         (PREVIEW, ADMISSION),
-        "`istio-injection=enabled` on the tenant's `Namespace` (checked on preview; admission keeps the label).",
+        "`istio-injection=enabled` on the tenant's `Namespace`, or with several meshes `istio.io/rev=<tag or revision>` and "
+        "the mesh label its istiod discovers it by (checked on preview; admission keeps the labels).",
         "A pod can still opt out with `sidecar.istio.io/inject: \"false\"`; only the `NetworkPolicy` then applies to it.",
         check=inv.namespace_has_injection, kinds=frozenset({"Namespace"}),
     ),
@@ -398,7 +402,8 @@ RULES: tuple[Rule, ...] = (
         "`meshConfig.outboundTrafficPolicy.mode: REGISTRY_ONLY`; `Sidecar/default` (own namespace, control plane, imports); "
         "admission policy on `Sidecar`: no other outbound policy.",
         "A tenant may declare external hosts with its own `ServiceEntry` (exported to itself only): the `NetworkPolicy` "
-        "below decides what is reachable.",
+        "below decides what is reachable. A mesh whose own `meshConfig.outboundTrafficPolicy` in the tenants file says "
+        "`ALLOW_ANY` has that default instead (the file says so explicitly); the tenants' `NetworkPolicy` still holds.",
         check=inv.sidecar_registry_only, kinds=frozenset({"Sidecar"}),
         admission=Admission(
             (("networking.istio.io", "sidecars"),),
@@ -434,8 +439,9 @@ RULES: tuple[Rule, ...] = (
         "istiod-protected",
         "istiod serves configuration only over authenticated XDS; its debug endpoints answer no one.",
         (MESH, NETWORK_POLICY),
-        "`NetworkPolicy/istiod-ingress` in the control-plane namespace: 15012 (XDS, CA) and 15017 (webhooks) from anywhere, "
-        "15014 (metrics) from `observability.scraperNamespace` only, 15010 closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
+        "`NetworkPolicy/istiod-ingress` in every control-plane namespace (each mesh's), on every install method: 15012 "
+        "(XDS, CA) and 15017 (webhooks) from anywhere, 15014 (metrics) from `observability.scraperNamespace` only, 15010 "
+        "closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
         "Kiali's views that read istiod's debug endpoints stay empty.",
     ),
     # --- Resources and access ---------------------------------------------------------------
