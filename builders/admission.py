@@ -15,7 +15,7 @@ import re
 from policy import invariants as inv
 from policy.table import ADMISSION_RULES, Rule
 from tenants.meshes import platform_control_plane
-from tenants.model import Tenant, TenantsFile
+from tenants.model import ServiceType, Tenant, TenantsFile
 
 from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
 
@@ -92,6 +92,8 @@ def tenant_params(tenant: Tenant, config: TenantsFile) -> dict[str, str]:
         "gatewayLabels": "\n" + "".join(f"{k}={v}\n" for k, v in sorted(labels.items())),
         "gatewayLabelCount": str(len(labels)),
         "nodePorts": str(tenant.quota.node_ports > 0).lower(),
+        # The gateway's own Service may be a NodePort where the file makes it one.
+        "gatewayNodePort": str(tenant.gateway.service.type == ServiceType.NODE_PORT).lower(),
     }
     for service in sorted({e.service for e in tenant.exports}):
         data[f"export.{service}"] = _export_pattern(inv.service_export_targets(tenant, platform, service))

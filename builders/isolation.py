@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tenants.model import EgressAllowance, Tenant, TenantsFile, dns_part
+from tenants.model import EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
 from tenants.rules import METADATA_ADDRESSES
 
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
 from .mesh_settings import ISTIOD_XDS_PORT
 from .meta import k8s_object, namespace_peer, tenant_labels
-from .tenant import service_host
+from .tenant import gateway_service_ports, service_host
 
 RBAC = "rbac.authorization.k8s.io"
 CERT_MANAGER = "cert-manager.io"
@@ -36,10 +36,6 @@ ADMIN_CLUSTER_ROLE = "admin"
 # memory and disk limits, so that one container without limits cannot exhaust a node.
 CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"}
 CONTAINER_DEFAULT_LIMIT = {"memory": "512Mi", "ephemeral-storage": "2Gi"}
-# Ports of the gateway's LoadBalancer Service, each of which takes a node port: Istio's status
-# port, and the ports Istio's default ingress gateway Service opens (80, 443) or the servers'.
-GATEWAY_STATUS_PORT = 15021
-GATEWAY_DEFAULT_SERVICE_PORTS = (80, 443)
 DNS_NAMESPACE = "kube-system"
 
 
@@ -229,9 +225,12 @@ def tenant_egress_policy(tenant: Tenant, control_plane_namespace: str, imported_
 
 
 def gateway_node_ports(tenant: Tenant) -> int:
-    """Node ports the gateway's LoadBalancer Service takes, at most: one per Service port."""
-    ports = {GATEWAY_STATUS_PORT, *GATEWAY_DEFAULT_SERVICE_PORTS, *(server.port for server in tenant.gateway.servers)}
-    return len(ports)
+    """Node ports the gateway's Service takes: one per port (the status port and each server's, as
+    every install method and Istio's Gateway API deployment open them) as a LoadBalancer or
+    NodePort Service; none as ClusterIP."""
+    if tenant.gateway.service.type == ServiceType.CLUSTER_IP:
+        return 0
+    return len(gateway_service_ports(tenant))
 
 
 def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
@@ -246,8 +245,9 @@ def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
         "secrets": str(quota.secrets),
         "services": str(quota.services),
         "persistentvolumeclaims": str(quota.persistent_volume_claims),
-        # The gateway's Service is the tenant's one load balancer; its ports take node ports too.
-        "services.loadbalancers": "1",
+        # The gateway's Service is the tenant's one load balancer (none unless the file makes it
+        # one); its ports take node ports too.
+        "services.loadbalancers": "1" if tenant.gateway.service.type == ServiceType.LOAD_BALANCER else "0",
         "services.nodeports": str(gateway_node_ports(tenant) + quota.node_ports),
     }
     return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from builders.meta import TENANT_LABEL
 from tenants import TenantsFile, load_tenants
-from tenants.model import Tenant
+from tenants.model import ServiceType, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
 
 INJECTION_LABEL = "istio-injection"
@@ -332,9 +332,13 @@ def no_external_ips(obj: Mapping, platform: Platform) -> Iterator[str]:
 
 
 def node_port_only_where_allowed(obj: Mapping, platform: Platform) -> Iterator[str]:
-    """A NodePort Service only in a tenant the tenants file gives node ports (quota.nodePorts)."""
+    """A NodePort Service only in a tenant the tenants file gives node ports (quota.nodePorts), or the
+    gateway's own Service where the file makes it a NodePort."""
     tenant = _tenant(obj, platform) if _is(obj, "Service", "") else None
-    if tenant is not None and _spec(obj).get("type") == "NodePort" and tenant.quota.node_ports == 0:
+    if tenant is None or _spec(obj).get("type") != "NodePort" or tenant.quota.node_ports > 0:
+        return
+    gateway = tenant.gateway.service.type == ServiceType.NODE_PORT and (obj.get("metadata") or {}).get("name") == tenant.gateway_name
+    if not gateway:
         yield f"{identity(obj)} is a NodePort Service; tenant {tenant.name!r} has quota.nodePorts 0 in the tenants file"
 
 

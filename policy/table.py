@@ -200,7 +200,7 @@ RULES: tuple[Rule, ...] = (
         "A tenant is reachable from outside only through its gateway.",
         (PREVIEW, ADMISSION, TENANTS_FILE),
         "Admission policy on `Service`: type `LoadBalancer` only for the gateway's Service; `ResourceQuota` "
-        "`services.loadbalancers: 1`.",
+        "`services.loadbalancers`: 1 for a LoadBalancer gateway, else 0.",
         check=inv.load_balancer_only_for_gateway, kinds=frozenset({"Service"}),
         admission=Admission(
             (("", "services"),),
@@ -213,16 +213,18 @@ RULES: tuple[Rule, ...] = (
         "node-port-only-where-allowed",
         "Node ports are opened only where the tenants file allows.",
         (PREVIEW, ADMISSION, TENANTS_FILE),
-        "Admission policy on `Service`: type `NodePort` only for tenants with `quota.nodePorts` above 0; "
-        "`ResourceQuota` `services.nodeports`: the gateway's ports plus `quota.nodePorts`.",
+        "Admission policy on `Service`: type `NodePort` only for tenants with `quota.nodePorts` above 0, and for the "
+        "gateway's own Service where the tenants file makes it a NodePort; `ResourceQuota` `services.nodeports`: the "
+        "gateway's ports (unless it is a ClusterIP) plus `quota.nodePorts`.",
         "The gateway's LoadBalancer Service takes node ports too (one per port).",
         check=inv.node_port_only_where_allowed, kinds=frozenset({"Service"}),
         admission=Admission(
             (("", "services"),),
-            f"!has(object.spec.type) || object.spec.type != 'NodePort' || ({has_param('nodePorts')} && {param('nodePorts')} == 'true')",
+            f"!has(object.spec.type) || object.spec.type != 'NodePort' || ({has_param('nodePorts')} && {param('nodePorts')} == 'true') || "
+            f"({has_param('gatewayNodePort')} && {param('gatewayNodePort')} == 'true' && object.metadata.name == {param('gateway')})",
             uses_params=True,
         ),
-        allowed="type NodePort only where the tenants file gives the tenant quota.nodePorts",
+        allowed="type NodePort only where the tenants file gives the tenant quota.nodePorts, or for a NodePort gateway's own Service",
     ),
     Rule(
         "no-istio-ingress",

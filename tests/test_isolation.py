@@ -213,8 +213,8 @@ def test_tenant_routing_config_stays_in_its_namespace(three):
 DEFAULT_QUOTA = {
     "requests.cpu": "4", "requests.memory": "8Gi", "limits.memory": "80Gi", "requests.ephemeral-storage": "20Gi", "pods": "50",
     "configmaps": "100", "secrets": "100", "services": "20", "persistentvolumeclaims": "20",
-    # One load balancer, the gateway's; its Service's ports (status, 80, 443) take node ports.
-    "services.loadbalancers": "1", "services.nodeports": "3",
+    # One load balancer, the gateway's; its Service's ports (status, and the one server's 80) take node ports.
+    "services.loadbalancers": "1", "services.nodeports": "2",
 }
 
 
@@ -241,9 +241,17 @@ def test_every_quota_field_can_be_overridden(tmp_path):
     assert find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"] == {
         "requests.cpu": "1", "requests.memory": "1Gi", "limits.memory": "4Gi", "requests.ephemeral-storage": "1Gi",
         "pods": "5", "configmaps": "7", "secrets": "8", "services": "3", "persistentvolumeclaims": "0",
-        "services.loadbalancers": "1", "services.nodeports": "5",
+        "services.loadbalancers": "1", "services.nodeports": "4",  # the gateway's 2, and the 2 asked for
     }
     assert find(objs, "LimitRange", "tenant-limits", "t")["spec"]["limits"][0]["max"] == {"memory": "2Gi"}
+
+
+@pytest.mark.parametrize("service, balancers, node_ports", [("LoadBalancer", "1", "3"), ("NodePort", "0", "3"), ("ClusterIP", "0", "0")])
+def test_the_quota_leaves_room_for_the_gateways_service_as_the_file_makes_it(tmp_path, service, balancers, node_ports):
+    servers = "[{port: 80, hosts: [a.example.com]}, {port: 8443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: a}}]"
+    objs = objects(run(tenants_yaml=f"tenants:\n  - name: t\n    gateway: {{service: {{type: {service}}}, servers: {servers}}}\n", tmp_path=tmp_path))
+    hard = find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"]
+    assert (hard["services.loadbalancers"], hard["services.nodeports"]) == (balancers, node_ports)  # status, 80, 8443
 
 
 def test_admins_get_admin_in_their_namespace_only(three):

@@ -161,7 +161,11 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
         wanted = plan.quotas.get(name, {"cpu": "4", "memory": "8Gi", "pods": 50})
         hard = quota["spec"]["hard"]
         assert (hard["requests.cpu"], hard["requests.memory"], hard["pods"]) == (wanted["cpu"], wanted["memory"], str(wanted["pods"]))
-        assert hard["services.loadbalancers"] == "1" and int(hard["services.nodeports"]) >= len(tenant.gateway.servers)
+        exposed = tenant.gateway.service.type.value != "ClusterIP"
+        assert hard["services.loadbalancers"] == ("1" if tenant.gateway.service.type.value == "LoadBalancer" else "0")
+        # One node port per gateway Service port (the status port and each server's), and the file's own.
+        gateway_ports = 1 + len({s.port for s in tenant.gateway.servers}) if exposed else 0
+        assert int(hard["services.nodeports"]) == gateway_ports + tenant.quota.node_ports
         assert len(in_namespace(objs, "LimitRange", ns)) == 1
 
         bindings = [o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
