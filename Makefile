@@ -46,3 +46,9 @@ bench: $(VENV)/.dev
 
 clean:
 	rm -rf build .pytest_cache
+
+# The real tools `make e2e` runs (Pulumi CLI, provider, control plane, helm, istioctl), built from
+# Go modules pinned in e2e/tools/ and cached outside the tree: see e2e/tools/README.md.
+.PHONY: e2e-tools
+e2e-tools:
+	$(PYTHON) e2e/tools/build
