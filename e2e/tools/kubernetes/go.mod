@@ -1,3 +1,4 @@
+// Pins the Kubernetes control plane and kubectl: e2e/tools/build pin-kubernetes writes it.
 module istio-multitenancy/e2e/tools/kubernetes
 
 go 1.26.0
@@ -67,6 +68,8 @@ replace k8s.io/sample-cli-plugin => k8s.io/sample-cli-plugin v0.36.3
 replace k8s.io/sample-controller => k8s.io/sample-controller v0.36.3
 
 replace k8s.io/streaming => k8s.io/streaming v0.36.3
+
+godebug default=go1.26
 
 tool (
 	k8s.io/kubernetes/cmd/kube-apiserver
@@ -246,5 +249,3 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.3 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
-
-godebug default=go1.26

@@ -34,12 +34,11 @@ import (
 const exitedAfterUserMessage = 32
 
 func main() {
-	// The engine may pass these; this host accepts and ignores them.
+	// The engine may pass these (and glog's -v and --logtostderr, which glog registers itself);
+	// this host accepts and ignores them.
 	flag.String("tracing", "", "tracing endpoint (ignored)")
 	flag.String("root", "", "project root (ignored: each request carries it)")
-	flag.Bool("logtostderr", false, "log to stderr (ignored)")
 	flag.Bool("logflow", false, "flow logging settings (ignored)")
-	flag.Int("v", 0, "log verbosity (ignored)")
 	flag.Parse()
 	self, err := os.Executable()
 	if err != nil {
@@ -217,6 +216,9 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	cmd, err := tc.Command(ctx, args...)
 	if err != nil {
 		return nil, err
+	}
+	if req.Config == nil {
+		req.Config = map[string]string{} // the SDK iterates it: `{}`, never `null`
 	}
 	config, err := json.Marshal(req.Config)
 	if err != nil {
