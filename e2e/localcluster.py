@@ -318,7 +318,8 @@ def _http_ok(url: str, insecure: bool = False) -> bool:
         return False
 
 
-def _node(name: str) -> dict:
+def _node(index: int) -> dict:
+    name = f"kwok-node-{index}"
     return {
         "apiVersion": "v1",
         "kind": "Node",
@@ -332,7 +333,11 @@ def _node(name: str) -> dict:
                 "kubernetes.io/arch": "amd64",
             },
         },
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"}, "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+        "status": {
+            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{index + 1}"}, {"type": "Hostname", "address": name}],
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
     }
 
 
@@ -479,7 +484,7 @@ def _up(state: dict) -> str:
         _await(name, proc, lambda url=url: _http_ok(url, insecure=url.startswith("https")), "healthy")
 
     for i in range(NODES):
-        code, body = api.request("POST", "/api/v1/nodes", _node(f"kwok-node-{i}"))
+        code, body = api.request("POST", "/api/v1/nodes", _node(i))
         if code not in (201, 409):
             raise ClusterError(f"could not create Node kwok-node-{i}: HTTP {code} {str(body)[:200]}")
     kwok_proc = procs["kwok"][0]

@@ -12,6 +12,9 @@ import yaml
 from .procs import Result, run, wait_until
 
 
+_NO_KIND = "the server doesn't have a resource type"
+
+
 @dataclass
 class Kube:
     kubectl: str
@@ -31,18 +34,20 @@ class Kube:
     def get(self, kind: str, name: str, namespace: Optional[str] = None) -> Optional[dict]:
         """The live object, or None when it does not exist."""
         ns = ["-n", namespace] if namespace else []
-        result = self("get", kind, name, *ns, "-o", "json", "--ignore-not-found", check=False)
+        result = self("get", kind, name, *ns, "-o", "json", "--show-managed-fields", "--ignore-not-found", check=False)
         if result.returncode != 0:
+            if _NO_KIND in result.stderr:
+                return None  # its CRD is gone, and every object of the kind with it
             raise AssertionError(result.describe())
         return json.loads(result.stdout) if result.stdout.strip() else None
 
     def list(self, kind: str, namespace: Optional[str] = None, selector: Optional[str] = None) -> list[dict]:
         scope = ["-n", namespace] if namespace else ["-A"]
         sel = ["-l", selector] if selector else []
-        result = self("get", kind, *scope, *sel, "-o", "json", check=False)
+        result = self("get", kind, *scope, *sel, "-o", "json", "--show-managed-fields", check=False)
         if result.returncode != 0:
             # A kind whose CRD is not installed has no objects.
-            if "the server doesn't have a resource type" in result.stderr:
+            if _NO_KIND in result.stderr:
                 return []
             raise AssertionError(result.describe())
         return json.loads(result.stdout)["items"]

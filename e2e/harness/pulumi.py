@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -28,7 +28,6 @@ class Workspace:
     path: Path
     env: dict
     pulumi: str
-    stacks: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, source: Path, path: Path, env: dict, pulumi: str, provider_dir: Optional[Path]) -> "Workspace":
@@ -63,7 +62,7 @@ class Workspace:
 
     # --- stacks ------------------------------------------------------------------------------
 
-    def init_stack(self, stack: str, overrides: dict) -> None:
+    def write_stack_config(self, stack: str, overrides: dict) -> None:
         """`Pulumi.<stack>.yaml` of the project with `overrides` (keys without the project prefix)."""
         original = self.source / f"Pulumi.{stack}.yaml"
         doc = yaml.safe_load(original.read_text()) if original.exists() else {}
@@ -71,8 +70,6 @@ class Workspace:
         for key, value in overrides.items():
             config[f"{NAMESPACE}:{key}"] = value
         (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-        self("stack", "init", stack, "--non-interactive")
-        self.stacks.append(stack)
 
     def config_value(self, stack: str, key: str) -> Optional[str]:
         doc = yaml.safe_load((self.path / f"Pulumi.{stack}.yaml").read_text())
@@ -99,8 +96,10 @@ class Workspace:
     def refresh(self, stack: str, *extra: str, check: bool = True) -> Result:
         return self("refresh", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color=never", *extra, check=check)
 
-    def destroy(self, stack: str, *extra: str, check: bool = True) -> Result:
-        return self("destroy", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color=never", *extra, check=check)
+    def destroy(self, stack: str, *extra: str, check: bool = True, preview: bool = False) -> Result:
+        """`preview`: as a user runs it (the preview first, then the destroy once it is confirmed)."""
+        skip = [] if preview else ["--skip-preview"]
+        return self("destroy", "--stack", stack, "--yes", *skip, "--non-interactive", "--color=never", *extra, check=check)
 
     def export(self, stack: str) -> list[dict]:
         """The resources the state holds (`pulumi stack export`)."""

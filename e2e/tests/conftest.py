@@ -96,7 +96,7 @@ def _with_user_cluster() -> Iterator[E2E_Env]:
 
 def _with_local_cluster() -> Iterator[E2E_Env]:
     bin_dir = localcluster.BIN
-    missing = localcluster.missing_tools() + [t for t in PULUMI_TOOLS if not os.access(bin_dir / t, os.X_OK)]
+    missing = localcluster.missing_tools()
     if missing:
         _fail_setup(f"missing tools in {bin_dir}: {', '.join(missing)}: run `make e2e-tools` (or set KUBECONFIG with pulumi and kubectl on PATH)")
     try:
@@ -135,9 +135,15 @@ def stacks() -> dict:
 def new_workspace(e2e):
     """`new_workspace(name, stack)`: a fresh copy of the project with `stack` initialised for this cluster."""
 
-    def make(name: str, stack: str, overrides: dict) -> Workspace:
-        ws = Workspace.create(ROOT, BUILD / "work" / name, e2e.pulumi_env, e2e.pulumi, e2e.provider_dir)
-        ws.init_stack(stack, {**overrides, "kubeContext": e2e.kube.context})
+    def make(name: str, stack: str, overrides: dict, init: bool = True) -> Workspace:
+        if init and e2e.bin_dir is not None:
+            missing = [t for t in PULUMI_TOOLS if not os.access(e2e.bin_dir / t, os.X_OK)]
+            if missing:
+                pytest.fail(f"missing tools in {e2e.bin_dir}: {', '.join(missing)}: run `make e2e-tools`", pytrace=False)
+        ws = Workspace.create(ROOT, BUILD / "runs" / name, e2e.pulumi_env, e2e.pulumi, e2e.provider_dir)
+        ws.write_stack_config(stack, {**overrides, "kubeContext": e2e.kube.context})
+        if init:
+            ws("stack", "init", stack, "--non-interactive")
         return ws
 
     return make

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.procs import run
 from harness.render import key, render
 
 from conftest import BUILD, E2E, REFERENCE, ROOT
@@ -47,11 +48,24 @@ def cleanup(e2e):
         e2e.kube("delete", "crd", *sorted(applied["crds"]), "--ignore-not-found", "--wait=true", timeout=180)
 
 
+@pytest.fixture(scope="module")
+def rendered(stacks, new_workspace):
+    """Per stack: (workspace, render output folder, objects), rendered once for the module."""
+    cache = {}
+
+    def get(stack: str):
+        if stack not in cache:
+            ws = new_workspace(f"schema-{stack}", stack, stacks["all"][stack], init=False)
+            out = BUILD / "render" / f"schema-{stack}"
+            cache[stack] = (ws, out, render(ws, stack, out).objects)
+        return cache[stack]
+
+    return get
+
+
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_rendered_object_passes_the_api_servers_dry_run(e2e, stacks, new_workspace, cleanup, stack):
-    ws = new_workspace(f"schema-{stack}", stack, stacks["all"][stack])
-    rendered = render(ws, stack, BUILD / "render" / f"schema-{stack}")
-    objects = rendered.objects
+def test_every_rendered_object_passes_the_api_servers_dry_run(e2e, rendered, cleanup, stack):
+    ws, _, objects = rendered(stack)
     used = {key(o)[:2] for o in objects}
 
     # CRDs first, for real: a custom resource is only validated once its CRD is served.
@@ -93,14 +107,11 @@ EXPECTED = yaml.safe_load((E2E / "analyze-expected.yaml").read_text()) or {}
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_istioctl_analyze_reports_nothing_unexplained(e2e, stacks, new_workspace, stack):
+def test_istioctl_analyze_reports_nothing_unexplained(e2e, rendered, stack):
     istioctl = e2e.tool("istioctl")
     if istioctl is None:
-        pytest.skip("istioctl not built yet (make e2e-tools)")
-    ws = new_workspace(f"analyze-{stack}", stack, stacks["all"][stack])
-    out = BUILD / "render" / f"analyze-{stack}"
-    render(ws, stack, out)
-    from harness.procs import run
+        pytest.fail("istioctl missing: run `make e2e-tools`", pytrace=False)
+    ws, out, _ = rendered(stack)
 
     result = run([istioctl, "analyze", "--use-kube=false", "-o", "json", str(out / "manifests.yaml")], env=ws.env, check=False, timeout=300)
     # istioctl exits 79 when it reports messages at or above the failure threshold.
