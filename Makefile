@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: render test bench schema validate clean
+.PHONY: render test bench schema validate clean e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 	touch $@
 
 test: $(POLICY_VENV)/.installed
+
+# The end-to-end suite (e2e/README.md): the real Pulumi CLI and provider against a local control
+# plane (e2e/cluster), or against the user's cluster when KUBECONFIG is set and `pulumi` and
+# `kubectl` are on PATH (then nothing is built). Not part of `make test`, which needs no Go.
+E2E_USER_CLUSTER = $(shell [ -n "$$KUBECONFIG" ] && [ "$$E2E_CLUSTER" != local ] && command -v pulumi >/dev/null && command -v kubectl >/dev/null && echo yes)
+e2e: $(VENV)/.dev $(POLICY_VENV)/.installed
+ifneq ($(E2E_USER_CLUSTER),yes)
+	$(MAKE) --no-print-directory e2e-tools
+endif
+	$(BIN)/python -m pytest e2e/tests $(E2E_ARGS)
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench

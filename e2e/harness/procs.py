@@ -33,12 +33,34 @@ class CommandFailed(AssertionError):
         self.result = result
 
 
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def kill_group(proc: subprocess.Popen) -> None:
-    """The command and everything it started (Pulumi's language host, providers, plugins)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """The command and everything it started. Pulumi puts its plugins (language host, providers)
+    in process groups of their own, so the tree is collected first, then killed."""
+    tree = _descendants(proc.pid)
+    for target in (proc.pid, *tree):
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(target, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
     proc.wait()
 
 
@@ -74,7 +96,7 @@ def run(
     # Anything the command left running in its group (a provider that outlived the CLI).
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):
         pass
     result = Result(list(args), proc.returncode, stdout, stderr, time.monotonic() - started)
     if check and result.returncode != 0:
