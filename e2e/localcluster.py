@@ -276,6 +276,16 @@ def _await(name: str, proc: subprocess.Popen, check: Callable[[], bool], what: s
         raise ClusterError(f"{name} not {what} after {START_TIMEOUT:.0f} s ({_log_tail(name)})")
 
 
+def hold(name: str, paused: bool) -> None:
+    """Pause (SIGSTOP) or resume a component: with kwok paused, no new pod becomes Ready, as
+    during a slow rollout. Keep it short: paused kwok renews no node lease either."""
+    for proc in _load_state().get("processes", []):
+        if proc["name"] == name and _alive(proc["pid"]):
+            _signal_group(proc["pid"], signal.SIGSTOP if paused else signal.SIGCONT)
+            return
+    raise ClusterError(f"{name} is not running")
+
+
 # --- talking to the API server ---------------------------------------------------------------
 
 

@@ -49,8 +49,8 @@ class Workspace:
         env = {**env, "PULUMI_BACKEND_URL": f"file://{state}"}
         return cls(source=source, path=project, env=env, pulumi=pulumi)
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 900, input: Optional[str] = None) -> Result:
-        return run([self.pulumi, *args], env=self.env, cwd=str(self.path), check=check, timeout=timeout, input=input)
+    def __call__(self, *args: str, check: bool = True, timeout: float = 900, input: Optional[str] = None, env: Optional[dict] = None) -> Result:
+        return run([self.pulumi, *args], env={**self.env, **(env or {})}, cwd=str(self.path), check=check, timeout=timeout, input=input)
 
     def popen(self, *args: str, log: Path) -> subprocess.Popen:
         """A CLI run to interrupt: its own process group, output into `log`."""
@@ -82,8 +82,8 @@ class Workspace:
 
     # --- commands ----------------------------------------------------------------------------
 
-    def up(self, stack: str, *extra: str, check: bool = True, timeout: float = 900) -> Result:
-        return self("up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color=never", *extra, check=check, timeout=timeout)
+    def up(self, stack: str, *extra: str, check: bool = True, timeout: float = 900, env: Optional[dict] = None) -> Result:
+        return self("up", "--stack", stack, "--yes", "--skip-preview", "--non-interactive", "--color=never", *extra, check=check, timeout=timeout, env=env)
 
     def preview(self, stack: str, *extra: str, check: bool = True, timeout: float = 600) -> Result:
         return self("preview", "--stack", stack, "--non-interactive", "--color=never", *extra, check=check, timeout=timeout)

@@ -22,6 +22,10 @@ class Rendered:
     def urns(self) -> set[str]:
         return {r["urn"] for r in self.resources}
 
+    def protected(self) -> set[str]:
+        """URNs the program registers with `protect`."""
+        return {r["urn"] for r in self.resources if (r.get("options") or {}).get("protect")}
+
 
 def render(ws: Workspace, stack: str, out: Path) -> Rendered:
     # The stack's config as the workspace has it (the suite's overrides), through the program's

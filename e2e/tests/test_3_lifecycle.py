@@ -47,6 +47,7 @@ def _render(life, name: str):
 def test_up_on_an_empty_cluster_creates_everything(e2e, life):
     ws, stack = life["ws"], life["stack"]
     rendered = _render(life, "initial")
+    life["protects"] = rendered.protected()
     result = ws.up(stack)
     print(f"\npulumi up ({len(rendered.resources)} resources): {result.seconds:.1f} s")
     state = ws.export(stack)
@@ -225,8 +226,8 @@ def test_destroy_refuses_while_platform_namespaces_are_protected(e2e, life):
     ws, stack = life["ws"], life["stack"]
     before = life["snapshot"]
     protected = [r for r in ws.export(stack) if r.get("protect")]
-    names = sorted(identity(r)[2] for r in protected)
-    assert names == ["istio-operator", "istio-system"]
+    assert {r["urn"] for r in protected} == life["protects"] and protected
+    assert all(identity(r)[0] == "Namespace" for r in protected)
     result = ws.destroy(stack, check=False, preview=True)
     print("\n" + result.describe(12))
     assert result.returncode != 0
