@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: render test bench schema validate clean
+.PHONY: render test bench schema validate clean e2e
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,24 @@ $(POLICY_VENV)/.installed: policy/requirements.txt
 
 test: $(POLICY_VENV)/.installed
 
+# The end-to-end suite (e2e/README.md): the real Pulumi CLI and provider against a local control
+# plane (e2e/cluster), or against the user's cluster when KUBECONFIG is set and `pulumi` and
+# `kubectl` are on PATH (then nothing is built). Not part of `make test`, which needs no Go.
+E2E_USER_CLUSTER = $(shell [ -n "$$KUBECONFIG" ] && [ "$$E2E_CLUSTER" != local ] && command -v pulumi >/dev/null && command -v kubectl >/dev/null && echo yes)
+e2e: $(VENV)/.dev $(POLICY_VENV)/.installed
+ifneq ($(E2E_USER_CLUSTER),yes)
+	$(MAKE) --no-print-directory e2e-tools
+endif
+	$(BIN)/python -m pytest e2e/tests $(E2E_ARGS)
+
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 
 clean:
 	rm -rf build .pytest_cache
+
+# The real tools `make e2e` runs (Pulumi CLI, provider, control plane, helm, istioctl), built from
+# Go modules pinned in e2e/tools/ and cached outside the tree: see e2e/tools/README.md.
+.PHONY: e2e-tools
+e2e-tools:
+	$(PYTHON) e2e/tools/build

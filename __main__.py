@@ -6,7 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import GatewayApiCrds, TenantMesh, control_planes, install_method
+from components import GatewayApiCrds, TenantAdmission, TenantMesh, control_planes, install_method
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
@@ -27,13 +27,16 @@ collect_young_garbage_only()
 provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
 # The platform control plane, or one per mesh of the tenants file.
 meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
+# The in-cluster tenant rules; their parameters live in the platform mesh's namespace.
+platform = next(iter(meshes.values()))
+admission = TenantAdmission("admission", config=settings.tenants, namespace=platform.namespace, provider=provider)
 sharing = Sharing.of(settings.tenants)
 crds = settings.install.gateway_api.manifests
 gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
 for tenant in settings.tenants.tenants:
     place = placement(settings.tenants, tenant)
     mesh = meshes[place.mesh.name if place.mesh else None]
-    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, gateway_api=gateway_api)
+    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api)
 
 for key, value in stack_outputs(settings.tenants).items():
     pulumi.export(key, value)

@@ -6,6 +6,7 @@ from tenants.model import ControlPlane, Observability
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
 from .istio import SECURITY, gateway, pinned_replicas, virtual_service
+from .mesh_settings import hardened_mesh_config, hardened_pilot_env, istiod_network_policy
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 OBSERVABILITY_GATEWAY = "observability-gateway"
@@ -20,11 +21,6 @@ ADDON_SERVICES = {
 }
 
 
-# A Gateway may only select gateway pods in its own namespace: without this a tenant's Gateway
-# could program another tenant's (or the platform's) gateway. istiod's settings on every install path.
-ISTIOD_ENV = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
-
-
 def control_plane_namespace(cp: ControlPlane) -> dict:
     return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
 
@@ -32,20 +28,23 @@ def control_plane_namespace(cp: ControlPlane) -> dict:
 def control_plane_operator(cp: ControlPlane) -> dict:
     spec: dict = {
         "profile": cp.profile,
-        "values": {"pilot": {"env": dict(ISTIOD_ENV)}},
+        # The same hardening as every install path (mesh_settings.py).
+        "meshConfig": hardened_mesh_config(),
+        # Istio CNI sets up each pod's traffic redirection, so that pods need no istio-init
+        # container with NET_ADMIN: the Pod Security levels of tenant namespaces allow none.
+        "values": {"pilot": {"env": hardened_pilot_env(), "cni": {"enabled": True}}},
     }
     if cp.namespace != DEFAULT_NAMESPACE:
         spec["namespace"] = cp.namespace
         spec["values"]["global"] = {"istioNamespace": cp.namespace}
-    components: dict = {}
+    components: dict = {"cni": {"enabled": True}}
     if cp.replicas.pilot:
         components["pilot"] = {"k8s": pinned_replicas(cp.replicas.pilot)}
     if cp.replicas.ingress_gateway:
         components["ingressGateways"] = [
             {"name": "istio-ingressgateway", "enabled": True, "k8s": pinned_replicas(cp.replicas.ingress_gateway)}
         ]
-    if components:
-        spec["components"] = components
+    spec["components"] = components
     return k8s_object(
         "install.istio.io/v1alpha1", "IstioOperator", cp.name, cp.namespace,
         labels=MANAGED_BY, annotations=WAIT_FOR_HEALTHY, spec=spec,
@@ -65,6 +64,11 @@ def mesh_wide_mtls(cp: ControlPlane) -> dict:
     return strict_mtls(cp.namespace, MANAGED_BY)
 
 
+def istiod_protection(cp: ControlPlane, obs: Observability) -> dict:
+    """The NetworkPolicy in front of istiod; the scraper's namespace defaults to the control plane's."""
+    return istiod_network_policy(cp.namespace, obs.scraper_namespace or cp.namespace, MANAGED_BY)
+
+
 def addon_host(addon: str, obs: Observability) -> str:
     return f"{addon}.{obs.domain}"
 
@@ -75,15 +79,23 @@ def enabled_addons(obs: Observability) -> list[str]:
 
 def observability_servers(obs: Observability) -> list[dict]:
     """The servers of the observability Gateway (none when no add-on is enabled): what the control
-    plane's ingress gateway serves."""
+    plane's ingress gateway serves. HTTPS only, with the certificate in `obs.credential_name`
+    (the rules require it): the add-ons carry no authentication of their own."""
     addons = enabled_addons(obs)
     if not addons:
         return []
-    return [{"port": {"number": 80, "name": "http-observability", "protocol": "HTTP"}, "hosts": [addon_host(a, obs) for a in addons]}]
+    return [
+        {
+            "port": {"number": 443, "name": "https-observability", "protocol": "HTTPS"},
+            # `./`: only VirtualServices of the control-plane namespace bind to these hosts.
+            "hosts": [f"./{addon_host(a, obs)}" for a in addons],
+            "tls": {"mode": "SIMPLE", "credentialName": obs.credential_name},
+        }
+    ]
 
 
 def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
-    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on."""
+    """One Gateway on the platform ingress gateway, and a VirtualService per enabled add-on; none by default."""
     servers = observability_servers(obs)
     if not servers:
         return []

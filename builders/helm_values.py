@@ -14,9 +14,10 @@ from tenants.install import ChartSource, Installation
 from tenants.model import ControlPlane, Observability, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS
 
-from .control_plane import ISTIOD_ENV, observability_servers
-from .gateway_api import ALPHA_GATEWAY_API_ENV
+from .control_plane import observability_servers
+from .gateway_api import ALPHA_GATEWAY_API_ENV, GATEWAY_CLASS
 from .istio import autoscaler_bounds
+from .mesh_settings import gateway_chart_pod_security_context, gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
 from .meta import TENANT_LABEL
 from .tenant import STATUS_PORT, gateway_service_values
 
@@ -63,25 +64,27 @@ def cni_release(cp: ControlPlane, install: Installation) -> ChartRelease:
 
 
 def mesh_config(cp: ControlPlane) -> dict:
-    """Mesh-wide settings from the tenants file (none yet beyond the profile's); one place for both install paths."""
-    return {}
+    """The platform control plane's meshConfig: the hardening every install path applies (the
+    operator's IstioOperator and Sail's `Istio` get the same, from builders/mesh_settings.py)."""
+    return istiod_mesh_config({})
 
 
 def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
     values: dict = {
         **_profile(cp),
         "global": {**_images(install), "istioNamespace": cp.namespace},
-        "env": {**ISTIOD_ENV, **({ALPHA_GATEWAY_API_ENV: "true"} if install.gateway_api.alpha else {})},
-        # Injected pods leave traffic redirection to the CNI agent: no istio-init container.
+        "env": {**hardened_pilot_env(), **({ALPHA_GATEWAY_API_ENV: "true"} if install.gateway_api.alpha else {})},
+        # Injected pods leave traffic redirection to the CNI agent: no istio-init container with
+        # NET_ADMIN, which the Pod Security levels of tenant namespaces refuse.
         "cni": {"enabled": True},
+        # The gateways istiod deploys for Gateway API tenants run under `restricted` too.
+        "gatewayClasses": gateway_class_defaults(GATEWAY_CLASS),
     }
     if cp.replicas.pilot:
         # The demo profile turns istiod's autoscaler off, the others keep it: both counts hold.
         low, high = autoscaler_bounds(cp.replicas.pilot)
         values.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
-    mesh = mesh_config(cp)
-    if mesh:
-        values["meshConfig"] = mesh
+    values["meshConfig"] = mesh_config(cp)
     return ChartRelease("istiod", ISTIOD_RELEASE, cp.namespace, values)
 
 
@@ -89,6 +92,8 @@ def _gateway_values(cp: ControlPlane, name: str, labels: dict[str, str], replica
     # `labels` become the pods' labels (`app` and `istio` also the chart's selector); `name` the
     # Deployment's, Service's and ServiceAccount's.
     values: dict = {**_profile(cp), "name": name, "labels": dict(labels), "service": service}
+    # The pods pass the `restricted` Pod Security level of tenant namespaces.
+    values["securityContext"] = gateway_chart_pod_security_context()
     if replicas:
         low, high = autoscaler_bounds(replicas)
         values["replicaCount"] = replicas

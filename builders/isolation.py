@@ -7,21 +7,22 @@ guarantee each one provides and what it does not cover.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tenants.model import Tenant, TenantsFile, dns_part
+from tenants.model import EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
+from tenants.rules import METADATA_ADDRESSES
 
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
-from .meta import k8s_object, tenant_labels
-from .tenant import service_host
+from .mesh_settings import ISTIOD_XDS_PORT
+from .meta import k8s_object, namespace_peer, tenant_labels
+from .tenant import gateway_service_ports, service_host
 
 RBAC = "rbac.authorization.k8s.io"
 CERT_MANAGER = "cert-manager.io"
-# Set by the API server from the namespace's name and immutable: a tenant cannot forge it.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 # Sidecar injection labels every pod with its canonical service: the pod's own
 # `service.istio.io/canonical-name`, else `app.kubernetes.io/name`, else `app`, else the
 # Deployment's name. An export admits consumers to the pods whose canonical name is the service's.
@@ -31,10 +32,11 @@ GATEWAY_POD_LABEL_KEY = "istio"
 ADMIN_CLUSTER_ROLE = "admin"
 
 # Containers that name no resources get these: the quota counts requests, and would otherwise
-# reject such pods. No default CPU limit (CPU is compressible; limits only throttle), but a
-# default memory limit, so that one container without limits cannot exhaust a node.
-CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
-CONTAINER_DEFAULT_LIMIT = {"memory": "512Mi"}
+# reject such pods. No default CPU limit (CPU is compressible; limits only throttle), but default
+# memory and disk limits, so that one container without limits cannot exhaust a node.
+CONTAINER_DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "100Mi"}
+CONTAINER_DEFAULT_LIMIT = {"memory": "512Mi", "ephemeral-storage": "2Gi"}
+DNS_NAMESPACE = "kube-system"
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,21 @@ class Sharing:
     def imports_of(self, tenant: Tenant) -> tuple[str, ...]:
         return self.imports.get(tenant.name, ())
 
+    def import_namespaces_of(self, tenant: Tenant) -> list[str]:
+        """Namespaces of the tenants it imports a service from."""
+        return sorted({host.partition("/")[0] for host in self.imports_of(tenant)})
+
 
 class TenantIsolation(NamedTuple):
+    """The tenant's objects by what they need and how long they live.
+
+    `istio` and `kubernetes` protect the namespace: they stay in the cluster with a retained
+    namespace until the tenant is decommissioned. `access` (admins, certificates) leaves with the tenant.
+    """
+
     istio: list[dict]  # Istio configuration: needs the control plane (its CRDs and istiod)
     kubernetes: list[dict]  # needs only the namespace
+    access: list[dict]  # needs only the namespace; removed with the tenant
 
 
 def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing) -> TenantIsolation:
@@ -85,7 +98,6 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     importers = sorted({ns for namespaces in exported.values() for ns in namespaces})
     istio = [
         strict_mtls(tenant.namespace_name, labels),
-        mutual_tls_destination_rule(tenant, labels),
         same_namespace_policy(tenant, labels),
         gateway_ingress_policy(tenant, labels),
         *(export_policy(tenant, service, consumers, labels) for service, consumers in exported.items()),
@@ -93,22 +105,15 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     ]
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
+        tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels),
         resource_quota(tenant, labels),
         limit_range(tenant, labels),
-        *admin_role_bindings(tenant, labels),
-        *certificates(tenant, labels),
     ]
-    return TenantIsolation(istio, kubernetes)
+    access = [*admin_role_bindings(tenant, labels), *certificates(tenant, labels)]
+    return TenantIsolation(istio, kubernetes, access)
 
 
 # --- Istio -------------------------------------------------------------------------------
-
-
-def mutual_tls_destination_rule(tenant: Tenant, labels: dict[str, str]) -> dict:
-    """Clients in the namespace call its services over Istio mTLS; other namespaces never see this rule."""
-    ns = tenant.namespace_name
-    spec = {"host": service_host("*", ns), "exportTo": ["."], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}}
-    return k8s_object(NETWORKING, "DestinationRule", "default", ns, labels=labels, spec=spec)
 
 
 def _allow(name: str, tenant: Tenant, labels: dict[str, str], rules: list[dict], selector: dict[str, str] | None = None) -> dict:
@@ -165,6 +170,10 @@ def gateway_pod_label(tenant: Tenant) -> tuple[str, str]:
     return key, labels[key]
 
 
+def _tcp(port: int) -> dict:
+    return {"protocol": "TCP", "port": port}
+
+
 def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer_namespaces: list[str], labels: dict[str, str]) -> dict:
     """Below the mesh: pods of the namespace admit only the namespace, the control plane
     (metrics scraping) and the tenants that import one of its services.
@@ -177,7 +186,7 @@ def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer
     mTLS remain the boundary.
     """
     sources = [tenant.namespace_name, control_plane_namespace, *importer_namespaces]
-    peers = [{"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: ns}}} for ns in sources]
+    peers = [namespace_peer(ns) for ns in sources]
     key, value = gateway_pod_label(tenant)
     # NotIn also selects the pods that lack the key: every pod but the gateway's.
     pods = {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [value]}]}
@@ -185,14 +194,74 @@ def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer
     return k8s_object("networking.k8s.io/v1", "NetworkPolicy", "allow-tenant-ingress", tenant.namespace_name, labels=labels, spec=spec)
 
 
+def _ip_block(allowance: EgressAllowance) -> dict:
+    """The allowance's range, with the cloud metadata address cut out where the range holds it
+    (the rules refuse a range aimed at it)."""
+    network = ipaddress.ip_network(allowance.cidr)
+    cut = [
+        f"{address}/{address.max_prefixlen}" for address, _ in METADATA_ADDRESSES
+        if address.version == network.version and address in network
+    ]
+    return {"cidr": allowance.cidr, **({"except": cut} if cut else {})}
+
+
+def tenant_egress_policy(tenant: Tenant, control_plane_namespace: str, imported_namespaces: list[str], labels: dict[str, str]) -> dict:
+    """Every pod of the namespace, the gateway's included, connects only to: DNS, istiod's XDS and
+    CA port, its own namespace, the tenants it imports from, and the tenants file's `egress`
+    allowances. Nothing else, so never the cloud metadata address (a node-local service no
+    namespace selector reaches, and cut out of every allowance)."""
+    egress = [
+        {"to": [namespace_peer(DNS_NAMESPACE)], "ports": [{"protocol": "UDP", "port": 53}, _tcp(53)]},
+        {"to": [namespace_peer(control_plane_namespace)], "ports": [_tcp(ISTIOD_XDS_PORT)]},
+        {"to": [namespace_peer(ns) for ns in [tenant.namespace_name, *imported_namespaces]]},
+    ]
+    for allowance in tenant.egress:
+        rule: dict = {"to": [{"ipBlock": _ip_block(allowance)}]}
+        if allowance.ports:
+            rule["ports"] = [_tcp(port) for port in allowance.ports]
+        egress.append(rule)
+    spec = {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}
+    return k8s_object("networking.k8s.io/v1", "NetworkPolicy", "restrict-tenant-egress", tenant.namespace_name, labels=labels, spec=spec)
+
+
+def gateway_node_ports(tenant: Tenant) -> int:
+    """Node ports the gateway's Service takes: one per port (the status port and each server's, as
+    every install method and Istio's Gateway API deployment open them) as a LoadBalancer or
+    NodePort Service; none as ClusterIP."""
+    if tenant.gateway.service.type == ServiceType.CLUSTER_IP:
+        return 0
+    return len(gateway_service_ports(tenant))
+
+
 def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
     quota = tenant.quota
-    hard = {"requests.cpu": quota.cpu, "requests.memory": quota.memory, "pods": str(quota.pods)}
+    hard = {
+        "requests.cpu": quota.cpu,
+        "requests.memory": quota.memory,
+        "limits.memory": quota.limits_memory,
+        "requests.ephemeral-storage": quota.ephemeral_storage,
+        "pods": str(quota.pods),
+        "configmaps": str(quota.config_maps),
+        "secrets": str(quota.secrets),
+        "services": str(quota.services),
+        "persistentvolumeclaims": str(quota.persistent_volume_claims),
+        # The gateway's Service is the tenant's one load balancer (none unless the file makes it
+        # one); its ports take node ports too.
+        "services.loadbalancers": "1" if tenant.gateway.service.type == ServiceType.LOAD_BALANCER else "0",
+        "services.nodeports": str(gateway_node_ports(tenant) + quota.node_ports),
+    }
     return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})
 
 
 def limit_range(tenant: Tenant, labels: dict[str, str]) -> dict:
-    limits = [{"type": "Container", "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST), "default": dict(CONTAINER_DEFAULT_LIMIT)}]
+    limits = [
+        {
+            "type": "Container",
+            "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST),
+            "default": dict(CONTAINER_DEFAULT_LIMIT),
+            "max": {"memory": tenant.quota.container_memory},
+        }
+    ]
     return k8s_object("v1", "LimitRange", "tenant-limits", tenant.namespace_name, labels=labels, spec={"limits": limits})
 
 

@@ -15,6 +15,7 @@ objects in place (no delete in one release and create in another of an object wi
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 from tenants.install import Installation
 from tenants.meshes import Placement, control_plane_of
@@ -23,10 +24,9 @@ from tenants.model import Mesh, Revision
 from . import helm_values
 from .control_plane import strict_mtls
 from .helm_values import ChartRelease
-from .meta import MANAGED_BY, k8s_object, namespace
+from .mesh_settings import istiod_mesh_config, istiod_network_policy
+from .meta import MANAGED_BY, MESH_LABEL, k8s_object, namespace
 
-# The label the program puts on every namespace of a mesh; each mesh's istiod selects its value.
-MESH_LABEL = "istio-multitenancy.io/mesh"
 REVISION_LABEL = "istio.io/rev"
 TAG_LABEL = "istio.io/tag"
 INJECTION_LABEL = "istio-injection"
@@ -53,6 +53,12 @@ def mesh_namespace(mesh: Mesh) -> dict:
 def mesh_mtls(mesh: Mesh) -> dict:
     """STRICT mTLS for the whole mesh: a PeerAuthentication in its root namespace."""
     return strict_mtls(mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh)})
+
+
+def mesh_istiod_protection(mesh: Mesh, scraper_namespace: Optional[str]) -> dict:
+    """The NetworkPolicy in front of the mesh's istiods (every revision's): as the platform
+    control plane's; metrics from the file's scraper namespace, else the mesh's own."""
+    return istiod_network_policy(mesh.namespace_name, scraper_namespace or mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh)})
 
 
 def injection_labels(place: Placement) -> dict[str, str]:
@@ -92,7 +98,8 @@ def istiod_release(mesh: Mesh, revision: Revision, install: Installation) -> Cha
     Each revision is a release of its own, `istiod-<revision>`, in the mesh's namespace."""
     platform = helm_values.istiod_release(control_plane_of(mesh), revision_install(install, revision))
     values = {**platform.values, "revision": revision.name}
-    values["meshConfig"] = {**values.get("meshConfig", {}), **mesh_config(mesh)}
+    # The hardening of every control plane, under the mesh's discovery selectors and own settings.
+    values["meshConfig"] = istiod_mesh_config(mesh_config(mesh))
     return ChartRelease("istiod", f"istiod-{revision.name}", mesh.namespace_name, values)
 
 

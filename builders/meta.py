@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Any, Optional
 
 TENANT_LABEL = "istio-multitenancy.io/tenant"
+# The label the program puts on every namespace of a mesh (several meshes); each mesh's istiod selects its value.
+MESH_LABEL = "istio-multitenancy.io/mesh"
+# Set by the API server from the namespace's name and immutable: a tenant cannot forge it.
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "istio-multitenancy"}
 
 # pulumi-kubernetes (>= 4.18.4) waits on this before creating dependants: the operator
@@ -43,3 +47,8 @@ def resource_type(api_version: str, kind: str) -> str:
     """The pulumi-kubernetes type of an object: `kubernetes:<group>/<version>:<kind>`, the core group spelt `core`."""
     group_version = api_version if "/" in api_version else f"core/{api_version}"
     return f"kubernetes:{group_version}:{kind}"
+
+
+def namespace_peer(name: str) -> dict:
+    """A NetworkPolicy peer: the pods of namespace `name`, by the label nobody can forge."""
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: name}}}

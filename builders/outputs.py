@@ -24,7 +24,7 @@ def stack_outputs(config: TenantsFile) -> dict:
             }
             for t in config.tenants
         },
-        "observability": {addon: f"http://{addon_host(addon, config.observability)}" for addon in enabled_addons(config.observability)},
+        "observability": {addon: f"https://{addon_host(addon, config.observability)}" for addon in enabled_addons(config.observability)},
     }
 
 

@@ -17,8 +17,9 @@ from tenants.install import SAIL_CHART, ChartSource
 from tenants.meshes import control_plane_of
 from tenants.model import ControlPlane, Mesh, Revision
 
-from .control_plane import ISTIOD_ENV
+from .gateway_api import GATEWAY_CLASS
 from .istio import autoscaler_bounds
+from .mesh_settings import gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
 from .meshes import mesh_config, mesh_labels
 from .meta import MANAGED_BY, k8s_object
 
@@ -45,13 +46,18 @@ def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: 
     if cp.profile not in _PLAIN_PROFILES:
         spec["profile"] = cp.profile
     # Injected pods leave traffic redirection to the CNI agent (IstioCNI), as on the Helm path.
-    pilot: dict = {"env": dict(ISTIOD_ENV), "cni": {"enabled": True}}
+    pilot: dict = {"env": hardened_pilot_env(), "cni": {"enabled": True}}
     if cp.replicas.pilot:
         low, high = autoscaler_bounds(cp.replicas.pilot)
         pilot.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
-    values: dict = {"global": {"istioNamespace": cp.namespace}, "pilot": pilot}
-    if meshconfig:
-        values["meshConfig"] = meshconfig
+    values: dict = {
+        "global": {"istioNamespace": cp.namespace},
+        "pilot": pilot,
+        # The hardening of every install path, under the mesh's own settings (mesh_settings.py).
+        "meshConfig": istiod_mesh_config(meshconfig),
+        # The gateways istiod deploys for Gateway API tenants run under `restricted` too.
+        "gatewayClasses": gateway_class_defaults(GATEWAY_CLASS),
+    }
     spec["values"] = values
     return k8s_object(SAIL, "Istio", name, labels=labels, annotations=WAIT_FOR_READY, spec=spec)
 

@@ -11,7 +11,9 @@ from tenants.model import ControlPlane, Route, RouteKind, Server, Tenant
 
 from .control_plane import DEFAULT_NAMESPACE
 from .istio import gateway, pinned_replicas, virtual_service
+from .mesh_settings import gateway_pod_security_context
 from .meta import WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
+from .pod_security import pod_security_labels
 
 
 # Istio's gateway health port: load balancers probe it (`/healthz/ready`), so every gateway
@@ -95,8 +97,10 @@ DEFAULT_INJECTION = {"istio-injection": "enabled"}
 
 def tenant_namespace(tenant: Tenant, injection: Optional[dict[str, str]] = None) -> dict:
     """`injection`: the labels that choose the control plane injecting the namespace's pods (and,
-    with several meshes, the mesh that discovers it); by default the one without revision."""
-    return namespace(tenant.namespace_name, {**tenant_labels(tenant.name), **(injection or DEFAULT_INJECTION)})
+    with several meshes, the mesh that discovers it); by default the one without revision. The
+    Pod Security labels hold on every mesh and install path."""
+    labels = {**tenant_labels(tenant.name), **(injection or DEFAULT_INJECTION), **pod_security_labels(tenant)}
+    return namespace(tenant.namespace_name, labels)
 
 
 def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
@@ -108,6 +112,8 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
         "label": dict(tenant.gateway_labels),
     }
     k8s = gateway_operator_service(tenant)
+    # The pod runs under the namespace's Pod Security level (restricted by default).
+    k8s["securityContext"] = gateway_pod_security_context()
     if tenant.gateway.replicas:
         k8s.update(pinned_replicas(tenant.gateway.replicas))
     ingress["k8s"] = k8s
@@ -123,7 +129,8 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
 def _server(server: Server) -> dict:
     out: dict = {
         "port": {"number": server.port, "name": server.port_name, "protocol": server.protocol.value},
-        "hosts": list(server.hosts),
+        # `./`: only VirtualServices of the gateway's own namespace may bind to its hosts.
+        "hosts": [host if "/" in host else f"./{host}" for host in server.hosts],
     }
     if server.tls is not None:
         tls: dict = {"mode": server.tls.mode.value}

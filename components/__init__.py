@@ -12,6 +12,7 @@ from .istio_operator_install import IstioOperatorInstall, OperatorMethod
 from .mesh_control_plane import MeshControlPlane, control_planes
 from .platform_control_plane import PlatformControlPlane
 from .sail_install import SailMethod, SailOperatorInstall
+from .tenant_admission import TenantAdmission
 from .tenant_mesh import TenantMesh
 
 # The install methods by their name in the stack settings (`installMethod`).
@@ -24,5 +25,5 @@ def install_method(install: Installation, provider: pulumi.ProviderResource) -> 
 
 __all__ = [
     "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "PlatformControlPlane",
-    "SailOperatorInstall", "TenantMesh", "control_planes", "install_method",
+    "SailOperatorInstall", "TenantAdmission", "TenantMesh", "control_planes", "install_method",
 ]

@@ -30,12 +30,19 @@ _TYPED: dict[tuple[str, str], tuple[str, ...]] = {
     ("v1", "Service"): (),
     ("v1", "ResourceQuota"): (),
     ("v1", "LimitRange"): (),
+    ("v1", "ConfigMap"): (),
     ("apps/v1", "Deployment"): ("apps/v1beta1", "apps/v1beta2", "extensions/v1beta1"),
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("rbac.authorization.k8s.io/v1alpha1", "rbac.authorization.k8s.io/v1beta1"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("rbac.authorization.k8s.io/v1alpha1", "rbac.authorization.k8s.io/v1beta1"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rbac.authorization.k8s.io/v1alpha1", "rbac.authorization.k8s.io/v1beta1"),
     ("networking.k8s.io/v1", "NetworkPolicy"): ("extensions/v1beta1",),
     ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ("apiextensions.k8s.io/v1beta1",),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"): (
+        "admissionregistration.k8s.io/v1alpha1", "admissionregistration.k8s.io/v1beta1",
+    ),
+    ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"): (
+        "admissionregistration.k8s.io/v1alpha1", "admissionregistration.k8s.io/v1beta1",
+    ),
 }
 
 _VERSION = get_version()

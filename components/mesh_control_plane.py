@@ -8,7 +8,7 @@ from typing import Optional
 
 import pulumi
 
-from builders.meshes import mesh_mtls, mesh_namespace
+from builders.meshes import mesh_istiod_protection, mesh_mtls, mesh_namespace
 from tenants.meshes import control_plane_of
 from tenants.model import Mesh, Observability, TenantsFile
 
@@ -18,7 +18,8 @@ from .platform_control_plane import PlatformControlPlane, add_observability
 
 
 class MeshControlPlane(pulumi.ComponentResource):
-    """`ready`: Istio's CRDs, every revision's istiod and the mesh's tags; its tenants' Istio objects wait for it."""
+    """`ready`: Istio's CRDs, every revision's istiod and the mesh's tags; its tenants' Istio objects wait for it.
+    `scraper_namespace`: where the Prometheus that scrapes istiod runs (default: the mesh's namespace)."""
 
     def __init__(
         self,
@@ -26,6 +27,7 @@ class MeshControlPlane(pulumi.ComponentResource):
         *,
         observability: Optional[Observability],
         method: InstallMethod,
+        scraper_namespace: Optional[str] = None,
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -44,6 +46,8 @@ class MeshControlPlane(pulumi.ComponentResource):
         parts = method.mesh_control_planes(self, mesh.name, mesh, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_mtls(mesh), [self.namespace, *self.ready])
+        # Every install method runs the mesh's istiods here: the same NetworkPolicy in front of them.
+        add(mesh_istiod_protection(mesh, scraper_namespace), [self.namespace])
         if observability is not None:
             add_observability(add, self.config, observability, self.namespace, parts)
         self.register_outputs({})
@@ -60,7 +64,11 @@ def control_planes(
     # The platform mesh first: it installs what the cluster shares (Istio's CRDs, the CNI agent).
     return {
         mesh.name: MeshControlPlane(
-            mesh, observability=config.observability if i == 0 else None, method=method, provider=provider
+            mesh,
+            observability=config.observability if i == 0 else None,
+            method=method,
+            scraper_namespace=config.observability.scraper_namespace,
+            provider=provider,
         )
         for i, mesh in enumerate(config.meshes)
     }

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, mesh_wide_mtls, observability_objects
+from builders.control_plane import control_plane_namespace, istiod_protection, mesh_wide_mtls, observability_objects
 from tenants.model import ControlPlane, Observability
 
 from .install_method import ControlPlaneParts, InstallMethod
@@ -53,6 +53,8 @@ class PlatformControlPlane(pulumi.ComponentResource):
         parts = method.control_plane(self, name, config, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_wide_mtls(config), [self.namespace, *self.ready])
+        # Every install path runs istiod here: the same NetworkPolicy in front of it.
+        add(istiod_protection(config, observability), [self.namespace])
         add_observability(add, config, observability, self.namespace, parts)
         self.register_outputs({})
 

@@ -42,10 +42,13 @@ class TenantMesh(pulumi.ComponentResource):
         mesh: pulumi.ComponentResource,
         place: Placement,
         sharing: Sharing,
+        admission: Sequence[pulumi.Resource] = (),
         gateway_api: Sequence[pulumi.Resource] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
-        """`gateway_api`: what a Gateway API tenant's objects wait for (the Gateway API's CRDs)."""
+        """`admission`: what the namespace waits for (the admission parameters: the rules find the
+        tenant's from the namespace's first object on); `gateway_api`: what a Gateway API tenant's
+        objects wait for (the Gateway API's CRDs)."""
         # Named after the tenant, never its position in the file: reordering changes nothing.
         # A rename keeps every resource through aliases: children's names start with the
         # tenant's name, so Pulumi derives their aliases from the component's.
@@ -59,7 +62,9 @@ class TenantMesh(pulumi.ComponentResource):
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
         # Its labels choose the tenant's control plane: moving to another tag or revision is a label change.
-        self.namespace = add(tenant_namespace(tenant, injection_labels(place)), [], retain_on_delete=not tenant.decommission)
+        self.namespace = add(
+            tenant_namespace(tenant, injection_labels(place)), list(admission), retain_on_delete=not tenant.decommission
+        )
         # How the gateway is deployed is the install method's business; it runs once istiod does.
         after = [self.namespace, *mesh.ready]
         if tenant.uses_gateway_api:
@@ -74,10 +79,15 @@ class TenantMesh(pulumi.ComponentResource):
             self.gateway = add(tenant_gateway(tenant), [*after, *deployed])
             for route in tenant.routes:
                 add(route_virtual_service(tenant, route), after)
-        # Inside its own mesh: the Sidecar and NetworkPolicy name its mesh's control-plane namespace.
+        # Inside its own mesh: the Sidecar and NetworkPolicies name its mesh's control-plane namespace.
         isolation = tenant_isolation(tenant, place.namespace, sharing)
+        # What protects the namespace stays with it: removing the tenant from the file leaves its
+        # workloads in a retained namespace, which must not lose its policies, quota and limits.
+        protect = not tenant.decommission
         for obj in isolation.istio:
-            add(obj, [self.namespace, *mesh.ready])
+            add(obj, [self.namespace, *mesh.ready], retain_on_delete=protect)
         for obj in isolation.kubernetes:
+            add(obj, [self.namespace], retain_on_delete=protect)
+        for obj in isolation.access:
             add(obj, [self.namespace])
         self.register_outputs({})

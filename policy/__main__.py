@@ -25,7 +25,8 @@ from pulumi_policy import (  # noqa: E402
     StackValidationPolicy,
 )
 
-from policy.invariants import INVARIANTS, Invariant, Platform, kubernetes_object, tenants_path  # noqa: E402
+from policy.invariants import Invariant, Platform, kubernetes_object, tenants_path  # noqa: E402
+from policy.table import INVARIANTS, looks_at  # noqa: E402
 from tenants import ConfigError, Problem  # noqa: E402
 from tenants.stack import NAMESPACE  # noqa: E402
 
@@ -74,7 +75,7 @@ def resource_policy(invariant: Invariant) -> ResourceValidationPolicy:
     def validate(args, report_violation):
         # The kind from the type token first: reading the inputs of an object the invariant does
         # not look at could only stop on a value unknown during preview.
-        if args.resource_type.rpartition(":")[2] not in invariant.kinds:
+        if not looks_at(invariant, args.resource_type.rpartition(":")[2]):
             return
         obj = kubernetes_object(args.resource_type, plain(args.props))
         if obj is not None:
@@ -85,7 +86,7 @@ def resource_policy(invariant: Invariant) -> ResourceValidationPolicy:
 
 def stack_policy(invariant: Invariant) -> StackValidationPolicy:
     def validate(args, report_violation):
-        relevant = (r for r in args.resources if r.resource_type.rpartition(":")[2] in invariant.kinds)
+        relevant = (r for r in args.resources if looks_at(invariant, r.resource_type.rpartition(":")[2]))
         objects = [obj for obj in (kubernetes_object(r.resource_type, plain(r.props)) for r in relevant) if obj is not None]
         _checked(report_violation, args.get_config(), lambda current: invariant.check(objects, current))
 

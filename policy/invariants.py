@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from builders.meta import TENANT_LABEL
 from tenants import TenantsFile, load_tenants
-from tenants.model import Tenant
+from tenants.model import ServiceType, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
 
 INJECTION_LABEL = "istio-injection"
@@ -33,6 +33,14 @@ CLUSTER_SCOPED_KINDS = frozenset({
     "VolumeAttachment",
 })
 WEAK_MTLS_MODES = ("PERMISSIVE", "DISABLE")
+POD_SECURITY_ENFORCE = "pod-security.kubernetes.io/enforce"
+EXPORTED_KINDS = ("VirtualService", "DestinationRule", "ServiceEntry")
+PROXY_EXTENSION_KINDS = ("EnvoyFilter", "WasmPlugin")
+CERTIFICATE_OTHER_NAMES = ("ipAddresses", "uris", "emailAddresses", "otherNames")
+# Istio resolves a short host (no dot) in the VirtualService's namespace: `svc`, `svc.<ns>`,
+# `svc.<ns>.svc`, `svc.<ns>.svc.cluster.local` name the namespace's own Services. The admission
+# policy builds the same expression in CEL.
+OWN_SERVICE_HOST = r"[*a-z0-9-]+([.]{ns}([.]svc([.]cluster[.]local)?)?)?"
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +119,7 @@ def _is(obj: Mapping, kind: str, group: str) -> bool:
 
 
 def gateway_selects_own_gateway(obj: Mapping, platform: Platform) -> Iterator[str]:
-    """A Gateway in a tenant namespace programs that tenant's gateway pods and no one else's."""
+    """A Gateway in a tenant namespace selects exactly that tenant's gateway labels."""
     if not _is(obj, "Gateway", "networking.istio.io"):
         return
     tenant = platform.tenant_in(_namespace(obj))
@@ -121,16 +129,11 @@ def gateway_selects_own_gateway(obj: Mapping, platform: Platform) -> Iterator[st
     own = tenant.gateway_labels
     if not selector:
         yield f"{identity(obj)} has no selector, so it would program every gateway; select {format_labels(own)}"
-        return
-    if not selector.items() <= own.items():
+    elif selector != own:
         yield (
-            f"{identity(obj)} selects {format_labels(selector)}, labels that tenant {tenant.name!r}'s gateway "
-            f"{format_labels(own)} does not carry; a tenant's Gateway selects only its own gateway"
+            f"{identity(obj)} selects {format_labels(selector)}; a tenant's Gateway selects exactly its own "
+            f"gateway's labels, tenant {tenant.name!r}'s {format_labels(own)}"
         )
-        return
-    for whose, labels in platform.other_gateway_labels(tenant):
-        if selector.items() <= labels.items():
-            yield f"{identity(obj)} selects {format_labels(selector)}, which also matches {whose} {format_labels(labels)}; select {format_labels(own)}"
 
 
 GATEWAY_API = "gateway.networking.k8s.io"
@@ -295,6 +298,216 @@ def tenant_program_stays_namespaced(obj: Mapping, platform: Platform) -> Iterato
         yield f"{identity(obj)} is cluster-scoped; tenant {platform.tenant!r}'s program may only create objects in its namespace"
 
 
+def _tenant(obj: Mapping, platform: Platform) -> Optional[Tenant]:
+    return platform.tenant_in(_namespace(obj))
+
+
+def _spec(obj: Mapping) -> Mapping:
+    return obj.get("spec") or {}
+
+
+def _annotations(obj: Mapping) -> Mapping[str, str]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
+
+
+def pod_security_floor(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant namespace enforces the Pod Security level the tenants file gives it, never below baseline."""
+    if not _is(obj, "Namespace", ""):
+        return
+    tenant = platform.tenant_in((obj.get("metadata") or {}).get("name"))
+    if tenant is None:
+        return
+    level = _labels(obj).get(POD_SECURITY_ENFORCE)
+    if level != tenant.pod_security.value:
+        yield (
+            f"tenant {identity(obj)} has {POD_SECURITY_ENFORCE}={level}; the tenants file gives tenant {tenant.name!r} "
+            f"{tenant.pod_security.value} (restricted or baseline, never lower)"
+        )
+
+
+def no_external_ips(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Service sets no externalIPs: they would intercept traffic to any address (CVE-2020-8554)."""
+    if _is(obj, "Service", "") and _tenant(obj, platform) and _spec(obj).get("externalIPs"):
+        yield f"{identity(obj)} sets spec.externalIPs, which would capture traffic to those addresses cluster-wide (CVE-2020-8554)"
+
+
+def node_port_only_where_allowed(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A NodePort Service only in a tenant the tenants file gives node ports (quota.nodePorts), or the
+    gateway's own Service where the file makes it a NodePort."""
+    tenant = _tenant(obj, platform) if _is(obj, "Service", "") else None
+    if tenant is None or _spec(obj).get("type") != "NodePort" or tenant.quota.node_ports > 0:
+        return
+    gateway = tenant.gateway.service.type == ServiceType.NODE_PORT and (obj.get("metadata") or {}).get("name") == tenant.gateway_name
+    if not gateway:
+        yield f"{identity(obj)} is a NodePort Service; tenant {tenant.name!r} has quota.nodePorts 0 in the tenants file"
+
+
+EXPORT_TO_ANNOTATION = "networking.istio.io/exportTo"
+
+
+def service_export_targets(tenant: Tenant, platform: Platform, service: str) -> list[str]:
+    """Namespaces a tenant's Service may be made visible to: its own, and those it exports the service to."""
+    consumers = [c for e in tenant.exports if e.service == service for c in e.to]
+    namespaces = [t.namespace_name for t in platform.tenants.tenants if t.name in consumers]
+    return [".", "~", tenant.namespace_name, *sorted(namespaces)]
+
+
+def service_exported_only_to_importers(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Service is visible (Istio's exportTo annotation) only to its namespace and the tenants it is exported to."""
+    tenant = _tenant(obj, platform) if _is(obj, "Service", "") else None
+    value = _annotations(obj).get(EXPORT_TO_ANNOTATION)
+    if tenant is None or value is None:
+        return
+    allowed = service_export_targets(tenant, platform, (obj.get("metadata") or {}).get("name"))
+    wrong = [part.strip() for part in value.split(",") if part.strip() not in allowed]
+    if wrong or not value.strip():
+        yield f"{identity(obj)} has {EXPORT_TO_ANNOTATION}: {value!r}; allowed: {', '.join(allowed)}"
+
+
+def no_istio_ingress(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """No Ingress of class istio (or of no class) in a tenant namespace: it would program the platform's gateway."""
+    if not _is(obj, "Ingress", "networking.k8s.io") or _tenant(obj, platform) is None:
+        return
+    cls = _spec(obj).get("ingressClassName")
+    if not cls or cls == "istio" or _annotations(obj).get("kubernetes.io/ingress.class") == "istio":
+        yield f"{identity(obj)} has ingress class {cls or '(none)'}; an Ingress names a class other than istio"
+
+
+def _binds_mesh(spec: Mapping) -> bool:
+    gateways = spec.get("gateways") or []
+    return not gateways or "mesh" in gateways
+
+
+def virtual_service_own_gateways(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's VirtualService binds only gateways of its own namespace (or the mesh)."""
+    tenant = _tenant(obj, platform) if _is(obj, "VirtualService", "networking.istio.io") else None
+    if tenant is None:
+        return
+    ns = tenant.namespace_name
+    for gateway in _spec(obj).get("gateways") or []:
+        if gateway != "mesh" and "/" in gateway and not gateway.startswith(f"{ns}/"):
+            yield f"{identity(obj)} binds gateway {gateway!r} of another namespace; bind '<name>' or '{ns}/<name>'"
+
+
+def istio_config_stays_in_namespace(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's VirtualService, DestinationRule and ServiceEntry are exported to its own namespace only."""
+    if obj.get("kind") not in EXPORTED_KINDS or not str(obj.get("apiVersion", "")).startswith("networking.istio.io/"):
+        return
+    tenant = _tenant(obj, platform)
+    if tenant is None:
+        return
+    wrong = [e for e in _spec(obj).get("exportTo") or [] if e not in (".", tenant.namespace_name)]
+    if wrong:
+        yield f"{identity(obj)} is exported to {', '.join(wrong)}; tenants export configuration only to '.' (their namespace)"
+
+
+def own_service_host(host: str, namespace: str) -> bool:
+    """A name of a Service of the namespace: short, `svc.<ns>`, `svc.<ns>.svc[.cluster.local]`, or `*` thereof."""
+    return host != "*" and re.fullmatch(OWN_SERVICE_HOST.format(ns=re.escape(namespace)), host) is not None
+
+
+def given_host(tenant: Tenant, host: str) -> bool:
+    """A host the tenants file gives the tenant: one of its gateway's explicit hosts, or a name under one of its wildcards."""
+    for claimed in tenant.served_dns_names:
+        if claimed == "*":
+            continue
+        if claimed == host or (claimed.startswith("*.") and host.endswith(claimed[1:]) and len(host) > len(claimed) - 1):
+            return True
+    return False
+
+
+def virtual_service_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's VirtualService routes only hosts the tenants file gives it, or its own Services' names;
+    any host only on a gateway serving '*' and never for the whole mesh (ISTIO-SECURITY-2026-002)."""
+    tenant = _tenant(obj, platform) if _is(obj, "VirtualService", "networking.istio.io") else None
+    if tenant is None:
+        return
+    spec = _spec(obj)
+    any_host = "*" in tenant.served_dns_names and not _binds_mesh(spec)
+    for host in spec.get("hosts") or []:
+        if not (own_service_host(host, tenant.namespace_name) or given_host(tenant, host) or any_host):
+            yield (
+                f"{identity(obj)} routes host {host!r}, which the tenants file does not give tenant {tenant.name!r}; "
+                f"allowed: its gateway's hosts or its own Services' names"
+            )
+
+
+def sidecar_registry_only(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Sidecar keeps the mesh's REGISTRY_ONLY outbound policy."""
+    if not _is(obj, "Sidecar", "networking.istio.io") or _tenant(obj, platform) is None:
+        return
+    mode = (_spec(obj).get("outboundTrafficPolicy") or {}).get("mode")
+    if mode not in (None, "REGISTRY_ONLY"):
+        yield f"{identity(obj)} sets outboundTrafficPolicy {mode}; declare external hosts with a ServiceEntry instead"
+
+
+def gateway_hosts_namespace_scoped(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Gateway serves its hosts to VirtualServices of its own namespace only ('./host')."""
+    tenant = _tenant(obj, platform) if _is(obj, "Gateway", "networking.istio.io") else None
+    if tenant is None:
+        return
+    for server in _spec(obj).get("servers") or []:
+        for host in server.get("hosts") or []:
+            if not host.startswith(("./", f"{tenant.namespace_name}/")):
+                yield f"{identity(obj)} serves host {host!r} to every namespace's VirtualServices; write './{host.rpartition('/')[2]}'"
+
+
+def no_proxy_extensions(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """No EnvoyFilter or WasmPlugin in a tenant namespace: they reprogram proxies below every policy."""
+    if obj.get("kind") in PROXY_EXTENSION_KINDS and _tenant(obj, platform) is not None:
+        yield f"{identity(obj)}: EnvoyFilter and WasmPlugin are the platform's; tenants configure proxies through Istio's APIs"
+
+
+def certificate_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's cert-manager Certificate names only hosts the tenants file gives the tenant."""
+    tenant = _tenant(obj, platform) if _is(obj, "Certificate", "cert-manager.io") else None
+    if tenant is None:
+        return
+    spec = _spec(obj)
+    names = list(spec.get("dnsNames") or []) + ([spec["commonName"]] if spec.get("commonName") else [])
+    for name in names:
+        if not given_host(tenant, name):
+            yield f"{identity(obj)} asks for {name!r}, which the tenants file does not give tenant {tenant.name!r}"
+    for field in CERTIFICATE_OTHER_NAMES:
+        if spec.get(field):
+            yield f"{identity(obj)} asks for {field}; a tenant's certificates name DNS hosts only"
+
+
+def _tenant_program_creates(kind: str, group: str, why: str) -> Callable[[Mapping, Platform], Iterator[str]]:
+    """A check for what only the platform creates in a tenant namespace: it fires in a tenant's program."""
+
+    def check(obj: Mapping, platform: Platform) -> Iterator[str]:
+        if platform.tenant is not None and _is(obj, kind, group) and _tenant(obj, platform) is not None:
+            yield f"{identity(obj)}: {why}"
+
+    return check
+
+
+certificate_requests_platform_only = _tenant_program_creates(
+    "CertificateRequest", "cert-manager.io", "certificate requests come from cert-manager's Certificates, which name the tenant's hosts"
+)
+gateway_api_gateways_platform_only = _tenant_program_creates(
+    "Gateway", "gateway.networking.k8s.io", "a Gateway API Gateway gets a load balancer of its own; the platform creates the tenant's"
+)
+
+
+def network_policy_egress_to_pods_only(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's own NetworkPolicy opens egress only to pods (namespace and pod selectors), never to
+    addresses: allowances outside the cluster's pods are the tenants file's `egress`."""
+    if platform.tenant is None or not _is(obj, "NetworkPolicy", "networking.k8s.io") or _tenant(obj, platform) is None:
+        return
+    for index, rule in enumerate(_spec(obj).get("egress") or []):
+        peers = (rule or {}).get("to") or []
+        if not peers or any("ipBlock" in (peer or {}) for peer in peers):
+            yield f"{identity(obj)} egress[{index}] opens addresses outside the pods; ask for them in the tenants file's egress"
+
+
+def platform_labels_platform_only(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """Objects carrying the platform's tenant label are the platform's: a tenant's program makes none."""
+    if platform.tenant is not None and _tenant(obj, platform) is not None and TENANT_LABEL in _labels(obj):
+        yield f"{identity(obj)} carries {TENANT_LABEL}, the label of the platform's own objects"
+
+
 # --- Stack policies: the program as a whole ----------------------------------------------------
 
 
@@ -337,44 +550,6 @@ class Invariant:
     stack: bool = False  # checks the program's objects together, not one at a time
 
 
-INVARIANTS = (
-    Invariant(
-        "tenant-gateway-selects-own-gateway", "A Gateway in a tenant namespace selects only that tenant's gateway.",
-        gateway_selects_own_gateway, frozenset({"Gateway"}),
-    ),
-    Invariant(
-        "tenant-gateway-api-stays-in-namespace",
-        "A tenant's Gateway API Gateway and routes take and reach only its own namespace, and label its gateway as its isolation expects.",
-        gateway_api_stays_in_namespace, frozenset({"Gateway", *GATEWAY_API_ROUTES}),
-    ),
-    Invariant(
-        "tenant-namespace-injection", "Every tenant namespace has istio-injection=enabled or an istio.io/rev label.",
-        namespace_has_injection, frozenset({"Namespace"}),
-    ),
-    Invariant(
-        "mtls-not-weakened", "No PeerAuthentication allows plain text in the mesh root or a tenant namespace.",
-        peer_authentication_not_weakened, frozenset({"PeerAuthentication"}),
-    ),
-    Invariant(
-        "strict-mtls-present", "STRICT mTLS is the default mesh-wide and in every tenant namespace a program creates.",
-        strict_mtls_present, frozenset({"Namespace", "PeerAuthentication"}), stack=True,
-    ),
-    Invariant(
-        "authorization-only-granted-namespaces",
-        "An AuthorizationPolicy admits another tenant's namespace only where the tenants file exports to it.",
-        authorization_admits_only_granted, frozenset({"AuthorizationPolicy"}),
-    ),
-    Invariant(
-        "load-balancer-only-for-gateway", "No LoadBalancer Service in a tenant namespace other than the tenant's gateway.",
-        load_balancer_only_for_gateway, frozenset({"Service"}),
-    ),
-    Invariant(
-        "tenant-program-namespaced-only", "A tenant-scoped program creates no cluster-scoped object.",
-        tenant_program_stays_namespaced, CLUSTER_SCOPED_KINDS,
-    ),
-)
-
-
 def kubernetes_object(resource_type: str, props: Mapping[str, Any]) -> Optional[dict]:
     """A pulumi-kubernetes resource's inputs as the object it applies; None for anything else.
 
@@ -391,29 +566,3 @@ def kubernetes_object(resource_type: str, props: Mapping[str, Any]) -> Optional[
     obj.setdefault("apiVersion", version if group == "core" else f"{group}/{version}")
     obj.setdefault("kind", parts[2])
     return obj
-
-
-@dataclass(frozen=True)
-class Violation:
-    policy: str
-    urn: str
-    message: str
-
-
-def evaluate(resources: Iterable[tuple[str, str, Mapping[str, Any]]], platform: Platform) -> list[Violation]:
-    """Every invariant over (urn, type, inputs) triples, as the pack runs them during a preview."""
-    objects = []
-    violations = []
-    for urn, resource_type, props in resources:
-        obj = kubernetes_object(resource_type, props)
-        if obj is None:
-            continue
-        objects.append(obj)
-        for invariant in INVARIANTS:
-            if not invariant.stack and obj["kind"] in invariant.kinds:
-                violations += [Violation(invariant.name, urn, m) for m in invariant.check(obj, platform)]
-    for invariant in INVARIANTS:
-        if invariant.stack:
-            relevant = [o for o in objects if o["kind"] in invariant.kinds]
-            violations += [Violation(invariant.name, "", m) for m in invariant.check(relevant, platform)]
-    return violations

@@ -8,6 +8,7 @@ Each constrained type carries its JSON Schema, built from the same patterns, so 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from enum import Enum
 from typing import Annotated, Any, Optional
@@ -213,6 +214,26 @@ def _uri_path(value: Any) -> str:
     return value
 
 
+def _non_negative_int(value: Any) -> int:
+    if not _whole_number(value) or value < 0:
+        raise _fail("non_negative_int", "{value!r} is not a whole number of at least 0", value=value)
+    return value
+
+
+def _cidr(value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail("cidr", "{value!r} is not an IP range (for example 10.0.0.0/8 or 2001:db8::/32)", value=value)
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise _fail(
+            "cidr", "{value!r} is not an IP range in CIDR notation with its host bits zero (for example 10.0.0.0/8)", value=value
+        ) from None
+    if "/" not in value:
+        raise _fail("cidr", "{value!r} has no prefix length: write {shown!r}", value=value, shown=str(network))
+    return value
+
+
 def _regex(value: Any) -> str:
     if not isinstance(value, str):
         raise _fail("regex", "{value!r} is not a regular expression (a string)", value=value)
@@ -238,6 +259,8 @@ ServiceName = Annotated[str, BeforeValidator(_service_name), WithJsonSchema(_str
 DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain), WithJsonSchema(_string_schema(_SUBDOMAIN, 253))]
 Port = Annotated[int, BeforeValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
+NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int), WithJsonSchema({"type": "integer", "minimum": 0})]
+Cidr = Annotated[str, BeforeValidator(_cidr), WithJsonSchema({"type": "string", "format": "cidr"})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
 Annotations = Annotated[
     dict[str, str],
@@ -454,12 +477,13 @@ class Mesh(Model):
 
 
 class Addons(Model):
-    """Which observability add-ons get a route on the control-plane gateway."""
+    """Which observability add-ons get a route on the control-plane gateway: none by default, since
+    the routes carry no authentication of their own."""
 
-    kiali: Bool = Field(True, description="Serve Kiali on kiali.<domain>.")
-    grafana: Bool = Field(True, description="Serve Grafana on grafana.<domain>.")
-    prometheus: Bool = Field(True, description="Serve Prometheus on prometheus.<domain>.")
-    tracing: Bool = Field(True, description="Serve the tracing UI on tracing.<domain>.")
+    kiali: Bool = Field(False, description="Serve Kiali on https://kiali.<domain>.")
+    grafana: Bool = Field(False, description="Serve Grafana on https://grafana.<domain>.")
+    prometheus: Bool = Field(False, description="Serve Prometheus on https://prometheus.<domain>.")
+    tracing: Bool = Field(False, description="Serve the tracing UI on https://tracing.<domain>.")
 
 
 class Observability(Model):
@@ -468,7 +492,13 @@ class Observability(Model):
     domain: DnsSubdomain = Field(
         "example.com", description="Add-ons are served on <addon>.<domain>; tenants may not claim those hosts."
     )
-    addons: Addons = Field(default_factory=Addons, description="Switch each add-on's route on or off.")
+    addons: Addons = Field(default_factory=Addons, description="Switch each add-on's route on (HTTPS only) or off.")
+    credential_name: Optional[DnsSubdomain] = Field(
+        None, description="Secret in the control-plane namespace with the add-on hosts' certificate; required once an add-on is on."
+    )
+    scraper_namespace: Optional[DnsLabel] = Field(
+        None, description="Namespace of the Prometheus allowed to scrape istiod on port 15014 (default: the control-plane namespace)."
+    )
 
 
 class Tls(Model):
@@ -726,10 +756,41 @@ class Admins(Model):
 
 
 class Quota(Model):
-    # Requests only: Istio's sidecars carry 2-CPU/1Gi limits each, so a limits quota this size would fit two pods.
     cpu: Quantity = Field("4", description="requests.cpu: total CPU requested by the pods of the tenant's namespace.")
     memory: Quantity = Field("8Gi", description="requests.memory: total memory requested by the pods of the tenant's namespace.")
     pods: PositiveInt = Field(50, description="Maximum pods in the tenant's namespace.")
+    # Istio's sidecars carry a 1Gi memory limit each: 50 pods with a sidecar and a container at the
+    # default 512Mi limit need 75Gi of limits.
+    limits_memory: Quantity = Field("80Gi", description="limits.memory: total memory limit of the pods of the tenant's namespace.")
+    container_memory: Quantity = Field(
+        "8Gi", description="Largest memory limit of one container (LimitRange max); at least the sidecar's 1Gi."
+    )
+    ephemeral_storage: Quantity = Field(
+        "20Gi", description="requests.ephemeral-storage: total local disk requested by the pods of the tenant's namespace."
+    )
+    config_maps: PositiveInt = Field(100, description="Maximum ConfigMaps (Kubernetes and Istio add two to every namespace).")
+    secrets: PositiveInt = Field(100, description="Maximum Secrets.")
+    services: PositiveInt = Field(20, description="Maximum Services (the gateway's included).")
+    persistent_volume_claims: NonNegativeInt = Field(20, description="Maximum PersistentVolumeClaims.")
+    node_ports: NonNegativeInt = Field(
+        0, description="Node ports the tenant's own NodePort Services may take; 0 refuses NodePort Services."
+    )
+
+
+class PodSecurity(str, Enum):
+    """Pod Security Standards a tenant namespace may enforce: never below baseline."""
+
+    RESTRICTED = "restricted"
+    BASELINE = "baseline"
+
+
+class EgressAllowance(Model):
+    """Addresses outside the mesh's namespaces that the tenant's pods may connect to."""
+
+    cidr: Cidr = Field(description="IP range (10.0.0.0/8, 2001:db8::/32); never the cloud metadata address 169.254.169.254.")
+    ports: Annotated[list[Port], AfterValidator(_unique)] = Field(
+        default_factory=list, description="TCP ports (default: every port)."
+    )
 
 
 class Export(Model):
@@ -763,6 +824,12 @@ class Tenant(Model):
     routes: list[Route] = Field(default_factory=list, description="HTTP, TCP and TLS routes bound to the tenant's gateway.")
     admins: Admins = Field(default_factory=Admins, description="Who administers the tenant's namespace.")
     quota: Quota = Field(default_factory=Quota, description="Resource quota of the tenant's namespace.")
+    pod_security: PodSecurity = Field(
+        PodSecurity.RESTRICTED, description="Pod Security Standard enforced in the namespace: restricted or baseline, never lower."
+    )
+    egress: list[EgressAllowance] = Field(
+        default_factory=list, description="Addresses outside the cluster's namespaces its pods may connect to (NetworkPolicy)."
+    )
     exports: list[Export] = Field(default_factory=list, description="Services other tenants may call.")
     imports: list[Import] = Field(default_factory=list, description="Services of other tenants this tenant calls.")
     decommission: Bool = Field(
@@ -828,6 +895,18 @@ def rules_checked_by_caller() -> dict:
     return {_RULES_CHECKED_BY_CALLER: True}
 
 
+class PlatformIdentities(Model):
+    """Who acts for the platform in the cluster: exempt from the admission policies that bind tenants."""
+
+    users: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
+        default_factory=lambda: ["system:serviceaccount:cert-manager:cert-manager"],
+        description="Users (the Pulumi deployer's, cert-manager's service account).",
+    )
+    groups: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
+        default_factory=lambda: ["system:masters"], description="Groups (cluster administrators)."
+    )
+
+
 class TenantsFile(Model):
     """A tenants file: the platform's control plane and its tenants."""
 
@@ -842,6 +921,9 @@ class TenantsFile(Model):
         None,
         description="Several meshes, each with its own control planes; the first is the platform mesh "
         "(it serves the observability add-ons). Without it, controlPlane is the one mesh.",
+    )
+    platform_identities: PlatformIdentities = Field(
+        default_factory=PlatformIdentities, description="Users and groups exempt from the tenant admission policies."
     )
     observability: Observability = Field(
         default_factory=Observability, description="Observability add-ons on the control-plane gateway."

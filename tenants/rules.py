@@ -6,11 +6,14 @@ file, so the loader can point at the line; no rule raises.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable, Iterator
+from decimal import Decimal
 from typing import Optional, Union
 
 from . import mesh_rules
+from .meshes import platform_control_plane
 from .model import (
     CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
     TlsMode, UriMatch, dns_part, is_service_name,
@@ -55,6 +58,15 @@ GATEWAY_API_MAX_RULES = 16
 GATEWAY_API_MAX_MATCHES = 64
 GATEWAY_API_MAX_ROUTE_MATCHES = 127
 GATEWAY_API_PATH = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+")
+# The clouds' instance metadata services (AWS, GCP, Azure, ...; AWS also over IPv6), with the
+# link-local block each sits in: an allowance inside that block is aimed at it and refused; a
+# wider one gets the address cut out (`ipBlock.except`).
+METADATA_ADDRESSES = (
+    (ipaddress.ip_address("169.254.169.254"), ipaddress.ip_network("169.254.0.0/16")),
+    (ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_network("fd00:ec2::/32")),
+)
+# Istio's injected sidecar carries this memory limit (global.proxy.resources.limits.memory).
+SIDECAR_MEMORY_LIMIT = "1Gi"
 
 
 def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
@@ -73,6 +85,9 @@ def check(config: TenantsFile, unchecked: Iterable[str] = ()) -> list[Finding]:
         _routes,
         _unused_servers,
         _gateway_api,
+        _egress,
+        _observability,
+        _quotas,
     ):
         findings.extend(rule(config))
     findings.extend(_sharing(config, unchecked))
@@ -257,29 +272,123 @@ def _tls(protocol: Protocol, tls: Optional[Tls], path: tuple, tenant: Tenant) ->
         yield path + ("tls",), f"tls mode {tls.mode.value} {why}: credentialName and issuer are not allowed"
 
 
+def _ancestors(name: str) -> list[str]:
+    """`a.b.example.com` -> [`b.example.com`, `example.com`, `com`]."""
+    parts = name.split(".")
+    return [".".join(parts[i:]) for i in range(1, len(parts))]
+
+
 def _host_claims(config: TenantsFile) -> Iterator[Finding]:
-    """Each host a second tenant claims, once per tenant (a host is often served on several ports),
-    at its first place there, naming the first tenant's place."""
+    """A host, and every name it covers, belongs to one tenant: two tenants' hosts never overlap
+    (`*.example.com` covers `shop.example.com`), and none covers an observability host.
+
+    Each claim is compared with the earlier ones through indexes by name and by parent domain,
+    so a thousand tenants cost no pairwise comparison; each overlap is reported once, at the
+    later claim, naming both.
+    """
+    platform = "the control-plane gateway"
+    places: dict[tuple[str, str], str] = {}  # (owner, host) -> where the owner first claims it
+    exact: dict[str, list[str]] = {}  # name -> owners of an explicit claim
+    wildcard: dict[str, list[str]] = {}  # `*.x` claims: x -> owners
+    below: dict[str, list[tuple[str, str]]] = {}  # domain -> (host, owner) of claims strictly under it
+
+    def claim(host: str, owner: str) -> None:
+        name = host[2:] if host.startswith("*.") else host
+        (wildcard if host.startswith("*.") else exact).setdefault(name, []).append(owner)
+        for parent in _ancestors(name):
+            below.setdefault(parent, []).append((host, owner))
+
     domain = config.observability.domain
-    platform_hosts = {f"{addon}.{domain}" for addon in OBSERVABILITY_ADDONS}
-    owners: dict[str, tuple[str, str]] = {}  # host -> (tenant, where it claims it)
+    for addon in OBSERVABILITY_ADDONS:
+        claim(f"{addon}.{domain}", platform)
+    reported: set[tuple[str, str, str]] = set()
     for i, tenant in enumerate(config.tenants):
-        reported: set[str] = set()
+        mine: set[str] = set()
         for j, server in enumerate(tenant.gateway.servers):
             for k, host in enumerate(server.hosts):
                 dns = dns_part(host)
-                if dns == "*" or dns in reported:
+                if dns == "*" or dns in mine:
                     continue
+                mine.add(dns)
                 path = ("tenants", i, "gateway", "servers", j, "hosts", k)
-                owner, place = owners.setdefault(dns, (tenant.name, f"tenants[{tenant.name}].gateway.servers[{j}].hosts[{k}]"))
-                if dns in platform_hosts:
-                    reported.add(dns)
-                    yield path, f"host {dns!r} is an observability host of the control-plane gateway"
-                elif owner != tenant.name:
-                    reported.add(dns)
-                    yield path, (
-                        f"host {dns!r} is already claimed by tenant {owner!r} ({place}); an explicit host belongs to one tenant"
+                name = dns[2:] if dns.startswith("*.") else dns
+                # Earlier claims this host overlaps: the same name, a wildcard above it, and for a
+                # wildcard also every claim below it.
+                overlaps: list[tuple[str, str]] = [(dns, owner) for owner in (wildcard if dns.startswith("*.") else exact).get(name, [])]
+                overlaps += [(f"*.{parent}", owner) for parent in _ancestors(name) for owner in wildcard.get(parent, [])]
+                if dns.startswith("*."):
+                    overlaps += below.get(name, [])
+                by_owner: dict[str, list[str]] = {}
+                for other_host, owner in overlaps:
+                    if owner != tenant.name and other_host not in by_owner.get(owner, []):
+                        by_owner.setdefault(owner, []).append(other_host)
+                for owner, hosts in by_owner.items():
+                    if (tenant.name, dns, owner) in reported:
+                        continue
+                    reported.add((tenant.name, dns, owner))
+                    if owner == platform:
+                        if hosts == [dns]:
+                            yield path, f"host {dns!r} is an observability host of the control-plane gateway"
+                        else:
+                            yield path, f"host {dns!r} covers the observability host {hosts[0]!r} of the control-plane gateway"
+                    elif hosts == [dns] and not dns.startswith("*."):
+                        yield path, (
+                            f"host {dns!r} is already claimed by tenant {owner!r} ({places[owner, dns]}); "
+                            f"an explicit host belongs to one tenant"
+                        )
+                    else:
+                        shown = ", ".join(repr(h) for h in sorted(hosts))
+                        yield path, (
+                            f"host {dns!r} overlaps {shown} of tenant {owner!r}; a host and every name it covers "
+                            f"belong to one tenant"
+                        )
+                places[tenant.name, dns] = f"tenants[{tenant.name}].gateway.servers[{j}].hosts[{k}]"
+                claim(dns, tenant.name)
+
+
+def _egress(config: TenantsFile) -> Iterator[Finding]:
+    for i, tenant in enumerate(config.tenants):
+        for j, allowance in enumerate(tenant.egress):
+            network = ipaddress.ip_network(allowance.cidr)
+            for address, block in METADATA_ADDRESSES:
+                if network.version == address.version and address in network and network.subnet_of(block):
+                    yield ("tenants", i, "egress", j, "cidr"), (
+                        f"{allowance.cidr} contains the cloud metadata address {address}, which no tenant may reach; "
+                        f"allow a range that leaves it out (a wider range has it cut out)"
                     )
+
+
+def _observability(config: TenantsFile) -> Iterator[Finding]:
+    obs = config.observability
+    enabled = [addon for addon in OBSERVABILITY_ADDONS if getattr(obs.addons, addon)]
+    if enabled and not obs.credential_name:
+        yield ("observability", "addons"), (
+            f"the add-ons on ({', '.join(enabled)}) are served over HTTPS only: set observability.credentialName, the Secret "
+            f"in the control-plane namespace {platform_control_plane(config).namespace!r} holding their certificate"
+        )
+
+
+def _quotas(config: TenantsFile) -> Iterator[Finding]:
+    for i, tenant in enumerate(config.tenants):
+        if quantity(tenant.quota.container_memory) < quantity(SIDECAR_MEMORY_LIMIT):
+            yield ("tenants", i, "quota", "containerMemory"), (
+                f"{tenant.quota.container_memory} is below the {SIDECAR_MEMORY_LIMIT} memory limit of Istio's sidecar, "
+                f"which every pod runs; allow at least {SIDECAR_MEMORY_LIMIT}"
+            )
+
+
+_SUFFIXES = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+
+
+def quantity(value: str) -> Decimal:
+    """A Kubernetes quantity (already validated by the model) as a number."""
+    match = re.fullmatch(r"([0-9.]+(?:[eE][-+]?[0-9]+)?)([a-zA-Z]*)", value)
+    assert match, value
+    number, suffix = Decimal(match.group(1)), match.group(2)
+    if suffix in _BINARY:
+        return number * (2 ** _BINARY[suffix])
+    return number * (Decimal(10) ** _SUFFIXES[suffix])
 
 
 def host_matches(server_host: str, route_host: str) -> bool:

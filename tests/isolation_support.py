@@ -6,6 +6,8 @@ instead of being misjudged.
 
 from __future__ import annotations
 
+import ipaddress
+
 from tests.support import of_kind
 
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
@@ -72,15 +74,22 @@ def _rule_admits(rule: dict, source_namespace: str) -> bool:
     return False
 
 
+def _network_policies(objs: list[dict], namespace: str, direction: str) -> list[dict]:
+    """The specs of the namespace's NetworkPolicies of one direction (`Ingress` or `Egress`)."""
+    specs = []
+    for policy in in_namespace(objs, "NetworkPolicy", namespace):
+        spec = policy["spec"]
+        assert spec["policyTypes"] in (["Ingress"], ["Egress"]), spec
+        assert set(spec) == {"podSelector", "policyTypes", spec["policyTypes"][0].lower()}, spec
+        if spec["policyTypes"] == [direction]:
+            specs.append(spec)
+    return specs
+
+
 def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_namespace: str) -> bool:
     """Kubernetes' verdict on a connection from a pod of `source_namespace` (or from outside when None)."""
     source_labels = {NAMESPACE_NAME_LABEL: source_namespace} if source_namespace else None
-    selecting = []
-    for policy in in_namespace(objs, "NetworkPolicy", namespace):
-        spec = policy["spec"]
-        assert set(spec) == {"podSelector", "policyTypes", "ingress"} and spec["policyTypes"] == ["Ingress"], spec
-        if label_selector_selects(spec["podSelector"], pod_labels):
-            selecting.append(spec)
+    selecting = [spec for spec in _network_policies(objs, namespace, "Ingress") if label_selector_selects(spec["podSelector"], pod_labels)]
     if not selecting:
         return True  # a pod no policy selects is not isolated
     for spec in selecting:
@@ -92,6 +101,37 @@ def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_na
                 assert set(peer) == {"namespaceSelector"}, peer
                 if source_labels is not None and label_selector_selects(peer["namespaceSelector"], source_labels):
                     return True
+    return False
+
+
+def network_egress_allows(
+    objs: list[dict], namespace: str, pod_labels: dict, *, to_namespace: str | None = None, to_ip: str | None = None,
+    port: int, protocol: str = "TCP",
+) -> bool:
+    """Kubernetes' verdict on a connection from a pod of `namespace` to a pod of `to_namespace`, or
+    to the address `to_ip` outside any pod network (exactly one of the two)."""
+    assert (to_namespace is None) != (to_ip is None)
+    selecting = [spec for spec in _network_policies(objs, namespace, "Egress") if label_selector_selects(spec["podSelector"], pod_labels)]
+    if not selecting:
+        return True
+    for spec in selecting:
+        for rule in spec["egress"]:
+            assert set(rule) <= {"to", "ports"} and "to" in rule, rule
+            ports = rule.get("ports")
+            if ports is not None and not any(p == {"protocol": protocol, "port": port} for p in ports):
+                continue
+            for peer in rule["to"]:
+                assert set(peer) in ({"namespaceSelector"}, {"ipBlock"}), peer
+                if "namespaceSelector" in peer and to_namespace is not None:
+                    if label_selector_selects(peer["namespaceSelector"], {NAMESPACE_NAME_LABEL: to_namespace}):
+                        return True
+                if "ipBlock" in peer and to_ip is not None:
+                    block = peer["ipBlock"]
+                    assert set(block) <= {"cidr", "except"}, block
+                    address = ipaddress.ip_address(to_ip)
+                    inside = lambda cidr: address.version == ipaddress.ip_network(cidr).version and address in ipaddress.ip_network(cidr)  # noqa: E731
+                    if inside(block["cidr"]) and not any(inside(cut) for cut in block.get("except", [])):
+                        return True
     return False
 
 

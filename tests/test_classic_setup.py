@@ -1,6 +1,7 @@
 """The classic single-cluster multi-tenant setup, object by object: exactly on the operator path (the
 `classic` stack, Istio 1.23.6), and the same setup on current Istio from its Helm charts (`dev`)."""
 
+import pulumi
 import pytest
 import yaml
 
@@ -66,8 +67,10 @@ def test_three_istio_operators(classic_objects):
             "name": gateway_name, "namespace": workspace, "enabled": True, "label": labels,
         }
         # The health port and the one declared server, on the target port Istio's own default
-        # gives port 80 (its gateway pods run unprivileged); nothing else is opened.
-        assert k8s == {"service": {"type": "LoadBalancer", "ports": [
+        # gives port 80 (its gateway pods run unprivileged); nothing else is opened. The gateway's
+        # pod passes the namespace's `restricted` Pod Security level.
+        security = {"runAsUser": 1337, "runAsGroup": 1337, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+        assert k8s == {"securityContext": security, "service": {"type": "LoadBalancer", "ports": [
             {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
             {"name": "http-80", "port": 80, "targetPort": 8080, "protocol": "TCP"},
         ]}}
@@ -96,7 +99,9 @@ def test_tenant_gateways_select_their_own_gateway(stack_objects):
         assert gateway["spec"]["selector"] == labels
         (server,) = gateway["spec"]["servers"]
         assert server["port"]["number"] == 80 and server["port"]["protocol"] == "HTTP"
-        assert server["hosts"] == sample_gateway["spec"]["servers"][0]["hosts"]
+        # Istio's sample serves `*`; ours is scoped to the gateway's namespace, so that no other
+        # namespace's VirtualService binds to it.
+        assert server["hosts"] == [f"./{h}" for h in sample_gateway["spec"]["servers"][0]["hosts"]]
 
 
 def test_bookinfo_routes_match_istio_sample(stack_objects):
@@ -115,34 +120,58 @@ def test_bookinfo_routes_match_istio_sample(stack_objects):
         assert destination["port"] == sample_destination["port"]
 
 
-def test_observability_ingress(stack_objects):
-    gateway = find(stack_objects, "Gateway", "observability-gateway", "istio-system")
-    assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
-    expected = {"kiali": 20001, "grafana": 3000, "prometheus": 9090, "tracing": 80}
-    assert sorted(gateway["spec"]["servers"][0]["hosts"]) == sorted(f"{a}.example.com" for a in expected)
-    for addon, port in expected.items():
-        vs = find(stack_objects, "VirtualService", addon, "istio-system")
-        assert vs["spec"]["hosts"] == [f"{addon}.example.com"]
-        assert vs["spec"]["gateways"] == ["observability-gateway"]
-        (route,) = vs["spec"]["http"][0]["route"]
-        assert route["destination"] == {"host": f"{'tracing' if addon == 'tracing' else addon}.istio-system.svc.cluster.local", "port": {"number": port}}
+def test_no_observability_route_is_published_by_default(dev_objects):
+    # The add-ons carry no authentication of their own: nothing reaches them until a file turns them on.
+    assert [o for o in of_kind(dev_objects, "Gateway") if o["metadata"]["namespace"] == "istio-system"] == []
+    assert [o for o in of_kind(dev_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"] == []
+
+
+def test_the_classic_setup_publishes_its_addons_over_https(classic_objects):
+    # The blog's control-plane gateway routes to Kiali, Prometheus, Grafana and Jaeger; HTTPS only now.
+    gateway = find(classic_objects, "Gateway", "observability-gateway", "istio-system")
+    (server,) = gateway["spec"]["servers"]
+    assert server["port"]["protocol"] == "HTTPS" and server["tls"] == {"mode": "SIMPLE", "credentialName": "observability-tls"}
+    assert {o["metadata"]["name"] for o in of_kind(classic_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"} == {
+        "kiali", "grafana", "prometheus", "tracing"
+    }
+
+
+ALL_ADDONS = "observability: {domain: obs.example.org, credentialName: obs-tls, addons: {kiali: true, grafana: true, prometheus: true, tracing: true}}\ntenants: []\n"
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_addons_switch_off(tmp_path, stack):
+def test_observability_routes_once_on_are_https_only(tmp_path, stack):
+    objs = objects(run(stack, tenants_yaml=ALL_ADDONS, tmp_path=tmp_path))
+    gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
+    assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
+    (server,) = gateway["spec"]["servers"]
+    assert server["port"] == {"number": 443, "name": "https-observability", "protocol": "HTTPS"}
+    assert server["tls"] == {"mode": "SIMPLE", "credentialName": "obs-tls"}
+    expected = {"kiali": 20001, "grafana": 3000, "prometheus": 9090, "tracing": 80}
+    assert sorted(server["hosts"]) == sorted(f"./{a}.obs.example.org" for a in expected)
+    for addon, port in expected.items():
+        vs = find(objs, "VirtualService", addon, "istio-system")
+        assert vs["spec"]["hosts"] == [f"{addon}.obs.example.org"]
+        assert vs["spec"]["gateways"] == ["observability-gateway"]
+        (route,) = vs["spec"]["http"][0]["route"]
+        assert route["destination"] == {"host": f"{addon}.istio-system.svc.cluster.local", "port": {"number": port}}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_addons_switch_on_one_by_one(tmp_path, stack):
     program = run(
         stack,
-        tenants_yaml="observability: {domain: obs.example.org, addons: {grafana: false, tracing: false}}\ntenants: []\n",
+        tenants_yaml=ALL_ADDONS.replace("grafana: true", "grafana: false").replace("tracing: true", "tracing: false"),
         tmp_path=tmp_path,
     )
     objs = objects(program)
     names = {o["metadata"]["name"] for o in of_kind(objs, "VirtualService")}
     assert names == {"kiali", "prometheus"}
     gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
-    assert gateway["spec"]["servers"][0]["hosts"] == ["kiali.obs.example.org", "prometheus.obs.example.org"]
+    assert gateway["spec"]["servers"][0]["hosts"] == ["./kiali.obs.example.org", "./prometheus.obs.example.org"]
     assert program.outputs["observability"] == {
-        "kiali": "http://kiali.obs.example.org",
-        "prometheus": "http://prometheus.obs.example.org",
+        "kiali": "https://kiali.obs.example.org",
+        "prometheus": "https://prometheus.obs.example.org",
     }
 
 
@@ -158,6 +187,11 @@ def test_all_addons_off_means_no_observability_gateway(tmp_path, stack):
         assert [p["port"] for p in service["ports"]] == [15021]
 
 
+def test_an_addon_without_a_certificate_is_an_error(tmp_path):
+    with pytest.raises(pulumi.RunError, match=r"observability.addons: the add-ons on \(kiali\) are served over HTTPS only"):
+        run(tenants_yaml="observability: {addons: {kiali: true}}\ntenants: []\n", tmp_path=tmp_path)
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_a_bare_tenant_gets_working_defaults(tmp_path, stack):
     program = run(stack, tenants_yaml="tenants:\n  - name: team-a\n", tmp_path=tmp_path)
@@ -168,7 +202,7 @@ def test_a_bare_tenant_gets_working_defaults(tmp_path, stack):
     assert labels.items() <= deployed.labels.items() and deployed.namespace == "team-a"
     gateway = find(objs, "Gateway", "team-a-gateway", "team-a")
     assert gateway["spec"]["selector"] == labels
-    assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["*"]}]
+    assert gateway["spec"]["servers"] == [{"port": {"number": 80, "name": "http-80", "protocol": "HTTP"}, "hosts": ["./*"]}]
     assert of_kind(objs, "VirtualService") == [o for o in of_kind(objs, "VirtualService") if o["metadata"]["namespace"] == "istio-system"]
 
 

@@ -246,7 +246,7 @@ def test_requirements_pin_the_pulumi_kubernetes_that_honours_wait_for():
 
 def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
     document = {
-        "observability": {"domain": "ops.example.org", "addons": {"grafana": False}},
+        "observability": {"domain": "ops.example.org", "credentialName": "ops-tls", "addons": {"kiali": True, "prometheus": True, "tracing": True}},
         "tenants": [
             {"name": "plain"},
             {"name": "custom", "namespace": "team-custom",
@@ -271,9 +271,9 @@ def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
         "hosts": ["a.example.org", "b.example.org"],
     }
     assert outputs["observability"] == {
-        "kiali": "http://kiali.ops.example.org",
-        "prometheus": "http://prometheus.ops.example.org",
-        "tracing": "http://tracing.ops.example.org",
+        "kiali": "https://kiali.ops.example.org",
+        "prometheus": "https://prometheus.ops.example.org",
+        "tracing": "https://tracing.ops.example.org",
     }
 
 

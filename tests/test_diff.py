@@ -70,7 +70,14 @@ def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, 
     tenant(document, "workspace-2")["routes"][0]["hosts"] = ["shop.example.com"]
     report, new = diff(base, tmp_path, document)
 
-    assert [t for t, g in report.groups.items() if g] == ["workspace-2"]
+    # Besides the tenant's own objects, only its keys in the admission parameters change.
+    assert sorted(t for t, g in report.groups.items() if g) == ["platform", "workspace-2"]
+    (params,) = report.groups["platform"].changed
+    assert params.key == ("", "ConfigMap", "istio-system", "istio-multitenancy-tenants")
+    assert params.fields == [
+        'data.workspace-2.anyHost: "true" -> "false"',
+        r'data.workspace-2.hosts: "^$" -> "^(shop\\.example\\.com)$"',
+    ]
     group = report.groups["workspace-2"]
     assert not group.added and not group.removed
     assert {(c.key[1], c.key[2], c.key[3]) for c in group.changed} == {
@@ -78,11 +85,11 @@ def test_changing_one_tenant_shows_changes_for_that_tenant_only(base, tmp_path, 
         ("VirtualService", "workspace-2", "bookinfo"),
     }
     gateway = next(c for c in group.changed if c.key[1] == "Gateway")
-    assert gateway.fields == ['spec.servers[0].hosts[0]: "*" -> "shop.example.com"']
+    assert gateway.fields == ['spec.servers[0].hosts[0]: "./*" -> "./shop.example.com"']
 
     assert main(["diff", str(base), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "tenant workspace-2" in out and "workspace-1" not in out
+    assert "tenant workspace-2" in out and "tenant workspace-1" not in out
 
 
 def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
@@ -97,6 +104,7 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
     old, new = render_dir(tmp_path, "old", many(80)), render_dir(tmp_path, "new", many(8080))
     report = compare(load_render(old), load_render(new))
     assert [t for t, g in report.groups.items() if g] == ["t7"]
+    # The quota's node ports count the gateway's Service ports, as many as before.
     assert {k[1] for k in changed_keys(report)} == {"Gateway"}
     # And the port its gateway's Service opens, in the gateway chart's values.
     (chart, *fields) = report.groups["t7"].resources
@@ -112,7 +120,23 @@ def test_a_new_tenant_is_listed_as_added(base, tmp_path):
     assert group.title == "tenant workspace-4 (new)"
     assert ("", "Namespace", "", "workspace-4") in group.added
     assert any(line.startswith("+ istio-multitenancy:index:TenantMesh workspace-4") for line in group.resources)
-    assert [t for t, g in report.groups.items() if g] == ["workspace-4"]
+    # The platform's change: the new tenant's keys in the admission parameters.
+    assert sorted(t for t, g in report.groups.items() if g) == ["platform", "workspace-4"]
+
+
+def protections(ns: str) -> list[tuple[str, str, str, str]]:
+    """What protects a tenant namespace, and stays with it when the tenant is removed (sorted as the report sorts)."""
+    return sorted([
+        ("", "LimitRange", ns, "tenant-limits"),
+        ("", "Namespace", "", ns),
+        ("", "ResourceQuota", ns, "tenant-quota"),
+        ("networking.istio.io", "Sidecar", ns, "default"),
+        ("networking.k8s.io", "NetworkPolicy", ns, "allow-tenant-ingress"),
+        ("networking.k8s.io", "NetworkPolicy", ns, "restrict-tenant-egress"),
+        ("security.istio.io", "AuthorizationPolicy", ns, "allow-gateway-ingress"),
+        ("security.istio.io", "AuthorizationPolicy", ns, "allow-same-namespace"),
+        ("security.istio.io", "PeerAuthentication", ns, "default"),
+    ])
 
 
 def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):
@@ -125,7 +149,8 @@ def test_removing_a_tenant_says_its_namespace_is_retained(base, tmp_path):
     removed = dict(group.removed)
     assert "retained" in removed[("", "Namespace", "", "workspace-2")]
     assert removed[("networking.istio.io", "Gateway", "workspace-2", "workspace-2-gateway")] == ""
-    assert report.retained == [("", "Namespace", "", "workspace-2")]
+    # The workloads stay, and so does everything that protects them.
+    assert report.retained == protections("workspace-2")
     text = format_report(report, "old", "new")
     assert "- Namespace workspace-2  [retained" in text
     assert "left in the cluster" in text
@@ -135,9 +160,9 @@ def test_decommission_first_shows_the_flip_then_nothing_is_retained(base, tmp_pa
     document = copy.deepcopy(DEV)
     tenant(document, "workspace-2")["decommission"] = True
     report, marked = diff(base, tmp_path, document)
-    (change,) = report.groups["workspace-2"].changed
-    assert change.key == ("", "Namespace", "", "workspace-2")
-    assert change.fields == ["pulumi.options.retainOnDelete: true -> false"]
+    changes = report.groups["workspace-2"].changed
+    assert sorted(change.key for change in changes) == protections("workspace-2")
+    assert all(change.fields == ["pulumi.options.retainOnDelete: true -> false"] for change in changes)
 
     removed = copy.deepcopy(document)
     removed["tenants"] = [t for t in removed["tenants"] if t["name"] != "workspace-2"]
@@ -164,7 +189,9 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
     report, _ = diff(base, tmp_path, document)
 
     assert report.hints == [] and report.moves == [] and report.warnings == []
-    assert [t for t, g in report.groups.items() if g] == ["payments"]
+    assert sorted(t for t, g in report.groups.items() if g) == ["payments", "platform"]
+    (params,) = report.groups["platform"].changed
+    assert params.fields == ['data.workspace-2.tenant: "workspace-2" -> "payments"']
     group = report.groups["payments"]
     assert group.title == "tenant payments (renamed from workspace-2: previousNames)"
     # The namespace keeps its identity (and so its workloads); only its tenant label changes.
@@ -255,7 +282,7 @@ def test_a_rename_that_moves_the_namespace_is_pointed_out(base, tmp_path):
     renamed.update(name="payments", previousNames=["workspace-2"])
     report, _ = diff(base, tmp_path, document)
     assert any("moves to namespace payments" in h and "namespace: workspace-2" in h for h in report.hints)
-    assert report.retained == [("", "Namespace", "", "workspace-2")]
+    assert report.retained == protections("workspace-2")
 
 
 def test_field_changes_compare_named_lists_by_name():

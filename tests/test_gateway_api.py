@@ -215,8 +215,9 @@ def test_no_gateway_chart_and_no_istio_gateway_for_a_gateway_api_tenant(shop_run
     charts = [r for r in shop_run.registrations if r.type == "kubernetes:helm.sh/v4:Chart"]
     assert [c.name for c in charts if c.name.startswith("shop/")] == []
     assert [c.name for c in charts if c.name.startswith("web/")] == ["web/web-ingressgw"]
+    # The observability add-ons are off by default: the platform has no Istio Gateway either.
     assert [g["metadata"]["namespace"] for g in of_kind(shop_objects, "Gateway") if g["apiVersion"].startswith("networking.istio.io")] == [
-        "istio-system", "web"
+        "web"
     ]
     assert [v for v in of_kind(shop_objects, "VirtualService") if v["metadata"]["namespace"] == "shop"] == []
 
@@ -261,6 +262,22 @@ def test_isolation_still_selects_the_generated_gateway_pods(shop_objects):
     (expression,) = network["spec"]["podSelector"]["matchExpressions"]
     key, value = gateway_pod_label(parse_tenants(tenants_yaml(SHOP, WEB), "t.yaml").tenants[0])
     assert (expression["key"], expression["values"]) == (key, [value]) and pod_labels[key] == value
+
+
+def test_the_generated_gateway_lacks_only_the_seccomp_profile_that_istiods_defaults_add():
+    """What `restricted` asks of a pod, read off the template istiod 1.30.3 renders a Gateway's
+    Deployment from (pilot's kube-gateway.yaml). The class defaults (builders/mesh_settings.py)
+    add the seccomp profile as a strategic merge; that istiod applies them is for a real cluster."""
+    template = reference("istio", "1.30.3", "charts", "istiod", "files", "kube-gateway.yaml").read_text()
+    (deployment,) = [doc for doc in template.split("\n---\n") if "\nkind: Deployment\n" in doc]
+    pod_security = deployment.split("      securityContext:\n", 1)[1].split("      serviceAccountName:", 1)[0]
+    # Unless istiod's own values say otherwise: the unprivileged-ports sysctl (allowed at every level), and a
+    # seccomp profile only when `gateways.seccompProfile` is set, which Sail's `Istio` cannot carry.
+    assert "net.ipv4.ip_unprivileged_port_start" in pod_security and "if .Values.gateways.seccompProfile" in pod_security
+    container = deployment.split("        securityContext:\n", 1)[1].split("        ports:", 1)[0]
+    for line in ("drop:\n            - ALL", "allowPrivilegeEscalation: false", "privileged: false", "runAsNonRoot: true"):
+        assert line in container
+    assert "hostPath" not in deployment and "hostNetwork" not in deployment and "hostPort" not in deployment
 
 
 def test_outputs_name_the_service_istio_generates(shop_run):

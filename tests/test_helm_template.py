@@ -14,7 +14,8 @@ import yaml
 
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import gateway_service_ports
-from policy.invariants import Platform, evaluate
+from policy.invariants import Platform
+from policy.table import evaluate
 from render.charts import KUBERNETES_VERSION, Expansion, expand, helm_binary, template
 from render.engine import PROJECT_ROOT, ProgramRun, run_program
 from tenants.loader import parse_tenants
@@ -141,7 +142,8 @@ def test_templating_fails_loudly_on_a_bad_value(tmp_path):
 
 
 def test_the_render_diff_compares_what_the_charts_render(tmp_path):
-    """A tenant's gateway Service turned NodePort: the diff names the Service's field, in that tenant."""
+    """A tenant's gateway Service turned NodePort: the diff names the Service's field, in that tenant
+    (with its quota and admission parameters, which follow)."""
     from render.diff import compare, format_report, load_render
     from render.output import manifests_yaml, resources_json
 
@@ -161,8 +163,14 @@ def test_the_render_diff_compares_what_the_charts_render(tmp_path):
     (tmp_path / "old").mkdir()
     (tmp_path / "new").mkdir()
     report = compare(load_render(render("old", dev)), load_render(render("new", yaml.safe_dump(document))))
-    assert set(report.groups) == {"workspace-2"} and report.notes == []
-    (change,) = report.groups["workspace-2"].changed
-    assert change.key == ("", "Service", "workspace-2", "wk2-ingressgw")
-    assert change.fields == ['spec.type: "LoadBalancer" -> "NodePort"']
+    # The platform's change: the tenant's admission parameters (its gateway may now be a NodePort).
+    assert set(report.groups) == {"platform", "workspace-2"} and report.notes == []
+    (params,) = report.groups["platform"].changed
+    assert params.fields == ['data.workspace-2.gatewayNodePort: "false" -> "true"']
+    quota, service = sorted(report.groups["workspace-2"].changed, key=lambda c: c.key[1])
+    assert service.key == ("", "Service", "workspace-2", "wk2-ingressgw")
+    assert service.fields == ['spec.type: "LoadBalancer" -> "NodePort"']
+    # No load balancer left to count; the node ports stay (a NodePort Service takes as many).
+    assert quota.key == ("", "ResourceQuota", "workspace-2", "tenant-quota")
+    assert quota.fields == ['spec.hard.services.loadbalancers: "1" -> "0"']
     assert "~ Service workspace-2/wk2-ingressgw" in format_report(report, "old", "new")

@@ -37,7 +37,7 @@ INSTALL = Installation(InstallMethod.HELM, "1.30.3", "registry.example.com/istio
 
 VARIANTS = """
 controlPlane: {namespace: mesh-system, profile: stable, replicas: {pilot: 2, ingressGateway: 7}}
-observability: {addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
+observability: {credentialName: obs-tls, addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
 tenants:
   - name: plain
   - name: internal
@@ -152,10 +152,37 @@ def test_istiod_scopes_gateways_uses_cni_and_runs_the_chosen_images():
     istiod = istiod_release(config.control_plane, INSTALL)
     assert (istiod.chart, istiod.name, istiod.namespace) == ("istiod", "istiod", "mesh-system")
     values = istiod.values
-    assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+    # Gateways scoped to their namespace; no debug endpoints over plain HTTP (the operator path's settings).
+    assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false"}
     assert values["cni"] == {"enabled": True}
+    assert values["meshConfig"] == {
+        "ingressControllerMode": "OFF",
+        "defaultVirtualServiceExportTo": ["."],
+        "defaultDestinationRuleExportTo": ["."],
+        "defaultServiceExportTo": ["."],
+        "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
+    }
     assert values["global"] == {"hub": "registry.example.com/istio", "tag": "1.30.3", "istioNamespace": "mesh-system"}
     assert (values["profile"], values["replicaCount"], values["autoscaleMin"], values["autoscaleMax"]) == ("stable", 2, 2, 5)
+
+
+def test_every_gateway_pod_passes_the_restricted_pod_security_level():
+    """The chart's pod securityContext replaces its own default, so ours keeps the low-ports sysctl."""
+    config = FILES["variants"]
+    releases = [r for r in _releases(config) if r.chart == "gateway"]
+    assert len(releases) == len(config.tenants) + 1
+    for release in releases:
+        assert release.values["securityContext"] == {
+            "runAsUser": 1337, "runAsGroup": 1337, "runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"},
+            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "0"}],
+        }
+        assert "containerSecurityContext" not in release.values  # the chart's: no privileges, all capabilities dropped
+
+
+def test_istiod_deploys_gateway_api_gateways_that_pass_restricted():
+    values = istiod_release(FILES["dev"].control_plane, INSTALL).values
+    overlay = values["gatewayClasses"]["istio"]["deployment"]
+    assert overlay == {"spec": {"template": {"spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}}}}
 
 
 def test_the_default_profile_is_no_profile():
@@ -196,7 +223,7 @@ def test_the_control_plane_gateway_is_labelled_as_istio_labels_it_and_serves_the
     gateway = control_plane_gateway_release(config.control_plane, config.observability)
     assert (gateway.name, gateway.namespace) == ("istio-ingressgateway", "mesh-system")
     assert gateway.values["labels"] == {"app": "istio-ingressgateway", "istio": "ingressgateway"}
-    assert [p["port"] for p in gateway.values["service"]["ports"]] == [15021, 80]
+    assert [p["port"] for p in gateway.values["service"]["ports"]] == [15021, 443]  # the add-ons: HTTPS only
     assert gateway.values["autoscaling"]["minReplicas"] == 7 == gateway.values["replicaCount"]
 
 

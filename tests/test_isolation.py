@@ -5,11 +5,13 @@ from collections import Counter
 import pulumi
 import pytest
 
+from builders.mesh_settings import hardened_mesh_config, hardened_pilot_env
 from tests.isolation_support import (
     CANONICAL_SERVICE_LABEL,
     in_namespace,
     mesh_admits,
     network_admits,
+    network_egress_allows,
     policy_namespaces,
     sidecar_hosts,
 )
@@ -74,9 +76,13 @@ def test_a_admits_b_only_to_the_exported_service(three):
     assert admits(_service_pod("web"), "shop-a") and admits(_service_pod("api"), "shop-a")
 
 
+def _ingress_policy(objs: list[dict], namespace: str) -> dict:
+    return find(objs, "NetworkPolicy", "allow-tenant-ingress", namespace)
+
+
 def test_a_network_policy_admits_b_and_not_c(three):
-    (policy,) = in_namespace(three, "NetworkPolicy", "shop-a")
-    assert policy["metadata"]["name"] == "allow-tenant-ingress"
+    assert {p["metadata"]["name"] for p in in_namespace(three, "NetworkPolicy", "shop-a")} == {"allow-tenant-ingress", "restrict-tenant-egress"}
+    policy = _ingress_policy(three, "shop-a")
     # Every pod but the gateway's: a selector cannot negate all of the gateway's labels at once,
     # so its `istio` label alone stands for it.
     assert policy["spec"]["podSelector"] == {
@@ -107,7 +113,7 @@ def test_a_network_policy_admits_b_and_not_c(three):
 def test_the_gateway_is_left_out_by_one_of_its_labels(tmp_path, labels, key):
     shown = ", ".join(f"{k}: {v}" for k, v in labels.items())
     objs = objects(run(tenants_yaml=f"tenants:\n  - name: team\n    gateway: {{labels: {{{shown}}}}}\n", tmp_path=tmp_path))
-    (policy,) = in_namespace(objs, "NetworkPolicy", "team")
+    policy = _ingress_policy(objs, "team")
     assert policy["spec"]["podSelector"] == {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [labels[key]]}]}
     assert network_admits(objs, "team", labels, None)
     assert not network_admits(objs, "team", {k: v for k, v in labels.items() if k != key}, None)
@@ -193,10 +199,9 @@ def test_mtls_is_strict_mesh_wide_and_in_every_tenant(three):
     for ns in (CONTROL_PLANE, *NAMESPACES.values()):
         # Namespace-wide (no selector); in the control-plane namespace, mesh-wide.
         assert find(three, "PeerAuthentication", "default", ns)["spec"] == {"mtls": {"mode": "STRICT"}}
-    for ns in NAMESPACES.values():
-        assert find(three, "DestinationRule", "default", ns)["spec"] == {
-            "host": f"*.{ns}.svc.cluster.local", "exportTo": ["."], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}},
-        }
+    # Automatic mTLS with STRICT receivers protects as much; a namespace-wide ISTIO_MUTUAL rule
+    # would break every call to a pod without a sidecar.
+    assert of_kind(three, "DestinationRule") == []
 
 
 def test_tenant_routing_config_stays_in_its_namespace(three):
@@ -205,18 +210,48 @@ def test_tenant_routing_config_stays_in_its_namespace(three):
             assert obj["spec"]["exportTo"] == ["."], obj["metadata"]
 
 
+DEFAULT_QUOTA = {
+    "requests.cpu": "4", "requests.memory": "8Gi", "limits.memory": "80Gi", "requests.ephemeral-storage": "20Gi", "pods": "50",
+    "configmaps": "100", "secrets": "100", "services": "20", "persistentvolumeclaims": "20",
+    # One load balancer, the gateway's; its Service's ports (status, and the one server's 80) take node ports.
+    "services.loadbalancers": "1", "services.nodeports": "2",
+}
+
+
 def test_quotas_defaults_and_overrides(three):
     assert find(three, "ResourceQuota", "tenant-quota", "shop-a")["spec"]["hard"] == {
-        "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100",
+        **DEFAULT_QUOTA, "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100",
     }
     for ns in ("b-prod", "shop-c"):
-        assert find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"] == {
-            "requests.cpu": "4", "requests.memory": "8Gi", "pods": "50",
-        }
+        assert find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"] == DEFAULT_QUOTA
     for ns in NAMESPACES.values():
         (limits,) = find(three, "LimitRange", "tenant-limits", ns)["spec"]["limits"]
-        # Every container ends up with requests, so the requests quota never rejects a pod for lacking them.
-        assert limits["type"] == "Container" and set(limits["defaultRequest"]) == {"cpu", "memory"}
+        # Every container ends up with requests, so the requests quota never rejects a pod for
+        # lacking them, and with memory and disk limits, which the limits quota counts.
+        assert limits["type"] == "Container" and set(limits["defaultRequest"]) == {"cpu", "memory", "ephemeral-storage"}
+        assert set(limits["default"]) == {"memory", "ephemeral-storage"} and limits["max"] == {"memory": "8Gi"}
+
+
+def test_every_quota_field_can_be_overridden(tmp_path):
+    quota = (
+        "{cpu: '1', memory: 1Gi, pods: 5, limitsMemory: 4Gi, containerMemory: 2Gi, ephemeralStorage: 1Gi, "
+        "configMaps: 7, secrets: 8, services: 3, persistentVolumeClaims: 0, nodePorts: 2}"
+    )
+    objs = objects(run(tenants_yaml=f"tenants:\n  - name: t\n    quota: {quota}\n", tmp_path=tmp_path))
+    assert find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"] == {
+        "requests.cpu": "1", "requests.memory": "1Gi", "limits.memory": "4Gi", "requests.ephemeral-storage": "1Gi",
+        "pods": "5", "configmaps": "7", "secrets": "8", "services": "3", "persistentvolumeclaims": "0",
+        "services.loadbalancers": "1", "services.nodeports": "4",  # the gateway's 2, and the 2 asked for
+    }
+    assert find(objs, "LimitRange", "tenant-limits", "t")["spec"]["limits"][0]["max"] == {"memory": "2Gi"}
+
+
+@pytest.mark.parametrize("service, balancers, node_ports", [("LoadBalancer", "1", "3"), ("NodePort", "0", "3"), ("ClusterIP", "0", "0")])
+def test_the_quota_leaves_room_for_the_gateways_service_as_the_file_makes_it(tmp_path, service, balancers, node_ports):
+    servers = "[{port: 80, hosts: [a.example.com]}, {port: 8443, protocol: HTTPS, hosts: [a.example.com], tls: {mode: SIMPLE, credentialName: a}}]"
+    objs = objects(run(tenants_yaml=f"tenants:\n  - name: t\n    gateway: {{service: {{type: {service}}}, servers: {servers}}}\n", tmp_path=tmp_path))
+    hard = find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"]
+    assert (hard["services.loadbalancers"], hard["services.nodeports"]) == (balancers, node_ports)  # status, 80, 8443
 
 
 def test_admins_get_admin_in_their_namespace_only(three):
@@ -267,10 +302,20 @@ def test_a_custom_control_plane_namespace_is_the_one_admitted(tmp_path, stack):
         assert istiod["global"]["istioNamespace"] == chart_values(program, "istio-base", "mesh-system")["global"]["istioNamespace"] == "mesh-system"
 
 
-def test_gateways_are_scoped_to_their_namespace_by_istiod(dev_run, classic_objects):
-    iop = find(classic_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)
-    assert iop["spec"]["values"]["pilot"]["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
-    assert chart_values(dev_run, "istiod", CONTROL_PLANE)["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+def test_the_operator_path_applies_the_shared_mesh_hardening(classic_objects):
+    spec = find(classic_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)["spec"]
+    env = spec["values"]["pilot"]["env"]
+    assert env == hardened_pilot_env()
+    assert env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true" and env["ENABLE_DEBUG_ON_HTTP"] == "false"
+    mesh = spec["meshConfig"]
+    assert mesh == hardened_mesh_config()
+    assert mesh["ingressControllerMode"] == "OFF" and mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
+    for kind in ("VirtualService", "DestinationRule", "Service"):
+        assert mesh[f"default{kind}ExportTo"] == ["."]
+
+
+def test_gateways_are_scoped_to_their_namespace_by_istiod(dev_run):
+    assert chart_values(dev_run, "istiod", CONTROL_PLANE)["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
 
 
 # --- TLS -----------------------------------------------------------------------------------
@@ -364,12 +409,12 @@ def test_isolation_objects_wait_for_what_they_need(tmp_path, stack):
     mesh_wide = registration_of(program, "PeerAuthentication", "default", CONTROL_PLANE)
     assert {ready.urn, cp_namespace.urn} <= set(mesh_wide.dependencies)
     namespace = registration_of(program, "Namespace", "shop-a")
-    for kind, name in [("PeerAuthentication", "default"), ("DestinationRule", "default"), ("Sidecar", "default"),
+    for kind, name in [("PeerAuthentication", "default"), ("Sidecar", "default"),
                        ("AuthorizationPolicy", "allow-same-namespace"), ("AuthorizationPolicy", "allow-export-api")]:
         r = registration_of(program, kind, name, "shop-a")
         assert {namespace.urn, ready.urn} <= set(r.dependencies), kind
-    for kind, name in [("NetworkPolicy", "allow-tenant-ingress"), ("ResourceQuota", "tenant-quota"),
-                       ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
+    for kind, name in [("NetworkPolicy", "allow-tenant-ingress"), ("NetworkPolicy", "restrict-tenant-egress"),
+                       ("ResourceQuota", "tenant-quota"), ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
         r = registration_of(program, kind, name, "shop-a")
         assert r.dependencies == [namespace.urn], kind  # plain Kubernetes: no need to wait for Istio
         assert r.type.startswith("kubernetes:") and "apiextensions" not in r.type  # typed, not a CustomResource
@@ -389,9 +434,9 @@ def test_resource_budget_per_tenant(tmp_path, stack, gateway):
     full = _tenant_resources(program, "shop-a")  # one route, admins, one exported service
     assert full == {
         "TenantMesh": 1, "Namespace": 1, gateway: 1, "Gateway": 1, "VirtualService": 1,
-        "PeerAuthentication": 1, "DestinationRule": 1, "Sidecar": 1,
+        "PeerAuthentication": 1, "Sidecar": 1,
         "AuthorizationPolicy": 3,  # same namespace, gateway, the export
-        "NetworkPolicy": 1,  # every pod but the gateway's
+        "NetworkPolicy": 2,  # ingress to every pod but the gateway's; egress of every pod
         "ResourceQuota": 1, "LimitRange": 1, "RoleBinding": 1,
     }
     assert sum(_tenant_resources(program, "shop-c").values()) == 12  # no route, admins or export
@@ -409,3 +454,68 @@ def test_a_one_route_tenant_with_everything_optional_fits_the_budget(tmp_path, s
     full = _tenant_resources(program, "shop-a")  # one route, admins, one certificate, one exported service
     assert full["VirtualService"] == full["RoleBinding"] == full["Certificate"] == 1 and full["AuthorizationPolicy"] == 3
     assert sum(full.values()) == 16  # the issue's budget: at most 16, components included
+
+
+# --- Egress, istiod, CNI ----------------------------------------------------------------------
+
+EGRESS_TENANT = """
+tenants:
+  - name: team
+    egress:
+      - {cidr: 0.0.0.0/0, ports: [443]}
+      - {cidr: 10.20.0.0/16}
+      - {cidr: "::/0", ports: [443]}
+"""
+
+
+def test_egress_allowances_never_reach_the_metadata_address(tmp_path):
+    objs = objects(run(tenants_yaml=EGRESS_TENANT, tmp_path=tmp_path))
+    policy = find(objs, "NetworkPolicy", "restrict-tenant-egress", "team")
+    assert policy["spec"]["podSelector"] == {}  # the gateway's pods too
+    blocks = [peer["ipBlock"] for rule in policy["spec"]["egress"] for peer in rule["to"] if "ipBlock" in peer]
+    assert blocks == [
+        {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]},
+        {"cidr": "10.20.0.0/16"},
+        {"cidr": "::/0", "except": ["fd00:ec2::254/128"]},
+    ]
+    gateway = {"istio": "ingressgateway-team", "app": "istio-ingressgateway-team"}
+    for pod in ({}, gateway):
+        allows = lambda ip, port: network_egress_allows(objs, "team", pod, to_ip=ip, port=port)  # noqa: E731
+        assert allows("93.184.216.34", 443) and not allows("93.184.216.34", 80)
+        assert allows("10.20.3.4", 5432) and not allows("10.21.3.4", 5432)
+        assert not allows("169.254.169.254", 443) and not allows("169.254.169.254", 80)
+        assert allows("2001:db8::1", 443) and not allows("fd00:ec2::254", 443)
+
+
+def test_istiod_admits_only_what_must_reach_it(dev_objects):
+    policy = find(dev_objects, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    anyone, scraper = policy["spec"]["ingress"]
+    assert anyone == {"ports": [{"protocol": "TCP", "port": 15012}, {"protocol": "TCP", "port": 15017}]}  # no `from`: everyone
+    assert scraper == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": CONTROL_PLANE}}}],
+        "ports": [{"protocol": "TCP", "port": 15014}],
+    }
+    opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert 15010 not in opened and 8080 not in opened
+
+
+def test_the_scraper_namespace_is_the_files(tmp_path):
+    objs = objects(run(tenants_yaml="observability: {scraperNamespace: monitoring}\ntenants: []\n", tmp_path=tmp_path))
+    _, scraper = find(objs, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)["spec"]["ingress"]
+    assert scraper["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+
+
+def test_the_operator_path_installs_istio_cni(classic_objects):
+    spec = find(classic_objects, "IstioOperator", "platform-istiocontrolplane", CONTROL_PLANE)["spec"]
+    # The CNI component, and the injector told to rely on it (no istio-init with NET_ADMIN).
+    assert spec["components"]["cni"] == {"enabled": True}
+    assert spec["values"]["pilot"]["cni"] == {"enabled": True}
+
+
+def test_tenant_namespaces_enforce_their_pod_security_level(tmp_path):
+    objs = objects(run(tenants_yaml="tenants:\n  - name: a\n  - name: b\n    podSecurity: baseline\n", tmp_path=tmp_path))
+    for ns, level in (("a", "restricted"), ("b", "baseline")):
+        labels = find(objs, "Namespace", ns)["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == level
+        assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"

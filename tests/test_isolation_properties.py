@@ -7,6 +7,7 @@ is computed here from the generated plan, independently of the program's own `Sh
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import yaml
@@ -15,18 +16,19 @@ from hypothesis import strategies as st
 
 from builders.control_plane import CONTROL_PLANE_GATEWAY_SELECTOR, mesh_wide_mtls
 from builders.isolation import Sharing, tenant_isolation
-from builders.tenant import gateway_operator, tenant_gateway
-from tenants import parse_tenants
+from builders.tenant import gateway_operator, tenant_gateway, tenant_namespace
+from tenants import ConfigError, parse_tenants
 from tenants.model import TenantsFile
 from tests.isolation_support import (
     CANONICAL_SERVICE_LABEL,
     in_namespace,
     mesh_admits,
     network_admits,
+    network_egress_allows,
     policy_namespaces,
     sidecar_hosts,
 )
-from tests.support import schema_errors
+from tests.support import run, schema_errors
 
 SERVICES = ("api", "web", "db", "search")
 NAMES = st.from_regex(r"[a-z][a-z0-9]{0,7}", fullmatch=True).filter(lambda n: n != "default")
@@ -43,6 +45,8 @@ class Plan:
     grants: set[tuple[str, str, str]] = field(default_factory=set)  # (owner, service, consumer), imported too
     quotas: dict[str, dict] = field(default_factory=dict)
     admins: dict[str, bool] = field(default_factory=dict)
+    pod_security: dict[str, str] = field(default_factory=dict)
+    decommission: dict[str, bool] = field(default_factory=dict)
 
 
 @st.composite
@@ -75,6 +79,13 @@ def plans(draw) -> Plan:
             tenant["admins"] = {"users": [f"{name}@example.com"], "groups": draw(st.lists(st.sampled_from(["ops", "dev"]), unique=True))}
         if draw(st.booleans()):
             tenant["quota"] = plan.quotas[name] = draw(QUOTAS)
+        level = draw(st.sampled_from([None, "restricted", "baseline"]))
+        if level:
+            tenant["podSecurity"] = level
+        plan.pod_security[name] = level or "restricted"
+        plan.decommission[name] = draw(st.booleans())
+        if plan.decommission[name]:
+            tenant["decommission"] = True
         tenants.append(tenant)
 
     by_name = {t["name"]: t for t in tenants}
@@ -99,7 +110,7 @@ def _build(plan: Plan) -> tuple[TenantsFile, dict[str, list[dict]]]:
     built = {}
     for tenant in config.tenants:
         isolation = tenant_isolation(tenant, plan.control_plane, sharing)
-        built[tenant.name] = [tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes]
+        built[tenant.name] = [tenant_namespace(tenant), tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes, *isolation.access]
     return config, built
 
 
@@ -121,12 +132,20 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
 
     for tenant in config.tenants:
         name, ns, objs = tenant.name, plan.namespaces[tenant.name], built[tenant.name]
+        namespace, *objs = objs
         assert {o["metadata"]["namespace"] for o in objs} == {ns}  # nothing outside its namespace
+
+        # Pod Security: the tenant's level, never below baseline, restricted warned about.
+        labels = namespace["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == plan.pod_security[name] in ("restricted", "baseline")
+        assert labels["pod-security.kubernetes.io/warn"] == "restricted"
 
         # Exactly one gateway pod set matches its Gateway, cluster-wide: its own.
         (gateway,) = in_namespace(objs, "Gateway", ns)
         selected = [p for p in pods if gateway["spec"]["selector"].items() <= p[1].items()]
         assert selected == [(ns, tenant.gateway_labels)]
+        # Only VirtualServices of its own namespace bind to its hosts.
+        assert all(host.startswith(("./", f"{ns}/")) for server in gateway["spec"]["servers"] for host in server["hosts"])
 
         (pa,) = in_namespace(objs, "PeerAuthentication", ns)
         assert pa["spec"] == {"mtls": {"mode": "STRICT"}}
@@ -140,7 +159,13 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
 
         (quota,) = in_namespace(objs, "ResourceQuota", ns)
         wanted = plan.quotas.get(name, {"cpu": "4", "memory": "8Gi", "pods": 50})
-        assert quota["spec"]["hard"] == {"requests.cpu": wanted["cpu"], "requests.memory": wanted["memory"], "pods": str(wanted["pods"])}
+        hard = quota["spec"]["hard"]
+        assert (hard["requests.cpu"], hard["requests.memory"], hard["pods"]) == (wanted["cpu"], wanted["memory"], str(wanted["pods"]))
+        exposed = tenant.gateway.service.type.value != "ClusterIP"
+        assert hard["services.loadbalancers"] == ("1" if tenant.gateway.service.type.value == "LoadBalancer" else "0")
+        # One node port per gateway Service port (the status port and each server's), and the file's own.
+        gateway_ports = 1 + len({s.port for s in tenant.gateway.servers}) if exposed else 0
+        assert int(hard["services.nodeports"]) == gateway_ports + tenant.quota.node_ports
         assert len(in_namespace(objs, "LimitRange", ns)) == 1
 
         bindings = [o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")]
@@ -166,6 +191,19 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
         opened = [key for key, value in owner.gateway_labels.items() if network_admits(everything, ns, {key: value}, None)]
         assert opened == [("istio" if "istio" in owner.gateway_labels else min(owner.gateway_labels))]
 
+        # Egress: every pod, the gateway's too, reaches its own namespace, the tenants it imports
+        # from, DNS and istiod, and nothing else; never the cloud metadata address.
+        imported_from = {plan.namespaces[o] for o, _, c in plan.grants if c == owner.name}
+        for pod in ({}, owner.gateway_labels, {"app": "api"}):
+            out = lambda **to: network_egress_allows(everything, ns, pod, port=8080, **to)  # noqa: E731
+            for other in config.tenants:
+                other_ns = plan.namespaces[other.name]
+                assert out(to_namespace=other_ns) == (other_ns == ns or other_ns in imported_from), (owner.name, other.name)
+            assert not out(to_ip="169.254.169.254") and not out(to_ip="8.8.8.8")
+            assert network_egress_allows(everything, ns, pod, to_namespace=cp, port=15012)
+            assert not network_egress_allows(everything, ns, pod, to_namespace=cp, port=15010)
+            assert network_egress_allows(everything, ns, pod, to_namespace="kube-system", port=53, protocol="UDP")
+
 
 @settings(max_examples=20, deadline=None)
 @given(plans())
@@ -175,3 +213,72 @@ def test_generated_objects_validate(plan):
     for obj in objs:
         if obj["kind"] != "Certificate":  # no cert-manager schema in the reference data; see test_isolation
             assert schema_errors(obj) == [], obj["metadata"]
+
+
+# --- What a removal leaves, and who owns which host ------------------------------------------
+
+PROTECTIONS = {"PeerAuthentication", "AuthorizationPolicy", "Sidecar", "NetworkPolicy", "ResourceQuota", "LimitRange"}
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(plans())
+def test_every_retained_namespace_keeps_its_protections(tmp_path, plan):
+    """Removing a tenant leaves its namespace unless it is decommissioned; whatever protects the
+    namespace must be left with it, and only then."""
+    program = run(tenants_yaml=plan.text, tmp_path=tmp_path)
+    owner = {ns: name for name, ns in plan.namespaces.items()}
+    for registration in program.registrations:
+        if not registration.is_kubernetes_object:
+            continue
+        metadata = registration.inputs["metadata"]
+        ns = metadata.get("namespace") if registration.inputs["kind"] != "Namespace" else metadata["name"]
+        if ns not in owner:
+            continue
+        retained = registration.retain_on_delete
+        if registration.inputs["kind"] in PROTECTIONS | {"Namespace"}:
+            assert retained == (not plan.decommission[owner[ns]]), (registration.inputs["kind"], metadata)
+        else:
+            assert not retained, (registration.inputs["kind"], metadata)  # routes, gateway, access leave with the tenant
+
+
+LABELS = st.sampled_from(["shop", "api", "eu", "www"])
+DOMAINS = st.sampled_from(["example.com", "example.org", "shop.example.com"])
+HOSTS = st.one_of(
+    st.builds(lambda a, d: f"{a}.{d}", LABELS, DOMAINS),
+    st.builds(lambda d: f"*.{d}", DOMAINS),
+    st.builds(lambda a, d: f"*.{a}.{d}", LABELS, DOMAINS),
+)
+
+
+def _covers(pattern: str, name: str) -> bool:
+    """Istio's matching of one concrete name (brute force, independent of tenants/rules.py)."""
+    return pattern == name or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Some concrete name matches both: try the names each host stands for, one level deeper."""
+    candidates = {h.replace("*", "x") for h in (a, b)} | {h.replace("*", "x.y") for h in (a, b)}
+    return any(_covers(a, name) and _covers(b, name) for name in candidates)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(HOSTS, min_size=1, max_size=3, unique=True), min_size=2, max_size=4))
+def test_no_two_tenants_hosts_overlap(claims):
+    tenants = [{"name": f"t{i}", "gateway": {"servers": [{"port": 80, "hosts": hosts}]}} for i, hosts in enumerate(claims)]
+    text = yaml.safe_dump({"observability": {"domain": "obs.example.net"}, "tenants": tenants})
+    overlapping = {
+        (i, j) for i in range(len(claims)) for j in range(i + 1, len(claims))
+        if any(_overlap(a, b) for a in claims[i] for b in claims[j])
+    }
+    try:
+        parse_tenants(text, "generated.yaml")
+    except ConfigError as err:
+        # Every overlapping pair is reported at the later tenant, naming the earlier one; nothing else is.
+        named = set()
+        for problem in err.problems:
+            later = int(re.match(r"tenants\[t(\d+)\]", problem.path).group(1))
+            (earlier,) = {int(n) for n in re.findall(r"'t(\d+)'", problem.message)} - {later}
+            named.add((earlier, later))
+        assert named == overlapping, [str(p) for p in err.problems]
+    else:
+        assert overlapping == set()

@@ -17,7 +17,8 @@ from tests.support import objects, run
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 # The Python module pulumi-kubernetes keeps an API group's classes in.
-_GROUP_MODULES = {"": "core", "apps": "apps", "rbac.authorization.k8s.io": "rbac", "networking.k8s.io": "networking", "apiextensions.k8s.io": "apiextensions"}
+_GROUP_MODULES = {"": "core", "apps": "apps", "rbac.authorization.k8s.io": "rbac", "networking.k8s.io": "networking", "apiextensions.k8s.io": "apiextensions",
+                  "admissionregistration.k8s.io": "admissionregistration"}
 
 
 def _typed_class(api_version: str, kind: str):

@@ -60,6 +60,7 @@ def test_the_library_example_builds_the_mesh_the_program_builds():
             ("pulumi:providers:kubernetes", "cluster"),
             ("istio-multitenancy:index:IstioHelmInstall", "istio"),
             ("istio-multitenancy:index:PlatformControlPlane", tenants.control_plane.name),
+            ("istio-multitenancy:index:TenantAdmission", "admission"),
         ]
         + [("istio-multitenancy:index:TenantMesh", t.name) for t in tenants.tenants]
     )

@@ -166,6 +166,12 @@ def test_mesh_settings_reach_every_revision():
         values = istiod_values(mesh, revision)
         assert values["revision"] == revision.name
         assert values["meshConfig"] == {
+            # The hardening of every control plane (builders/mesh_settings.py) ...
+            "ingressControllerMode": "OFF",
+            "defaultVirtualServiceExportTo": ["."],
+            "defaultDestinationRuleExportTo": ["."],
+            "defaultServiceExportTo": ["."],
+            # ... and the mesh's own settings.
             "discoverySelectors": [{"matchLabels": {MESH_LABEL: "shop"}}],
             "outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"},
             "accessLogFile": "/dev/stdout",
@@ -173,7 +179,7 @@ def test_mesh_settings_reach_every_revision():
         }
         # Two replicas that the chart's autoscaler does not scale back down.
         assert (values["replicaCount"], values["autoscaleMin"], values["autoscaleMax"]) == (2, 2, 5)
-        assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true"}
+        assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false"}
 
 
 def test_each_revision_is_a_release_of_its_own_with_its_version():

@@ -9,11 +9,9 @@ import pytest
 import yaml
 
 from policy.invariants import (
-    INVARIANTS,
     PROJECT_ROOT,
     Platform,
     authorization_admits_only_granted,
-    evaluate,
     gateway_api_stays_in_namespace,
     gateway_selects_own_gateway,
     kubernetes_object,
@@ -24,6 +22,7 @@ from policy.invariants import (
     tenant_program_stays_namespaced,
     tenants_path,
 )
+from policy.table import INVARIANTS, evaluate
 from render.output import plain
 from tenants import ConfigError, parse_tenants
 from tests.support import run
@@ -122,12 +121,14 @@ def test_the_pack_sees_every_kind_the_stacks_register():
 
 BROKEN = [
     ("tenant-gateway-selects-own-gateway", [gateway("bank-ns", {"istio": "gw-shop"})],
-     "Gateway bank-ns/gw selects {istio: gw-shop}, labels that tenant 'bank''s gateway {app: gw-bank, istio: gw-bank} does not carry"),
+     "Gateway bank-ns/gw selects {istio: gw-shop}; a tenant's Gateway selects exactly its own gateway's labels, "
+     "tenant 'bank''s {app: gw-bank, istio: gw-bank}"),
     ("tenant-gateway-api-stays-in-namespace",
      [obj("gateway.networking.k8s.io/v1", "HTTPRoute", "web", "shop",
           spec={"parentRefs": [{"name": "gw"}], "rules": [{"backendRefs": [{"name": "vault", "namespace": "bank-ns", "port": 80}]}]})],
      "HTTPRoute shop/web sends to bank-ns/vault; another tenant's service is reached through its exports"),
-    ("tenant-namespace-injection", [namespace("blog", {"istio-injection": "disabled"}), peer_authentication("blog", "STRICT")],
+    ("tenant-namespace-injection",
+     [namespace("blog", {"istio-injection": "disabled", "pod-security.kubernetes.io/enforce": "restricted"}), peer_authentication("blog", "STRICT")],
      "tenant Namespace blog has istio-injection=disabled; label it istio-injection=enabled or istio.io/rev=<revision>"),
     ("mtls-not-weakened", [peer_authentication("shop", "PERMISSIVE")],
      "PeerAuthentication shop/default sets mtls.mode PERMISSIVE: it would accept plain-text traffic"),
@@ -138,11 +139,18 @@ BROKEN = [
      "tenant 'shop' exports nothing to that namespace (exports[].to)"),
     ("load-balancer-only-for-gateway", [service("db", "shop")],
      "Service shop/db is a LoadBalancer; in tenant 'shop''s namespace only its gateway 'shop-gw' is exposed"),
+    ("pod-security-floor",
+     [namespace("blog", {"istio-injection": "enabled", "pod-security.kubernetes.io/enforce": "privileged"}), peer_authentication("blog", "STRICT")],
+     "tenant Namespace blog has pod-security.kubernetes.io/enforce=privileged; the tenants file gives tenant 'blog' restricted"),
 ]
 
 
 def test_every_invariant_has_a_broken_case():
-    assert {name for name, _, _ in BROKEN} | {"tenant-program-namespaced-only"} == {i.name for i in INVARIANTS}
+    # Here, or among the admission cases, which run through the pack too (tests/test_admission.py).
+    from tests.test_admission import PREVIEWED
+
+    shared = {case["refused"] for case in PREVIEWED if "refused" in case}
+    assert {name for name, _, _ in BROKEN} | shared | {"tenant-program-namespaced-only"} == {i.name for i in INVARIANTS}
 
 
 @pytest.mark.parametrize("policy, objects, message", BROKEN, ids=[b[0] for b in BROKEN])
@@ -168,10 +176,10 @@ def test_a_tenant_program_creating_a_cluster_scoped_object_is_refused():
     "ns, selector, fragment",
     [
         ("shop", {"istio": "gw-shop", "app": "gw-shop"}, None),
-        ("shop", {"istio": "gw-shop"}, None),
+        ("shop", {"istio": "gw-shop"}, "selects exactly its own gateway's labels"),  # a part is not enough
         ("shop", {}, "has no selector"),
-        ("shop", {"istio": "ingressgateway"}, "does not carry"),
-        ("blog", {"istio": "ingressgateway-blog"}, None),  # the default labels
+        ("shop", {"istio": "ingressgateway"}, "selects exactly"),
+        ("blog", {"istio": "ingressgateway-blog", "app": "istio-ingressgateway-blog"}, None),  # the default labels
         ("istio-system", {"istio": "ingressgateway"}, None),  # not a tenant namespace
         ("elsewhere", {"anything": "x"}, None),
     ],
@@ -187,7 +195,7 @@ def test_a_gateway_selector_shared_with_another_gateway_is_refused():
         "t.yaml",
     )
     (message,) = gateway_selects_own_gateway(gateway("a", {"tier": "edge"}), Platform(shared))
-    assert "also matches tenant 'b''s gateway {team: b, tier: edge}" in message
+    assert "selects exactly its own gateway's labels, tenant 'a''s {team: a, tier: edge}" in message
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,10 @@ LABEL_KEY = (
     "starting and ending with a letter or digit"
 )
 LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
-TENANT_KEYS = "admins, decommission, exports, gateway, imports, mesh, name, namespace, previousNames, quota, revision, routes"
+TENANT_KEYS = (
+    "admins, decommission, egress, exports, gateway, imports, mesh, name, namespace, podSecurity, previousNames, quota, "
+    "revision, routes"
+)
 PROGRAM_STACK = "pulumi:pulumi:Stack"
 
 
@@ -91,7 +94,8 @@ CASES = [
         tenant:
           - name: a
         """,
-        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, meshes, observability, tenants",
+        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, meshes, observability, "
+        "platformIdentities, tenants",
     ),
     case(
         "unknown-tenant-key",

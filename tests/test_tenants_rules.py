@@ -170,6 +170,7 @@ VALID_FILES = {
           replicas: {pilot: 2, ingressGateway: 2}
         observability:
           domain: obs.example.com
+          credentialName: obs-tls
           addons: {kiali: false, grafana: true, prometheus: true, tracing: false}
         tenants:
           - name: istio-system-tenant
@@ -534,6 +535,88 @@ MISTAKES = {
     "alias-inside-its-anchor": (
         "tenants: &loop [*loop]\n",
         ["tenants.yaml:1: an alias inside its own anchor: the data would never end"],
+    ),
+    "wildcard-covers-another-tenants-host": (
+        """
+        tenants:
+          - name: a
+            gateway: {servers: [{port: 80, hosts: [shop.example.org, api.shop.example.org]}]}
+          - name: b
+            gateway: {servers: [{port: 80, hosts: ["*.example.org"]}, {port: 81, hosts: ["*.example.org"]}]}
+        """,
+        # Once, naming both claims, though b lists the wildcard on two servers and a has two hosts under it.
+        ["tenants.yaml:5: tenants[b].gateway.servers[0].hosts[0]: host '*.example.org' overlaps 'api.shop.example.org', "
+         "'shop.example.org' of tenant 'a'; a host and every name it covers belong to one tenant"],
+    ),
+    "host-under-another-tenants-wildcard": (
+        """
+        tenants:
+          - name: a
+            gateway: {servers: [{port: 80, hosts: ["*.shop.example.org"]}]}
+          - name: b
+            gateway: {servers: [{port: 80, hosts: [eu.shop.example.org, "*.eu.shop.example.org", blog.example.org]}]}
+        """,
+        ["tenants.yaml:5: tenants[b].gateway.servers[0].hosts[0]: host 'eu.shop.example.org' overlaps '*.shop.example.org' "
+         "of tenant 'a'; a host and every name it covers belong to one tenant",
+         "tenants.yaml:5: tenants[b].gateway.servers[0].hosts[1]: host '*.eu.shop.example.org' overlaps '*.shop.example.org' "
+         "of tenant 'a'; a host and every name it covers belong to one tenant"],
+    ),
+    "wildcard-covers-an-observability-host": (
+        """
+        observability: {domain: ops.example.com}
+        tenants:
+          - name: a
+            gateway: {servers: [{port: 80, hosts: ["*.ops.example.com", "*.example.com"]}]}
+        """,
+        ["tenants.yaml:4: tenants[a].gateway.servers[0].hosts[0]: host '*.ops.example.com' covers the observability host "
+         "'kiali.ops.example.com' of the control-plane gateway",
+         "tenants.yaml:4: tenants[a].gateway.servers[0].hosts[1]: host '*.example.com' covers the observability host "
+         "'kiali.ops.example.com' of the control-plane gateway"],
+    ),
+    "egress-to-the-metadata-service": (
+        """
+        tenants:
+          - name: a
+            egress:
+              - {cidr: 169.254.169.254/32}
+              - {cidr: 169.254.0.0/16, ports: [80]}
+              - {cidr: 0.0.0.0/0, ports: [443]}
+              - {cidr: "fd00:ec2::254/128"}
+              - {cidr: 169.254.20.10/32, ports: [53]}
+        """,
+        ["tenants.yaml:4: tenants[a].egress[0].cidr: 169.254.169.254/32 contains the cloud metadata address 169.254.169.254, "
+         "which no tenant may reach; allow a range that leaves it out (a wider range has it cut out)",
+         "tenants.yaml:5: tenants[a].egress[1].cidr: 169.254.0.0/16 contains the cloud metadata address 169.254.169.254, "
+         "which no tenant may reach; allow a range that leaves it out (a wider range has it cut out)",
+         "tenants.yaml:7: tenants[a].egress[3].cidr: fd00:ec2::254/128 contains the cloud metadata address fd00:ec2::254, "
+         "which no tenant may reach; allow a range that leaves it out (a wider range has it cut out)"],
+    ),
+    "egress-not-a-range": (
+        """
+        tenants:
+          - name: a
+            egress: [{cidr: 10.0.0.1/8}, {cidr: 10.0.0.1}]
+        """,
+        ["tenants.yaml:3: tenants[a].egress[0].cidr: '10.0.0.1/8' is not an IP range in CIDR notation with its host bits "
+         "zero (for example 10.0.0.0/8)",
+         "tenants.yaml:3: tenants[a].egress[1].cidr: '10.0.0.1' has no prefix length: write '10.0.0.1/32'"],
+    ),
+    "pod-security-below-baseline": (
+        """
+        tenants:
+          - name: a
+            podSecurity: privileged
+        """,
+        ["tenants.yaml:3: tenants[a].podSecurity: 'privileged' is not allowed; use one of restricted, baseline"],
+    ),
+    "container-memory-below-the-sidecars": (
+        """
+        tenants:
+          - name: a
+            quota: {containerMemory: 512Mi}
+        """,
+        ["tenants.yaml:3: tenants[a].quota.containerMemory: 512Mi is below the 1Gi memory limit of Istio's sidecar, which "
+         "every pod runs; allow at least 1Gi"],
     ),
 }
 

@@ -43,7 +43,9 @@ def _descendants(program: ProgramRun, root: Registration) -> list[Registration]:
 def test_components_and_types(stack, install, tenants):
     counts = Counter(r.type for r in run(stack).registrations if r.type.startswith(COMPONENT))
     expected = {COMPONENT + kind: count for kind, count in install.items()}
-    assert counts == {**expected, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantMesh": tenants}
+    assert counts == {
+        **expected, COMPONENT + "PlatformControlPlane": 1, COMPONENT + "TenantAdmission": 1, COMPONENT + "TenantMesh": tenants,
+    }
 
 
 @pytest.fixture(scope="module", params=["dev", "classic"])

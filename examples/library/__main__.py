@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from builders.isolation import Sharing  # noqa: E402
-from components import TenantMesh, control_planes, install_method  # noqa: E402
+from components import TenantAdmission, TenantMesh, control_planes, install_method  # noqa: E402
 from tenants import ConfigError, load_tenants  # noqa: E402
 from tenants.install import installation  # noqa: E402
 from tenants.meshes import placement  # noqa: E402
@@ -29,9 +29,12 @@ provider = k8s.Provider("cluster")  # the current kubeconfig context
 # The stack settings' defaults: Istio's newest validated release from its Helm charts.
 method = install_method(installation(StackSettings(tenants_file="tenants.yaml"), config, Path(__file__).parent), provider)
 meshes = control_planes(config, method, provider)
+# The tenant rules the API server enforces, with their per-tenant parameters in the platform's namespace.
+admission = TenantAdmission("admission", config=config, namespace=next(iter(meshes.values())).namespace, provider=provider)
 sharing = Sharing.of(config)
 for tenant in config.tenants:
     place = placement(config, tenant)
-    TenantMesh(tenant, mesh=meshes[place.mesh.name if place.mesh else None], place=place, sharing=sharing)
+    mesh = meshes[place.mesh.name if place.mesh else None]
+    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params])
 
 pulumi.export("namespaces", {tenant.name: tenant.namespace_name for tenant in config.tenants})

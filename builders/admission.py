@@ -1,0 +1,156 @@
+"""The tenant rules as the API server enforces them: a ValidatingAdmissionPolicy and its binding per
+rule of `policy/table.py` that has an admission form, and one ConfigMap of per-tenant parameters.
+
+The policies and bindings are the same for every tenant; what differs per tenant (its hosts,
+gateway, exports) is in the params ConfigMap in the control-plane namespace, one key per tenant
+and field (`<namespace>.<field>`), which tenants cannot write. So a tenant costs no admission
+object of its own, and a namespace labelled as a tenant's that the file does not list (a removed
+tenant's retained namespace) finds no parameters: the rules that need them refuse.
+"""
+
+from __future__ import annotations
+
+import re
+
+from policy import invariants as inv
+from policy.table import ADMISSION_RULES, Rule
+from tenants.meshes import platform_control_plane
+from tenants.model import ServiceType, Tenant, TenantsFile
+
+from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
+
+ADMISSION = "admissionregistration.k8s.io/v1"
+PARAMS_NAME = "istio-multitenancy-tenants"
+POLICY_PREFIX = "istio-multitenancy-"
+# Identities that act for the platform whatever the tenants file says: every istiod (it creates the
+# Deployments and Services of Gateway API gateways), the Istio operator (tenants' gateways on the
+# operator path), and Kubernetes' own controllers (garbage collection, namespace deletion, endpoint slices).
+KUBERNETES_CONTROLLERS_GROUP = "system:serviceaccounts:kube-system"
+KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"
+OPERATOR_SERVICE_ACCOUNT = "system:serviceaccount:istio-operator:istio-operator"
+
+
+def istiod_users(config: TenantsFile) -> list[str]:
+    """istiod's service accounts, as Istio's istiod chart names them on every install method
+    (Sail renders the same chart): `istiod`, or `istiod-<revision>` for each revision of each mesh."""
+    if config.meshes is None:
+        return [f"system:serviceaccount:{config.control_plane.namespace}:istiod"]
+    return [f"system:serviceaccount:{m.namespace_name}:istiod-{r.name}" for m in config.meshes for r in m.revision_list]
+
+
+def params_namespace(config: TenantsFile) -> str:
+    """Where the parameters live: the platform's control-plane namespace (the first mesh's), which tenants cannot write."""
+    return platform_control_plane(config).namespace
+
+
+def platform_users(config: TenantsFile) -> list[str]:
+    return sorted({*config.platform_identities.users, *istiod_users(config), OPERATOR_SERVICE_ACCOUNT, KUBE_CONTROLLER_MANAGER})
+
+
+def platform_groups(config: TenantsFile) -> list[str]:
+    return sorted({*config.platform_identities.groups, KUBERNETES_CONTROLLERS_GROUP})
+
+
+def _cel_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
+
+
+def not_platform(config: TenantsFile) -> str:
+    """CEL: the request is not made by a platform identity."""
+    return (
+        f"!(request.userInfo.username in {_cel_list(platform_users(config))} || "
+        f"request.userInfo.groups.exists(g, g in {_cel_list(platform_groups(config))}))"
+    )
+
+
+def host_pattern(tenant: Tenant) -> str:
+    """An RE2 pattern of the names the tenants file gives the tenant (its gateway's hosts, but not `*`):
+    an explicit host, or any name under one of its wildcards."""
+    parts = []
+    for host in tenant.served_dns_names:
+        if host == "*":
+            continue
+        parts.append(".+" + re.escape(host[1:]) if host.startswith("*.") else re.escape(host))
+    return "^(" + "|".join(parts) + ")$" if parts else "^$"
+
+
+def _export_pattern(allowed: list[str]) -> str:
+    choice = "(" + "|".join(re.escape(a) for a in allowed) + ")"
+    return f"^ *{choice}( *, *{choice})* *$"
+
+
+def tenant_params(tenant: Tenant, config: TenantsFile) -> dict[str, str]:
+    """The tenant's keys in the params ConfigMap."""
+    ns = tenant.namespace_name
+    labels = tenant.gateway_labels
+    platform = inv.Platform(config)
+    data = {
+        "tenant": tenant.name,
+        "hosts": host_pattern(tenant),
+        "anyHost": str("*" in tenant.served_dns_names).lower(),
+        "gateway": tenant.gateway_name,
+        "gatewayLabels": "\n" + "".join(f"{k}={v}\n" for k, v in sorted(labels.items())),
+        "gatewayLabelCount": str(len(labels)),
+        "nodePorts": str(tenant.quota.node_ports > 0).lower(),
+        # The gateway's own Service may be a NodePort where the file makes it one.
+        "gatewayNodePort": str(tenant.gateway.service.type == ServiceType.NODE_PORT).lower(),
+    }
+    for service in sorted({e.service for e in tenant.exports}):
+        data[f"export.{service}"] = _export_pattern(inv.service_export_targets(tenant, platform, service))
+    return {f"{ns}.{key}": value for key, value in data.items()}
+
+
+def admission_params(config: TenantsFile) -> dict:
+    data: dict[str, str] = {}
+    for tenant in config.tenants:
+        data.update(tenant_params(tenant, config))
+    return k8s_object("v1", "ConfigMap", PARAMS_NAME, params_namespace(config), labels=MANAGED_BY, data=dict(sorted(data.items())))
+
+
+def policy_name(rule: Rule) -> str:
+    return POLICY_PREFIX + rule.name
+
+
+def admission_policy(rule: Rule, config: TenantsFile) -> dict:
+    admission = rule.admission
+    assert admission is not None
+    groups = sorted({group for group, _ in admission.resources})
+    resource_rules = [
+        {
+            "apiGroups": [group],
+            "apiVersions": ["*"],
+            "operations": list(admission.operations),
+            "resources": sorted(resource for g, resource in admission.resources if g == group),
+            **({"scope": "Namespaced"} if admission.tenant_namespaces else {}),
+        }
+        for group in groups
+    ]
+    conditions = [{"name": "not-a-platform-identity", "expression": not_platform(config)}]
+    if admission.condition:
+        conditions.append({"name": "applies", "expression": admission.condition})
+    spec: dict = {
+        "failurePolicy": "Fail",
+        "matchConstraints": {"resourceRules": resource_rules},
+        "matchConditions": conditions,
+        "validations": [{"expression": admission.expression, "message": rule.message, "reason": "Forbidden"}],
+    }
+    if admission.uses_params:
+        spec["paramKind"] = {"apiVersion": "v1", "kind": "ConfigMap"}
+    return k8s_object(ADMISSION, "ValidatingAdmissionPolicy", policy_name(rule), labels=MANAGED_BY, spec=spec)
+
+
+def admission_binding(rule: Rule, config: TenantsFile) -> dict:
+    admission = rule.admission
+    assert admission is not None
+    spec: dict = {"policyName": policy_name(rule), "validationActions": ["Deny"]}
+    if admission.tenant_namespaces:
+        spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}}
+    if admission.uses_params:
+        # Fail closed: without its parameters, a rule refuses rather than admits.
+        spec["paramRef"] = {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Deny"}
+    return k8s_object(ADMISSION, "ValidatingAdmissionPolicyBinding", policy_name(rule), labels=MANAGED_BY, spec=spec)
+
+
+def admission_objects(config: TenantsFile) -> tuple[dict, list[tuple[dict, dict]]]:
+    """The params ConfigMap, and each rule's (policy, binding)."""
+    return admission_params(config), [(admission_policy(r, config), admission_binding(r, config)) for r in ADMISSION_RULES]

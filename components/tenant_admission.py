@@ -1,0 +1,35 @@
+"""TenantAdmission: the tenant rules the API server enforces, for every tenant of the file."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+
+from builders.admission import admission_objects
+from tenants.model import TenantsFile
+
+from .kubernetes import child_declarer
+
+
+class TenantAdmission(pulumi.ComponentResource):
+    """`params` is the per-tenant parameters ConfigMap: a tenant's namespace waits for it, so that
+    the rules find the tenant's parameters from the namespace's first object on."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        config: TenantsFile,
+        namespace: pulumi.Resource,
+        provider: pulumi.ProviderResource,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__("istio-multitenancy:index:TenantAdmission", name, None, opts)
+        add = child_declarer(self, name, provider)
+        params, rules = admission_objects(config)
+        self.params = add(params, [namespace])
+        for policy, binding in rules:
+            declared = add(policy, [])
+            add(binding, [declared, self.params])
+        self.register_outputs({})
