@@ -345,8 +345,8 @@ def _node(index: int) -> dict:
         },
         "status": {
             "addresses": [{"type": "InternalIP", "address": f"10.0.0.{index + 1}"}, {"type": "Hostname", "address": name}],
-            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "500Gi"},
         },
     }
 
