@@ -6,7 +6,6 @@ suite evaluates the same cases through CEL evaluators in Python; here the API se
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
