@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: render test bench schema validate clean e2e
+.PHONY: render test bench schema validate clean e2e bench-real
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ endif
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+# The real engine against the e2e cluster (bench/real_engine.py): pulumi up, a no-change preview
+# and tenants added, against kubectl apply --server-side of the same objects. Needs the e2e tools.
+bench-real: $(VENV)/.dev
+	$(MAKE) --no-print-directory e2e-tools
+	$(BIN)/python -m bench.real_engine
 
 clean:
 	rm -rf build .pytest_cache

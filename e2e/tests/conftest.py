@@ -99,6 +99,8 @@ def _with_local_cluster() -> Iterator[E2E_Env]:
     missing = localcluster.missing_tools()
     if missing:
         _fail_setup(f"missing tools in {bin_dir}: {', '.join(missing)}: run `make e2e-tools` (or set KUBECONFIG with pulumi and kubectl on PATH)")
+    # A cluster someone started by hand (`e2e/cluster up`) is used and left running.
+    started_here = not localcluster.status()[0]
     try:
         message = localcluster.up()
     except localcluster.ClusterError as err:
@@ -112,7 +114,8 @@ def _with_local_cluster() -> Iterator[E2E_Env]:
         yield E2E_Env("local", kube, str(bin_dir / "pulumi"), env, bin_dir, bin_dir, standin)
     finally:
         standin.stop()
-        localcluster.stop_all(quiet=True)
+        if started_here:
+            localcluster.stop_all(quiet=True)
 
 
 @pytest.fixture(scope="session")
