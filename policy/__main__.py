@@ -9,7 +9,6 @@ deploys for one tenant only.
 """
 
 import functools
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from pulumi_policy import (  # noqa: E402
     StackValidationPolicy,
 )
 
+from policy import engine_stack  # noqa: E402
 from policy.invariants import Invariant, Platform, kubernetes_object, tenants_path  # noqa: E402
 from policy.table import INVARIANTS, looks_at  # noqa: E402
 from tenants import ConfigError, Problem  # noqa: E402
@@ -54,10 +54,12 @@ def _platform(path: Path, tenant: str) -> Platform:
 
 def platform(config: Mapping) -> Platform:
     stack = pulumi.Config(NAMESPACE)
-    path = tenants_path(config.get("tenantsFile"), stack.get("tenantsFile"), os.environ.get("PULUMI_STACK"))
+    tenants_file = engine_stack.stack_setting(NAMESPACE, "tenantsFile", stack.get("tenantsFile"))
+    path = tenants_path(config.get("tenantsFile"), tenants_file, engine_stack.stack_name())
     if path is None:
         raise ConfigError([Problem("policy config", None, "tenantsFile", "not set, and no stack names a tenants file")])
-    return _platform(path, config.get("tenant") or stack.get("tenant") or "")
+    tenant = config.get("tenant") or engine_stack.stack_setting(NAMESPACE, "tenant", stack.get("tenant"))
+    return _platform(path, tenant or "")
 
 
 def _checked(report_violation, config: Mapping, check) -> None:
@@ -93,6 +95,7 @@ def stack_policy(invariant: Invariant) -> StackValidationPolicy:
     return StackValidationPolicy(name=invariant.name, description=invariant.description, validate=validate, config_schema=CONFIG)
 
 
+engine_stack.record_configure_stack()
 PolicyPack(
     name="istio-multitenancy",
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 from pathlib import Path
+from typing import Optional
 
 import grpc
 import pytest
@@ -33,8 +34,12 @@ def _pack_python() -> Path:
 class Analyzer:
     """One policy-pack process and a client for it."""
 
-    def __init__(self, config: dict[str, str]):
+    def __init__(self, config: Optional[dict[str, str]]):
+        """`config`: the stack's config in the environment, as older engines passed it; None for
+        none, as the Pulumi CLI 3.274 runs a pack (the stack comes over ConfigureStack only)."""
         env = {**os.environ, "PULUMI_CONFIG": json.dumps(config), "PULUMI_STACK": "dev"}
+        if config is None:
+            env = {k: v for k, v in os.environ.items() if k not in ("PULUMI_CONFIG", "PULUMI_STACK")}
         env.pop("PYTHONPATH", None)
         # How pulumi-analyzer-policy-python starts a pack: `python -m pulumi.policy ENGINE PACK_DIR`.
         self.process = subprocess.Popen(
@@ -69,6 +74,9 @@ class Analyzer:
             ]
         )
         return list(self.stub.AnalyzeStack(request).diagnostics)
+
+    def configure_stack(self, stack: str, config: dict[str, str]) -> None:
+        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack=stack, project="istio-multitenancy", config=config))
 
     def configure(self, policy: str, **properties: str) -> None:
         config = analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.MANDATORY, properties=_struct(properties))
@@ -151,3 +159,24 @@ def test_without_its_tenants_file_the_pack_fails_closed():
     finally:
         analyzer.close()
 
+
+
+def test_the_pack_takes_the_stack_and_its_tenants_file_from_the_engine():
+    analyzer = Analyzer(None)
+    try:
+        analyzer.configure_stack("dev", {"istio-multitenancy:tenantsFile": "tenants/missing.yaml"})
+        diagnostics = analyzer.analyze(*broken_load_balancer())
+        assert diagnostics and all("tenants/missing.yaml: no such tenants file" in d.message for d in diagnostics)
+    finally:
+        analyzer.close()
+
+
+def test_without_a_tenants_file_setting_the_pack_checks_against_the_stacks_default():
+    analyzer = Analyzer(None)
+    try:
+        analyzer.configure_stack("dev", {})
+        (diagnostic,) = [d for d in analyzer.analyze(*broken_load_balancer()) if "cannot check" not in d.message] or [None]
+        assert diagnostic is not None and "LoadBalancer" in diagnostic.message, diagnostic
+        assert not [d for d in analyzer.analyze(*broken_load_balancer()) if "cannot check" in d.message]
+    finally:
+        analyzer.close()

@@ -78,15 +78,11 @@ def test_policy_pack_passes_on_the_stack(e2e, previewed, stack):
     assert "✅ istio-multitenancy@" in result.output and "violation" not in result.output.lower(), result.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pulumi-policy 1.21.0 (Python) under the Pulumi CLI 3.274: the CLI runs the pack through the "
-    "language host and sends the stack's name and config only over ConfigureStack, which the SDK "
-    "reads only tags from; the pack sees stack 'stack' and no config, so its default (the stack's "
-    "tenantsFile) fails: 'policy config: tenantsFile: not set, and no stack names a tenants file'"
-))
 def test_policy_pack_finds_the_stacks_tenants_file_by_itself(e2e, previewed):
+    # No --policy-pack-config: the pack learns the stack and its tenantsFile from the engine.
     ws, _, _ = previewed("dev")
-    ws.preview("dev", "--policy-pack", "policy")
+    result = ws.preview("dev", "--policy-pack", "policy")
+    assert "✅ istio-multitenancy@" in result.output and "violation" not in result.output.lower(), result.describe()
 
 
 PLANTED = '''
