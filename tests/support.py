@@ -32,6 +32,17 @@ def reference(*parts: str) -> Path:
     return reference_data.path(*parts)
 
 
+def reference_params(make, id_of) -> list:
+    """Test parameters read from reference data while collecting. Without the data, one parameter
+    holding why, which conftest.py fails in one line: an error while collecting would stop the run."""
+    import pytest
+
+    try:
+        return [pytest.param(value, id=id_of(value)) for value in make()]
+    except (reference_data.ReferenceMissing, reference_data.NotInManifest) as missing:
+        return [pytest.param(missing, id="reference-missing")]
+
+
 def run(stack: str = "dev", tenants_yaml: Optional[str] = None, tmp_path: Optional[Path] = None) -> ProgramRun:
     """Run the program for `stack`, optionally with a tenants file given as text."""
     tenants_file = None
