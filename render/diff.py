@@ -383,22 +383,8 @@ def describe(key: ObjectKey) -> str:
 
 def _facts(render: Render, tenant: str) -> dict[str, set[str]]:
     """The namespace and gateway of a tenant, as its objects show them."""
-    namespaces, gateways = set(), set()
-    for key, head in render.heads.items():
-        if head.tenant != tenant:
-            continue
-        if key[1] == "Namespace":
-            namespaces.add(key[3])
-        elif key[1] == "IstioOperator":
-            for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
-                gateways.add(gw.get("name", ""))
-    for urn, entry in render.resources.items():
-        # A gateway chart's release is the gateway (Helm path).
-        if entry.get("type") == CHART_TYPE and _urn_tenant(urn, render.resources) == tenant:
-            inputs = entry.get("inputs") or {}
-            if str(inputs.get("chart", "")).rstrip("/").endswith("gateway"):
-                gateways.add((inputs.get("values") or {}).get("name") or inputs.get("name", ""))
-    return {"namespace": namespaces, "gateway": gateways - {""}}
+    namespaces = {key[3] for key, head in render.heads.items() if head.tenant == tenant and key[1] == "Namespace"}
+    return {"namespace": namespaces, "gateway": {name for name, _ in _gateways(render, tenant)} - {""}}
 
 
 def compare(old: Render, new: Render) -> Report:
@@ -560,16 +546,62 @@ def _moves(old: Render, new: Render, old_urns: dict[ObjectKey, str], new_urns: d
         elif options.get("protect"):
             note = "  [protect: the delete fails, and `pulumi up` with it]"
         moves.append(f"{describe(key)}: {_resource(before, old)} -> {_resource(after, new)}{note}")
+    return moves + _chart_moves(old, new)
+
+
+def _releases(render: Render) -> dict[tuple[str, str], str]:
+    """(namespace, release name) -> the chart's URN: a release's objects are Kubernetes objects of those names."""
+    releases = {}
+    for urn, entry in render.resources.items():
+        if entry.get("type") == CHART_TYPE:
+            inputs = entry.get("inputs") or {}
+            releases[(str(inputs.get("namespace", "")), str(inputs.get("name") or urn_name(urn)))] = urn
+    return releases
+
+
+def _chart_moves(old: Render, new: Render) -> list[str]:
+    """Helm releases that stay themselves under another chart resource; with the objects the chart
+    rendered when `helm template` expanded it, else from the chart resource alone."""
+    moves = []
+    old_releases, new_releases = _releases(old), _releases(new)
+    for release in sorted(old_releases.keys() & new_releases.keys()):
+        before, after = old_releases[release], new_releases[release]
+        if before == after or _aliased(before, after, new.resources.get(after)):
+            continue
+        # A chart from a repository, or a local directory (chartDirectory): its name either way.
+        chart = str((new.resources[after].get("inputs") or {}).get("chart", "")).rstrip("/").rpartition("/")[2]
+        namespace, name = release
+        moves.append(f"Helm release {namespace}/{name} (chart {chart}): {_resource(before, old)} -> {_resource(after, new)}")
+        old_children = {k for k, h in old.heads.items() if h.chart == urn_name(before)}
+        new_children = {k for k, h in new.heads.items() if h.chart == urn_name(after)}
+        moves += [f"  {describe(key)}: rendered by it" for key in sorted(old_children & new_children, key=describe)]
+        if not old_children and not new_children:
+            moves.append("  and every object it renders (not listed: the chart was not expanded; HELM_BIN names a helm to expand it)")
     return moves
 
 
+def _gateway_charts(render: Render, tenant: str) -> list[tuple[str, dict]]:
+    """(URN, entry) of a tenant's gateway charts (Helm path): the release is the gateway."""
+    return [
+        (urn, entry) for urn, entry in sorted(render.resources.items())
+        if entry.get("type") == CHART_TYPE and _urn_tenant(urn, render.resources) == tenant
+        and str((entry.get("inputs") or {}).get("chart", "")).rstrip("/").endswith("gateway")
+    ]
+
+
 def _gateways(render: Render, tenant: str) -> list[tuple[str, dict]]:
-    """(name, labels) of a tenant's gateways, as its IstioOperator deploys them."""
+    """(name, labels) of a tenant's gateways, as its IstioOperator or its gateway chart deploys them."""
     out = []
     for key, head in render.heads.items():
         if head.tenant == tenant and key[1] == "IstioOperator":
             for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
                 out.append((gw.get("name", ""), gw.get("label") or {}))
+    for _, entry in _gateway_charts(render, tenant):
+        inputs = entry.get("inputs") or {}
+        values = inputs.get("values") or {}
+        # The chart's labels carry the tenant label too, which follows the tenant whatever is pinned.
+        labels = {k: v for k, v in (values.get("labels") or {}).items() if k != TENANT_LABEL}
+        out.append((values.get("name") or inputs.get("name", ""), labels))
     return out
 
 

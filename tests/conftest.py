@@ -41,6 +41,14 @@ def pytest_sessionstart(session):
     reference_data.status(progress=reporter.write_line if reporter else None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    # A parameter that stands for reference data missing while collecting (support.reference_params).
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, (reference_data.ReferenceMissing, reference_data.NotInManifest)):
+            raise value
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

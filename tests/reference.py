@@ -45,7 +45,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = Path(__file__).with_name("reference.json")
 RAW = "https://raw.githubusercontent.com"
 HOW_TO_GET = (
-    "run `make test` with network access (it downloads them once into .cache/reference), "
+    "run `make test` with network access to raw.githubusercontent.com (it downloads them once into .cache/reference), "
     "or set ISTIO_MT_REFERENCE to a copy of ../shared/reference"
 )
 
@@ -111,10 +111,14 @@ SOURCES = [
         "istio/docs/gateway-install.md", "istio/istio.io", "44ec557d9b7abb17a373abc56fb4d4406672c8c3",
         "content/en/docs/setup/additional-setup/gateway/index.md",
     ),
-    Source("gateway-api/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "config/crd/standard/"),
-    Source("gateway-api/LICENSE", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "LICENSE"),
-    Source("gateway-api/v1.5.1/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/standard/"),
-    Source("gateway-api/v1.5.1/experimental/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/experimental/"),
+    # The Go module proxy serves these two tags: a machine with `go` and no GitHub still gets them.
+    Source("gateway-api/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "config/crd/standard/", "sigs.k8s.io/gateway-api@v1.1.0"),
+    Source("gateway-api/LICENSE", "kubernetes-sigs/gateway-api", GATEWAY_API_1_1_0, "LICENSE", "sigs.k8s.io/gateway-api@v1.1.0"),
+    Source("gateway-api/v1.5.1/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/standard/", "sigs.k8s.io/gateway-api@v1.5.1"),
+    Source(
+        "gateway-api/v1.5.1/experimental/", "kubernetes-sigs/gateway-api", GATEWAY_API_1_5_1, "config/crd/experimental/",
+        "sigs.k8s.io/gateway-api@v1.5.1",
+    ),
     Source("sail-operator/1.30.3/chart/", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "chart/"),
     Source(
         "sail-operator/1.30.3/docs/multiple-mesh.adoc", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -13,7 +14,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from render.engine import ProgramRun, Registration, run_program
+from render.engine import PROJECT_ROOT, ProgramRun, Registration, run_program
 from render.output import CHART_TYPE, kubernetes_objects, plain
 from tests import reference as reference_data
 
@@ -25,11 +26,24 @@ ISTIO_CRDS = {
     "1.30.3": REFERENCE / "istio" / "1.30.3" / "crd-all.gen.yaml",
 }
 ISTIO_OPERATOR_SCHEMA = REFERENCE / "istio" / "istiooperator-1.23.6.schema.json"
+# The same, as a stack file names a local directory: relative to the project.
+REFERENCE_RELATIVE = os.path.relpath(REFERENCE, PROJECT_ROOT)
 
 
 def reference(*parts: str) -> Path:
     """A reference file or directory; a missing one fails the test (never skips it), in one line."""
     return reference_data.path(*parts)
+
+
+def reference_params(make, id_of) -> list:
+    """Test parameters read from reference data while collecting. Without the data, one parameter
+    holding why, which conftest.py fails in one line: an error while collecting would stop the run."""
+    import pytest
+
+    try:
+        return [pytest.param(value, id=id_of(value)) for value in make()]
+    except (reference_data.ReferenceMissing, reference_data.NotInManifest) as missing:
+        return [pytest.param(missing, id="reference-missing")]
 
 
 def run(stack: str = "dev", tenants_yaml: Optional[str] = None, tmp_path: Optional[Path] = None) -> ProgramRun:

@@ -252,6 +252,89 @@ def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replac
     assert change.fields == ['metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"']
 
 
+# The Helm path (stack dev): a tenant's gateway is a Helm release, a Chart resource whose objects are
+# known only where `helm template` expands it. Without helm, the chart resource itself tells.
+WK2_RELEASE = "Helm release workspace-2/wk2-ingressgw (chart gateway): workspace-2/wk2-ingressgw in TenantMesh workspace-2 -> " \
+    "payments/wk2-ingressgw in TenantMesh payments"
+
+
+def _renamed_without_previous_names(document: dict) -> dict:
+    document = copy.deepcopy(document)
+    tenant(document, "workspace-2").update(name="payments", namespace="workspace-2")
+    return document
+
+
+def test_on_the_helm_path_a_rename_without_previous_names_warns_that_the_gateway_release_moves(base, tmp_path, capsys):
+    report, new = diff(base, tmp_path, _renamed_without_previous_names(DEV))
+    index = report.moves.index(WK2_RELEASE)
+    assert report.moves[index + 1].startswith("  and every object it renders (not listed: the chart was not expanded")
+    # The platform's releases keep their resources: only the renamed tenant's moves.
+    assert [m for m in report.moves if m.startswith("Helm release")] == [WK2_RELEASE]
+    assert main(["diff", str(base), str(new)]) == 1
+    assert f"    {WK2_RELEASE}\n" in capsys.readouterr().out
+
+
+def test_on_the_helm_path_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
+    document = copy.deepcopy(DEV)
+    del tenant(document, "workspace-2")["gateway"]["name"], tenant(document, "workspace-2")["gateway"]["labels"]
+    base = render_dir(tmp_path, "base", document)
+    renamed = tenant(document, "workspace-2")
+    renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
+    report, _ = diff(base, tmp_path, document)
+    assert report.moves == [] and report.hints == []
+    assert report.warnings == [
+        "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
+        "{app: istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2} -> {app: istio-ingressgateway-payments, "
+        "istio: ingressgateway-payments} follow the tenant's name, so the gateway is replaced, with a new external address; "
+        "to keep it, pin them in the tenants file: `gateway: {name: workspace-2-ingressgw, labels: {app: "
+        "istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2}}`"
+    ]
+    # As the warning says: pinned, the release keeps its name and only its tenant label changes.
+    renamed["gateway"].update(name="workspace-2-ingressgw", labels={"app": "istio-ingressgateway-workspace-2", "istio": "ingressgateway-workspace-2"})
+    pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document)))
+    assert pinned.warnings == [] and pinned.moves == []
+    lines = pinned.groups["payments"].resources
+    chart = lines.index("~ kubernetes:helm.sh/v4:Chart payments/workspace-2-ingressgw")
+    assert lines[chart + 1] == '    pulumi.inputs.values.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"'
+    assert not any(line.startswith(("+", "-")) for line in lines)
+
+
+def _expanded_render(tmp_path: Path, label: str, document: dict, helm: str) -> Path:
+    """Render `document` on the Helm path with its charts expanded from the reference charts."""
+    from render.charts import expand
+    from render.engine import run_program
+    from tests.test_helm_template import _project
+
+    root = tmp_path / f"{label}-project"
+    root.mkdir()
+    _project(root, yaml.safe_dump(document, sort_keys=False))
+    program = run_program("charts", root=root)
+    expansions = expand(program, helm, root)
+    assert all(e.expanded for e in expansions), [e.status for e in expansions]
+    out = tmp_path / label
+    out.mkdir()
+    (out / "manifests.yaml").write_text(manifests_yaml(program, expansions), encoding="utf-8")
+    (out / "resources.json").write_text(resources_json(program, expansions), encoding="utf-8")
+    return out
+
+
+def test_with_helm_a_rename_without_previous_names_lists_the_gateway_releases_objects(tmp_path):
+    from render.charts import helm_binary
+
+    helm = helm_binary()
+    if helm is None:
+        pytest.skip("no helm (set HELM_BIN or put helm on PATH)")
+    base = _expanded_render(tmp_path, "base", DEV, helm)
+    new = _expanded_render(tmp_path, "new", _renamed_without_previous_names(DEV), helm)
+    report = compare(load_render(base), load_render(new))
+    index = report.moves.index(WK2_RELEASE)
+    rendered = [m for m in report.moves[index + 1:] if m.startswith("  ")]
+    children = sorted(describe(k) for k, h in load_render(base).heads.items() if h.chart == "workspace-2/wk2-ingressgw")
+    assert len(children) >= 3  # Deployment, Service, ServiceAccount at least
+    assert [m.split(": ", 1)[0].strip() for m in rendered[:len(children)]] == children
+    assert "  Deployment.apps workspace-2/wk2-ingressgw: rendered by it" in rendered
+
+
 def test_a_new_api_version_moves_an_object_unless_its_resource_has_the_old_type_as_alias(classic_base, tmp_path):
     base = classic_base
     old = tmp_path / "old"

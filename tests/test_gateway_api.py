@@ -18,12 +18,12 @@ from tenants import ConfigError, parse_tenants
 from tenants.install import DEFAULT_GATEWAY_API_CRDS, DEFAULT_TCP_ROUTE_CRD, GATEWAY_API_VERSION
 from tenants.stack import load_settings
 from tests.support import GATEWAY_API_VERSION as REFERENCE_VERSION
-from tests.support import find, gateway_api_crds, objects, of_kind, reference, run, schema_errors
+from tests.support import REFERENCE_RELATIVE, find, gateway_api_crds, objects, of_kind, reference, run, schema_errors
 
 GROUP = "gateway.networking.k8s.io"
 CRDS_TYPE = "istio-multitenancy:index:GatewayApiCrds"
 CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
-REFERENCE_CRDS = f"../shared/reference/gateway-api/{REFERENCE_VERSION}"
+REFERENCE_CRDS = f"{REFERENCE_RELATIVE}/gateway-api/{REFERENCE_VERSION}"
 
 SHOP = {
     "name": "shop",
@@ -331,6 +331,7 @@ def _settings(tmp_path, **stack) -> object:
 
 
 def test_a_local_directory_of_crds_and_what_it_holds_covers_every_kind_emitted(tmp_path, shop_objects):
+    reference("gateway-api", REFERENCE_VERSION)  # a one-line failure when the reference data is missing
     install = _settings(
         tmp_path, gatewayApiCrds=REFERENCE_CRDS, gatewayApiTcpRouteCrd=f"{REFERENCE_CRDS}/experimental/{GROUP}_tcproutes.yaml"
     ).install

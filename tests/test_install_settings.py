@@ -15,10 +15,10 @@ from tenants import ConfigError
 from tenants.install import DEFAULT_CHART_REPOSITORY, HELM_CHARTS, SUPPORT
 from tenants.model import InstallMethod, Profile
 from tenants.stack import load_settings, project_values
-from tests.support import reference
+from tests.support import REFERENCE_RELATIVE, reference
 
 KEY = "istio-multitenancy"
-CHARTS = "../shared/reference/istio/1.30.3/charts"
+CHARTS = f"{REFERENCE_RELATIVE}/istio/1.30.3/charts"
 
 
 def settings(config: dict, root: Path = PROJECT_ROOT):
@@ -58,6 +58,7 @@ def test_a_repository_or_a_mirror(repository):
 
 @pytest.mark.parametrize("directory", [CHARTS, str((PROJECT_ROOT / CHARTS).resolve())], ids=["relative", "absolute"])
 def test_a_local_chart_directory(directory):
+    reference("istio", "1.30.3", "charts")  # a one-line failure when the reference data is missing
     charts = settings({"chartDirectory": directory}).install.charts
     assert (charts.repository, charts.directory) == (None, directory)
 
@@ -82,9 +83,9 @@ def test_an_unknown_method_is_refused():
             "(for example https://blob.istio.io/istio-release/charts)",
         ),
         (
-            {"chartDirectory": "../shared/reference/istio/1.30.3"},
+            {"chartDirectory": f"{REFERENCE_RELATIVE}/istio/1.30.3"},
             "chartDirectory",
-            "'../shared/reference/istio/1.30.3' lacks Istio's chart(s) base, istiod, gateway, cni: it must hold "
+            f"'{REFERENCE_RELATIVE}/istio/1.30.3' lacks Istio's chart(s) base, istiod, gateway, cni: it must hold "
             "base/, istiod/, gateway/, cni/ each with its Chart.yaml",
         ),
         (
@@ -102,6 +103,8 @@ def test_an_unknown_method_is_refused():
     ids=["retired-google-location", "not-a-url", "not-a-chart-directory", "hub-with-scheme", "both-sources"],
 )
 def test_bad_chart_sources(config, key, message):
+    if "chartDirectory" in config:
+        reference("istio", "1.30.3", "charts")  # a one-line failure when the reference data is missing
     assert errors(config) == [f"Pulumi.unit.yaml: {KEY}:{key}: {message}"]
 
 

@@ -22,7 +22,7 @@ from tests.mesh_support import (
     chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
     sail_chart_istio_versions, sail_meshconfig_validator, unknown_keys,
 )
-from tests.support import sail_crd, sail_schema_errors, schema_errors
+from tests.support import reference_params, sail_crd, sail_schema_errors, schema_errors
 
 HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM), TenantsFile(), PROJECT_ROOT)
 # The guide's label key; the program labels namespaces with its own, MESH_LABEL.
@@ -84,7 +84,7 @@ def _guide_label(labels: dict) -> dict:
 # --- The upstream guide, field by field ---------------------------------------------------
 
 
-@pytest.mark.parametrize("operator", guide_istio_operators(), ids=lambda iop: iop["spec"]["revision"])
+@pytest.mark.parametrize("operator", reference_params(guide_istio_operators, lambda iop: iop["spec"]["revision"]))
 def test_istiod_values_match_the_guides_control_planes(operator):
     """revision, discovery selectors and istioNamespace as the guide's IstioOperator sets them."""
     spec = operator["spec"]

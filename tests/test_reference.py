@@ -83,7 +83,8 @@ def _serve(served: Path):
         server.server_close()
 
 
-def test_downloads_are_checked_and_kept_once(tmp_path, mirror):
+def test_downloads_are_checked_and_kept_once(tmp_path, mirror, monkeypatch):
+    monkeypatch.setenv("ISTIO_MT_REFERENCE_GO", "0")  # the Gateway API file would come from Go's module cache
     url, requests = mirror
     cache = tmp_path / "cache"
     picked = [MANIFEST[name] for name in PICKED]
@@ -196,14 +197,20 @@ def test_a_derived_file_whose_input_is_missing_says_which_and_why(tmp_path, deri
     assert not (tmp_path / "cache" / derived.path).exists()
 
 
-def test_an_input_from_a_go_module_is_taken_from_the_go_module_cache_first(tmp_path):
-    entry = MANIFEST[reference_data.ISTIO_OPERATOR_PROTO]
-    assert entry.go == "istio.io/api@v1.23.4" and entry.sha256
+@pytest.mark.parametrize("name, module", [
+    (reference_data.ISTIO_OPERATOR_PROTO, "istio.io/api@v1.23.4"),
+    # The Go module proxy serves the Gateway API's tags: a machine without GitHub still gets its CRDs.
+    ("gateway-api/gateway.networking.k8s.io_gateways.yaml", "sigs.k8s.io/gateway-api@v1.1.0"),
+    ("gateway-api/v1.5.1/experimental/gateway.networking.k8s.io_tcproutes.yaml", "sigs.k8s.io/gateway-api@v1.5.1"),
+])
+def test_a_file_from_a_go_module_is_taken_from_the_go_module_cache_first(tmp_path, name, module):
+    entry = MANIFEST[name]
+    assert entry.go == module and entry.sha256
     if shutil.which("go") is None:
-        pytest.skip("no `go` on PATH: the input is downloaded instead")
+        pytest.skip("no `go` on PATH: the file is downloaded instead")
     closed = f"http://127.0.0.1:{_closed_port()}"
     status = reference_data.fetch([entry], tmp_path / "cache", closed)
     if status.missing:  # no module cache and no module proxy: both ways were tried, Go first
-        assert re.match(r"`go mod download istio\.io/api@v1\.23\.4`: .*; 127\.0\.0\.1:\d+ unreachable", status.missing[entry.path])
+        assert re.match(rf"`go mod download {re.escape(module)}`: .*; 127\.0\.0\.1:\d+ unreachable", status.missing[entry.path])
     else:
         assert reference_data._sha256((tmp_path / "cache" / entry.path).read_bytes()) == entry.sha256
