@@ -24,7 +24,9 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 collect_young_garbage_only()
-provider = k8s.Provider("kubernetes", context=settings.stack.kube_context)
+# ConfigMaps updated in place: the admission parameters change with every tenant added or renamed,
+# and a replace would leave the policies' bindings without parameters in between.
+provider = k8s.Provider("kubernetes", context=settings.stack.kube_context, enable_config_map_mutable=True)
 # The platform control plane, or one per mesh of the tenants file.
 meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
 # The in-cluster tenant rules; their parameters live in the platform mesh's namespace.

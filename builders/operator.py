@@ -148,7 +148,10 @@ def operator_objects(version: str, watched_namespaces: list[str], hub: str = DEF
                         "env": [
                             {"name": "WATCH_NAMESPACE", "value": ",".join(watched_namespaces)},
                             {"name": "LEADER_ELECTION_NAMESPACE", "value": ns},
-                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            # apiVersion as the API server defaults it: sent without it, the stored
+                            # atomic fieldRef differs from what Pulumi applies, and server-side apply
+                            # by a new field manager (the update after an interrupted one) conflicts.
+                            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
                             {"name": "OPERATOR_NAME", "value": ns},
                             {"name": "WAIT_FOR_RESOURCES_TIMEOUT", "value": "300s"},
                             {"name": "REVISION", "value": ""},

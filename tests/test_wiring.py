@@ -57,6 +57,8 @@ def test_every_kubernetes_object_uses_the_explicit_provider(program):
     (provider,) = [r for r in program.registrations if r.type == "pulumi:providers:kubernetes"]
     assert provider.urn == PROVIDER_URN.replace(":dev::", f":{program.stack}::")
     assert provider.inputs.get("context") == f"kind-istio-{program.stack}"  # from Pulumi.<stack>.yaml
+    # Day 2 changes the admission parameters ConfigMap: updated in place, never replaced (e2e test_3).
+    assert provider.inputs.get("enableConfigMapMutable") in (True, "true")
     k8s = [r for r in program.registrations if r.is_kubernetes_object] + charts(program)
     assert k8s and all(r.provider == provider.urn for r in k8s)
 

@@ -29,7 +29,9 @@ class Result:
 
 class CommandFailed(AssertionError):
     def __init__(self, result: Result):
-        super().__init__(result.describe())
+        # Pulumi prints its errors above the outputs and summary, out of the tail's reach.
+        errors = [line for line in result.output.splitlines() if "error:" in line][:20]
+        super().__init__(result.describe() + ("\nerrors:\n" + "\n".join(errors) if errors else ""))
         self.result = result
 
 

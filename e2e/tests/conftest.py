@@ -118,6 +118,14 @@ def _with_local_cluster() -> Iterator[E2E_Env]:
             localcluster.stop_all(quiet=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def param_informer(e2e) -> None:
+    """Before any scenario binds an admission policy to a ConfigMap: see harness/admission.py."""
+    from harness.admission import keep_param_informer
+
+    keep_param_informer(e2e.kube)
+
+
 @pytest.fixture(scope="session")
 def stacks() -> dict:
     """Every stack of the project, with the suite's config overrides (e2e/stacks.yaml)."""

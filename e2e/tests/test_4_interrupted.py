@@ -74,23 +74,10 @@ def _recover(ws, stack: str) -> list[str]:
         done.append("pulumi cancel")
         result = ws.up(stack, check=False)
         done.append(f"pulumi up (exit {result.returncode})")
-    if result.returncode != 0 and "field conflict" in result.output:
-        # The update re-creates the interrupted objects by server-side apply (an upsert) under a
-        # new field manager; the killed run's manager still owns their fields, and where the API
-        # server defaulted an atomic field the program sent without it (a Deployment's
-        # env[].valueFrom.fieldRef without apiVersion), the values differ: a conflict. The
-        # provider's documented way to take the fields over: PULUMI_K8S_ENABLE_PATCH_FORCE.
-        conflict = next(line.strip() for line in result.output.splitlines() if "conflict with" in line)
-        done.append(f"[{conflict}]")
-        result = ws.up(stack, check=False, env={"PULUMI_K8S_ENABLE_PATCH_FORCE": "true"})
-        done.append(f"PULUMI_K8S_ENABLE_PATCH_FORCE=true pulumi up (exit {result.returncode})")
-        assert result.returncode == 0, result.describe(400)
-        # The provider records the setting in its own state (enablePatchForce): one plain update
-        # takes it out again, or every later preview shows that change.
-        forced = result
-        result = ws.up(stack, check=False)
-        done.append(f"pulumi up (exit {result.returncode})")
-        result.stdout = forced.stdout + result.stdout
+    # The update re-creates the interrupted objects by server-side apply (an upsert) under a new
+    # field manager. No field conflict with the killed run's manager: the program sends every
+    # atomic field (a Deployment's env[].valueFrom.fieldRef) as the API server stores it.
+    assert "field conflict" not in result.output, result.describe(400)
     assert result.returncode == 0, result.describe(400)
     if "pending operations" in result.output:
         # The update warned that the interrupted creates are still pending and that `pulumi
