@@ -37,6 +37,11 @@ TLS_TERMINATE_MODE = "gateway.istio.io/tls-terminate-mode"
 ALPHA_GATEWAY_API_ENV = "PILOT_ENABLE_ALPHA_GATEWAY_API"
 
 
+def alpha_gateway_api_env(alpha: bool) -> dict[str, str]:
+    """The istiod environment that turns the alpha support on, for every install path alike."""
+    return {ALPHA_GATEWAY_API_ENV: "true"} if alpha else {}
+
+
 # --- The Gateway -------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ from tenants.model import ControlPlane, Observability, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS
 
 from .control_plane import observability_servers
-from .gateway_api import ALPHA_GATEWAY_API_ENV, GATEWAY_CLASS
+from .gateway_api import GATEWAY_CLASS, alpha_gateway_api_env
 from .istio import autoscaler_bounds
 from .mesh_settings import gateway_chart_pod_security_context, gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
 from .meta import TENANT_LABEL
@@ -73,7 +73,7 @@ def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
     values: dict = {
         **_profile(cp),
         "global": {**_images(install), "istioNamespace": cp.namespace},
-        "env": {**hardened_pilot_env(), **({ALPHA_GATEWAY_API_ENV: "true"} if install.gateway_api.alpha else {})},
+        "env": {**hardened_pilot_env(), **alpha_gateway_api_env(install.gateway_api.alpha)},
         # Injected pods leave traffic redirection to the CNI agent: no istio-init container with
         # NET_ADMIN, which the Pod Security levels of tenant namespaces refuse.
         "cni": {"enabled": True},

@@ -17,7 +17,7 @@ from tenants.install import SAIL_CHART, ChartSource
 from tenants.meshes import control_plane_of
 from tenants.model import ControlPlane, Mesh, Revision
 
-from .gateway_api import GATEWAY_CLASS
+from .gateway_api import GATEWAY_CLASS, alpha_gateway_api_env
 from .istio import autoscaler_bounds
 from .mesh_settings import gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
 from .meshes import mesh_config, mesh_labels
@@ -41,12 +41,13 @@ def sail_version(version: str) -> str:
     return f"v{version}"
 
 
-def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: dict[str, str]) -> dict:
+def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: dict[str, str], alpha: bool) -> dict:
     spec: dict = {"version": sail_version(version), "namespace": cp.namespace, "updateStrategy": {"type": "InPlace"}}
     if cp.profile not in _PLAIN_PROFILES:
         spec["profile"] = cp.profile
     # Injected pods leave traffic redirection to the CNI agent (IstioCNI), as on the Helm path.
-    pilot: dict = {"env": hardened_pilot_env(), "cni": {"enabled": True}}
+    # TCP and TLS listeners of Gateway API tenants need istiod's alpha support, as on the Helm path.
+    pilot: dict = {"env": {**hardened_pilot_env(), **alpha_gateway_api_env(alpha)}, "cni": {"enabled": True}}
     if cp.replicas.pilot:
         low, high = autoscaler_bounds(cp.replicas.pilot)
         pilot.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
@@ -62,16 +63,16 @@ def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: 
     return k8s_object(SAIL, "Istio", name, labels=labels, annotations=WAIT_FOR_READY, spec=spec)
 
 
-def istio_resource(mesh: Mesh, revision: Revision, version: str) -> dict:
+def istio_resource(mesh: Mesh, revision: Revision, version: str, alpha: bool = False) -> dict:
     """One revision of a mesh: istiod `istiod-<revision>` in the mesh's namespace, at `version`,
-    with the settings the istiod chart gets on the Helm path."""
-    return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, {**MANAGED_BY, **mesh_labels(mesh)})
+    with the settings the istiod chart gets on the Helm path (`alpha`: Gateway API's alpha support)."""
+    return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, {**MANAGED_BY, **mesh_labels(mesh)}, alpha)
 
 
-def platform_istio(cp: ControlPlane, version: str) -> dict:
+def platform_istio(cp: ControlPlane, version: str, alpha: bool = False) -> dict:
     """The one control plane of a file without meshes: an `Istio` named `default`, whose revision
     Sail makes the cluster's default (namespaces labelled `istio-injection: enabled`)."""
-    return _istio(DEFAULT_REVISION, cp, {}, version, dict(MANAGED_BY))
+    return _istio(DEFAULT_REVISION, cp, {}, version, dict(MANAGED_BY), alpha)
 
 
 def revision_tag(mesh: Mesh, tag: str, revision: str) -> dict:
@@ -82,9 +83,9 @@ def revision_tag(mesh: Mesh, tag: str, revision: str) -> dict:
     )
 
 
-def mesh_resources(mesh: Mesh, default_version: str) -> tuple[list[dict], list[dict]]:
+def mesh_resources(mesh: Mesh, default_version: str, alpha: bool = False) -> tuple[list[dict], list[dict]]:
     """(an `Istio` per revision, an `IstioRevisionTag` per tag); revisions without a version get `default_version`."""
-    istios = [istio_resource(mesh, r, r.version or default_version) for r in mesh.revision_list]
+    istios = [istio_resource(mesh, r, r.version or default_version, alpha) for r in mesh.revision_list]
     tags = [revision_tag(mesh, tag, target) for tag, target in sorted(mesh.tags.items())]
     return istios, tags
 

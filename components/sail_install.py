@@ -54,7 +54,8 @@ class SailMethod(HelmMethod):
     ) -> ControlPlaneParts:
         add = child_declarer(owner, scope, self.provider)
         add_chart = chart_declarer(owner, scope, self.provider)
-        istio = add(platform_istio(config, self.install_settings.istio_version), [*after, self._sail])
+        alpha = self.install_settings.gateway_api.alpha
+        istio = add(platform_istio(config, self.install_settings.istio_version, alpha), [*after, self._sail])
         ready = [self._sail, istio]
         return ControlPlaneParts(ready=ready, ingress=self._ingress(add_chart, config, observability, [*after, *ready]))
 
@@ -63,7 +64,8 @@ class SailMethod(HelmMethod):
     ) -> ControlPlaneParts:
         add = child_declarer(owner, scope, self.provider)
         version = self.install_settings.istio_version
-        istios = {r.name: add(istio_resource(mesh, r, r.version or version), [*after, self._sail]) for r in mesh.revision_list}
+        alpha = self.install_settings.gateway_api.alpha
+        istios = {r.name: add(istio_resource(mesh, r, r.version or version, alpha), [*after, self._sail]) for r in mesh.revision_list}
         # Tags keep their names wherever they point: moving one updates its target in place.
         tags = [add(revision_tag(mesh, tag, target), [*after, istios[target]]) for tag, target in sorted(mesh.tags.items())]
         ready = [self._sail, *istios.values(), *tags]

@@ -328,6 +328,48 @@ def _http_ok(url: str, insecure: bool = False) -> bool:
         return False
 
 
+KEEPER = "e2e-keep-configmap-params"
+
+
+def configmap_param_keeper() -> list[tuple[str, dict]]:
+    """A ValidatingAdmissionPolicy with ConfigMap parameters, and its binding, that judge nothing.
+
+    Kubernetes (up to 1.36 at least; kubernetes/kubernetes#130887) stops the API server's ConfigMap
+    informer for admission parameters for good once no binding of a ConfigMap-parameter policy is
+    left: from then on every such binding finds no parameters (`no params found for policy binding
+    with Deny parameterNotFoundAction`) until the API server restarts. The suite deploys and
+    removes the program's admission policies several times per session; this pair, bound from
+    the start and never removed, keeps that informer alive."""
+    admission = "/apis/admissionregistration.k8s.io/v1"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": KEEPER},
+        "spec": {
+            "failurePolicy": "Ignore",
+            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+            # A resource no API serves: the policy never judges a request.
+            "matchConstraints": {"resourceRules": [
+                {"apiGroups": ["e2e.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["keepers"]}
+            ]},
+            "validations": [{"expression": "true"}],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": KEEPER},
+        "spec": {
+            "policyName": KEEPER, "validationActions": ["Deny"],
+            "paramRef": {"name": KEEPER, "namespace": "kube-system", "parameterNotFoundAction": "Allow"},
+        },
+    }
+    return [(f"{admission}/validatingadmissionpolicies", policy), (f"{admission}/validatingadmissionpolicybindings", binding)]
+
+
+def _keep_configmap_params(api: "Api") -> None:
+    for path, obj in configmap_param_keeper():
+        code, body = api.request("POST", path, obj)
+        if code not in (201, 409):
+            raise ClusterError(f"could not create {obj['kind']} {KEEPER}: HTTP {code} {str(body)[:200]}")
+
+
 def _node(index: int) -> dict:
     name = f"kwok-node-{index}"
     return {
@@ -503,6 +545,8 @@ def _up(state: dict) -> str:
     # creates it): wait for it in `default`, the first place a user runs something.
     kcm_proc = procs["kube-controller-manager"][0]
     _await("kube-controller-manager", kcm_proc, lambda: api.ok("/api/v1/namespaces/default/serviceaccounts/default"), "creating ServiceAccounts")
+
+    _keep_configmap_params(api)
 
     tmp = KUBECONFIG.with_suffix(".tmp")
     tmp.write_text(_kubeconfig(server, pki, embed=True))

@@ -384,6 +384,24 @@ def test_istiod_serves_alpha_gateway_api_for_tcp_and_tls_listeners(shop_run, dev
     assert "PILOT_ENABLE_ALPHA_GATEWAY_API" not in _istiod_env(http_only)
 
 
+def _sail_istiod_envs(program) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o["spec"]["values"]["pilot"]["env"] for o in of_kind(objects(program), "Istio")}
+
+
+@pytest.mark.parametrize("meshes", [False, True], ids=["one-control-plane", "meshes"])
+def test_sail_istiods_serve_alpha_gateway_api_for_tcp_and_tls_listeners(meshes, tmp_path):
+    """The Sail path gives every `Istio` what the Helm path gives istiod: a TCP listener needs the alpha support."""
+    mesh_doc = {"meshes": [{"name": "shop-mesh", "revisions": [{"name": "1-30-3"}]}, {"name": "other"}]} if meshes else {}
+    text = yaml.safe_dump({**mesh_doc, "tenants": [SHOP, WEB]}, sort_keys=False)
+    (tmp_path / "tcp").mkdir(), (tmp_path / "http").mkdir()
+    envs = _sail_istiod_envs(run("meshes", text, tmp_path / "tcp"))
+    assert set(envs) == ({"1-30-3", "other"} if meshes else {"default"})
+    assert all(env["PILOT_ENABLE_ALPHA_GATEWAY_API"] == "true" for env in envs.values()), envs
+    http_only = yaml.safe_dump({**mesh_doc, "tenants": [{"name": "any", "gateway": {"api": "gateway-api"}}]}, sort_keys=False)
+    envs = _sail_istiod_envs(run("meshes", http_only, tmp_path / "http"))
+    assert envs and not any("PILOT_ENABLE_ALPHA_GATEWAY_API" in env for env in envs.values()), envs
+
+
 def test_the_builder_alone_matches_the_program(shop_objects):
     tenant = parse_tenants(tenants_yaml(SHOP, WEB), "t.yaml").tenants[0]
     assert kubernetes_gateway(tenant) == find(shop_objects, "Gateway", "shop-gateway", "shop")

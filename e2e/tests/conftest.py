@@ -120,10 +120,10 @@ def _with_local_cluster() -> Iterator[E2E_Env]:
 
 @pytest.fixture(scope="session", autouse=True)
 def param_informer(e2e) -> None:
-    """Before any scenario binds an admission policy to a ConfigMap: see harness/admission.py."""
-    from harness.admission import keep_param_informer
-
-    keep_param_informer(e2e.kube)
+    """The inert ConfigMap-parameter binding the local cluster gets when it starts
+    (`localcluster.configmap_param_keeper`: kubernetes/kubernetes#130887), on a user's cluster too.
+    It stays at the end: deleting it would stop the API server's parameter informer for good."""
+    e2e.kube.apply([obj for _, obj in localcluster.configmap_param_keeper()])
 
 
 @pytest.fixture(scope="session")
