@@ -337,9 +337,28 @@ def installation(settings: StackSettings, config: TenantsFile, root: Path) -> In
     )
 
 
-def tenants_file_rules(method: InstallMethod) -> Callable[[TenantsFile], list[tuple[tuple, str]]]:
-    """The rules a tenants file must also meet for this install method, as loader findings."""
+def charts_version(settings: StackSettings) -> Optional[str]:
+    """With `chartDirectory`, the one Istio version every control plane installs: a directory holds
+    one version of each chart (whose Chart.yaml may not say which: Istio's source tree has 1.0.0),
+    and istiod's templates change between releases. None when charts come from a repository."""
+    if settings.chart_directory is None or not SUPPORT[settings.install_method].charts:
+        return None
+    return settings.istio_version or SUPPORT[settings.install_method].default_version
+
+
+def tenants_file_rules(method: InstallMethod, directory_version: Optional[str] = None) -> Callable[[TenantsFile], list[tuple[tuple, str]]]:
+    """The rules a tenants file must also meet for this install method (and, with `chartDirectory`,
+    for the one Istio version its charts are: `charts_version`), as loader findings."""
     support = SUPPORT[method]
+
+    def directory_problem(version: str) -> Optional[str]:
+        if directory_version is None or version == directory_version:
+            return None
+        return (
+            f"chartDirectory holds one version of Istio's charts, the stack's istioVersion {directory_version}; "
+            f"a revision of {version} would run {directory_version}'s templates: set chartRepository instead, "
+            f"or give this revision version {directory_version}"
+        )
 
     def profile_problem(path: tuple, profile: str) -> list[tuple[tuple, str]]:
         if profile in support.profiles:
@@ -363,6 +382,7 @@ def tenants_file_rules(method: InstallMethod) -> Callable[[TenantsFile], list[tu
             return [(("meshes",), support.refuses_meshes)] + gateway_api_problems(config)
         findings = [f for i, mesh in enumerate(config.meshes) for f in profile_problem(("meshes", i, "profile"), mesh.profile)]
         findings += gateway_api_problems(config)
-        return findings + mesh_rules.version_findings(config, lambda version: version_problem(method, version, "version"))
+        findings += mesh_rules.version_findings(config, lambda version: version_problem(method, version, "version"))
+        return findings + mesh_rules.version_findings(config, directory_problem)
 
     return check

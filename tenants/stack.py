@@ -9,7 +9,7 @@ from typing import Any, Callable, Mapping, Optional
 from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
-from .install import Installation, installation, installation_problems, tenants_file_rules
+from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
 from .loader import error_message, load_tenants, parse_document, read_text
 from .model import StackSettings, TenantsFile
 
@@ -81,5 +81,5 @@ def load_settings(
         raise fail(problems)
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
-    tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method))
+    tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method, charts_version(settings)))
     return Settings(stack=settings, install=installation(settings, tenants, root), tenants=tenants, tenants_path=full)

@@ -236,3 +236,15 @@ def test_the_stacks_install_methods(stack, method, version):
     assert "chartRepository" not in config and "chartDirectory" not in config
     document = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8"))
     assert set(document) == {"config"}
+
+
+def test_a_chart_directory_serves_one_istio_version_to_every_revision():
+    # The meshes file's canary runs 1-30-2 (1.30.2) beside 1-30-3: from Istio's repository, each
+    # revision gets its own version's charts; one local directory would give 1.30.2 the 1.30.3 templates.
+    reference("istio", "1.30.3", "charts")  # a one-line failure when the reference data is missing
+    assert settings({"tenantsFile": "tenants/meshes.yaml", "installMethod": "helm"}).install.charts.repository
+    assert errors({"tenantsFile": "tenants/meshes.yaml", "installMethod": "helm", "chartDirectory": CHARTS}) == [
+        "tenants/meshes.yaml:12: meshes[usergroup-1].revisions[1-30-2].version: chartDirectory holds one version of "
+        "Istio's charts, the stack's istioVersion 1.30.3; a revision of 1.30.2 would run 1.30.3's templates: "
+        "set chartRepository instead, or give this revision version 1.30.3"
+    ]

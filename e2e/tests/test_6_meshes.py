@@ -41,6 +41,9 @@ def meshes(e2e, stacks, new_workspace, reset_cluster):
     overrides = {"installMethod": "helm", "chartDirectory": paths["chartDirectory"], "gatewayApiCrds": paths["gatewayApiCrds"]}
     ws = new_workspace("meshes-helm", STACK, overrides)
     ctx = {"ws": ws, "tenants_file": ws.tenants_path(STACK), "seen": [], "found": _cluster_names(e2e.kube)}
+    # One chart directory holds one Istio version (the program refuses revisions of another):
+    # every revision runs the reference charts' 1.30.3, still two istiods side by side per mesh.
+    _edit_tenants(ctx, lambda doc: [r.update(version="1.30.3") for m in doc["meshes"] for r in m.get("revisions") or ()])
     yield ctx
     reset_cluster(ctx["seen"])
 
