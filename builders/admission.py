@@ -151,6 +151,29 @@ def admission_binding(rule: Rule, config: TenantsFile) -> dict:
     return k8s_object(ADMISSION, "ValidatingAdmissionPolicyBinding", policy_name(rule), labels=MANAGED_BY, spec=spec)
 
 
+def params_keeper(config: TenantsFile) -> tuple[dict, dict]:
+    """A policy with ConfigMap parameters and its binding that judge nothing, kept when the stack
+    is destroyed: kube-apiserver stops resolving ConfigMap parameters, until it restarts, once no
+    binding uses them (kubernetes/kubernetes#130887). Without it, a new deploy after a destroy
+    would find every tenant request refused with 'no params found for policy binding'."""
+    name = POLICY_PREFIX + "keep-params"
+    policy = k8s_object(ADMISSION, "ValidatingAdmissionPolicy", name, labels=MANAGED_BY, spec={
+        "failurePolicy": "Ignore",
+        "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
+        # A group no API server serves: the policy never judges a request.
+        "matchConstraints": {"resourceRules": [
+            {"apiGroups": ["keep-params.istio-multitenancy.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["none"]}
+        ]},
+        "validations": [{"expression": "true"}],
+    })
+    binding = k8s_object(ADMISSION, "ValidatingAdmissionPolicyBinding", name, labels=MANAGED_BY, spec={
+        "policyName": name,
+        "validationActions": ["Deny"],
+        "paramRef": {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Allow"},
+    })
+    return policy, binding
+
+
 def admission_objects(config: TenantsFile) -> tuple[dict, list[tuple[dict, dict]]]:
     """The params ConfigMap, and each rule's (policy, binding)."""
     return admission_params(config), [(admission_policy(r, config), admission_binding(r, config)) for r in ADMISSION_RULES]

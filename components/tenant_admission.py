@@ -6,7 +6,7 @@ from typing import Optional
 
 import pulumi
 
-from builders.admission import admission_objects
+from builders.admission import admission_objects, params_keeper
 from tenants.model import TenantsFile
 
 from .kubernetes import child_declarer
@@ -32,4 +32,7 @@ class TenantAdmission(pulumi.ComponentResource):
         for policy, binding in rules:
             declared = add(policy, [])
             add(binding, [declared, self.params])
+        # Retained, like the tenant namespaces: it must outlive a destroy (builders.admission.params_keeper).
+        keeper_policy, keeper_binding = params_keeper(config)
+        add(keeper_binding, [add(keeper_policy, [], retain_on_delete=True)], retain_on_delete=True)
         self.register_outputs({})

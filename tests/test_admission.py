@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from builders.admission import PARAMS_NAME, admission_objects, admission_params, host_pattern
+from builders.admission import PARAMS_NAME, admission_objects, admission_params, host_pattern, params_keeper
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import tenant_namespace
 from policy.invariants import CLUSTER_SCOPED_KINDS, Platform
@@ -189,3 +189,17 @@ def test_the_isolation_pages_table_is_the_rules_table():
 
 # Rules kept in the cluster by another rule's policy (the namespace labels) rather than their own.
 ADMISSION_BY_OTHER_RULES = {"tenant-namespace-injection"}
+
+
+def test_the_params_keeper_judges_nothing_and_validates():
+    policy, binding = params_keeper(config())
+    assert schema_errors(policy) == [] and schema_errors(binding) == []
+    # Bound to a ConfigMap kind (what keeps the API server resolving the rules' parameters) ...
+    assert policy["spec"]["paramKind"] == {"apiVersion": "v1", "kind": "ConfigMap"}
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["paramRef"]["parameterNotFoundAction"] == "Allow"
+    # ... but matching only a group no API server can serve (RFC 2606 reserves .invalid).
+    rules = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert all(group.endswith(".invalid") for rule in rules for group in rule["apiGroups"])
+    assert policy["spec"]["failurePolicy"] == "Ignore"
+    assert policy["metadata"]["name"] not in {p["metadata"]["name"] for p, _ in admission_objects(config())[1]}

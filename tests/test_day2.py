@@ -302,3 +302,13 @@ def test_output_selectors_are_what_the_tenant_gateways_select(stack):
         assert gateway["spec"]["selector"] == tenant["selector"]
         deployed = deployed_gateway(program, tenant["gatewayService"], tenant["namespace"])
         assert tenant["selector"].items() <= deployed.labels.items()
+
+
+def test_a_destroy_keeps_the_admission_params_keeper_and_removes_the_rules(prod_run):
+    # kubernetes/kubernetes#130887: the keeper must outlive a destroy, the rules must not.
+    admission = "istio-multitenancy:index:TenantAdmission"
+    for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"):
+        keeper = registration_of(prod_run, kind, "istio-multitenancy-keep-params")
+        assert keeper.retain_on_delete is True and admission in keeper.parent
+        rules = [r for r in prod_run.registrations if r.is_kubernetes_object and r.inputs.get("kind") == kind and r is not keeper]
+        assert rules and not [r.urn for r in rules if r.retain_on_delete]

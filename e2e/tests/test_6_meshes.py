@@ -320,7 +320,8 @@ def test_destroy_and_reset_leave_the_cluster_as_found(e2e, meshes, reset_cluster
         ws("state", "unprotect", r["urn"], "--stack", STACK, "--yes")
     result = ws.destroy(STACK)
     print(f"\npulumi destroy: {result.seconds:.1f} s")
-    # Only what the program retains on delete is left: the tenants' namespaces and what is in them.
+    # Only what the program retains on delete is left: the tenants' namespaces and what is in them,
+    # and the admission parameters keeper.
     for k, r in meshes["snapshot"].by_key.items():
         live = e2e.kube.get(resource_arg(r["outputs"]["apiVersion"], k[1]), k[3], k[2])
         if not r.get("retainOnDelete"):
