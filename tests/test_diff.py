@@ -226,21 +226,31 @@ def test_a_rename_without_previous_names_warns_of_every_object_that_changes_reso
     assert f"    {report.moves[0]}\n" in out
 
 
-def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
-    document = copy.deepcopy(CLASSIC)
+DEFAULT_NAMES_FOLLOW = (
+    "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
+    "{app: istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2} -> {app: istio-ingressgateway-payments, "
+    "istio: ingressgateway-payments} follow the tenant's name, so the gateway is replaced, with a new external address; "
+    "to keep it, pin them in the tenants file: `gateway: {name: workspace-2-ingressgw, labels: {app: "
+    "istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2}}`"
+)
+
+
+def _rename_keeping_default_gateway_names(tmp_path, document: dict, stack: str):
+    """workspace-2 without a pinned gateway name and labels, renamed to payments with previousNames:
+    (base render, the diff's report, the renamed tenant's entry in `document`)."""
+    document = copy.deepcopy(document)
     del tenant(document, "workspace-2")["gateway"]["name"], tenant(document, "workspace-2")["gateway"]["labels"]
-    base = render_dir(tmp_path, "base", document, "classic")
+    base = render_dir(tmp_path, "base", document, stack)
     renamed = tenant(document, "workspace-2")
     renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
-    report, _ = diff(base, tmp_path, document, "classic")
+    report, _ = diff(base, tmp_path, document, stack)
     assert report.moves == [] and report.hints == []
-    assert report.warnings == [
-        "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
-        "{app: istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2} -> {app: istio-ingressgateway-payments, "
-        "istio: ingressgateway-payments} follow the tenant's name, so the gateway is replaced, with a new external address; "
-        "to keep it, pin them in the tenants file: `gateway: {name: workspace-2-ingressgw, labels: {app: "
-        "istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2}}`"
-    ]
+    assert report.warnings == [DEFAULT_NAMES_FOLLOW]
+    return base, document, renamed
+
+
+def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
+    base, document, renamed = _rename_keeping_default_gateway_names(tmp_path, CLASSIC, "classic")
     # As the warning says: pinned, the gateway's IstioOperator stays as it is.
     renamed["gateway"].update(name="workspace-2-ingressgw", labels={"app": "istio-ingressgateway-workspace-2", "istio": "ingressgateway-workspace-2"})
     pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document, "classic")))
@@ -275,20 +285,7 @@ def test_on_the_helm_path_a_rename_without_previous_names_warns_that_the_gateway
 
 
 def test_on_the_helm_path_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replaced(tmp_path):
-    document = copy.deepcopy(DEV)
-    del tenant(document, "workspace-2")["gateway"]["name"], tenant(document, "workspace-2")["gateway"]["labels"]
-    base = render_dir(tmp_path, "base", document)
-    renamed = tenant(document, "workspace-2")
-    renamed.update(name="payments", namespace="workspace-2", previousNames=["workspace-2"])
-    report, _ = diff(base, tmp_path, document)
-    assert report.moves == [] and report.hints == []
-    assert report.warnings == [
-        "tenant 'payments' (was 'workspace-2'): its gateway's name workspace-2-ingressgw -> payments-ingressgw and labels "
-        "{app: istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2} -> {app: istio-ingressgateway-payments, "
-        "istio: ingressgateway-payments} follow the tenant's name, so the gateway is replaced, with a new external address; "
-        "to keep it, pin them in the tenants file: `gateway: {name: workspace-2-ingressgw, labels: {app: "
-        "istio-ingressgateway-workspace-2, istio: ingressgateway-workspace-2}}`"
-    ]
+    base, document, renamed = _rename_keeping_default_gateway_names(tmp_path, DEV, "dev")
     # As the warning says: pinned, the release keeps its name and only its tenant label changes.
     renamed["gateway"].update(name="workspace-2-ingressgw", labels={"app": "istio-ingressgateway-workspace-2", "istio": "ingressgateway-workspace-2"})
     pinned = compare(load_render(base), load_render(render_dir(tmp_path, "pinned", document)))
