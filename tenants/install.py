@@ -338,10 +338,11 @@ def installation(settings: StackSettings, config: TenantsFile, root: Path) -> In
 
 
 def charts_version(settings: StackSettings) -> Optional[str]:
-    """With `chartDirectory`, the one Istio version every control plane installs: a directory holds
-    one version of each chart (whose Chart.yaml may not say which: Istio's source tree has 1.0.0),
-    and istiod's templates change between releases. None when charts come from a repository."""
-    if settings.chart_directory is None or not SUPPORT[settings.install_method].charts:
+    """With `chartDirectory` on the Helm path, the one Istio version every control plane installs:
+    a directory holds one version of each chart (whose Chart.yaml may not say which: Istio's
+    source tree has 1.0.0), and istiod's templates change between releases. None when charts come
+    from a repository, and on `sail`, whose operator brings istiod's charts for every version."""
+    if settings.chart_directory is None or settings.install_method != InstallMethod.HELM:
         return None
     return settings.istio_version or SUPPORT[settings.install_method].default_version
 

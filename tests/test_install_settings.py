@@ -248,3 +248,11 @@ def test_a_chart_directory_serves_one_istio_version_to_every_revision():
         "Istio's charts, the stack's istioVersion 1.30.3; a revision of 1.30.2 would run 1.30.3's templates: "
         "set chartRepository instead, or give this revision version 1.30.3"
     ]
+
+
+def test_on_sail_a_chart_directory_gives_only_the_gateway_chart_and_any_revision_may_use_it():
+    # The Sail operator brings istiod's charts of each version; chartDirectory serves the gateways.
+    reference("istio", "1.30.3", "charts")
+    sail_chart = f"{REFERENCE_RELATIVE}/sail-operator/1.30.3/chart"
+    meshes = settings({"tenantsFile": "tenants/meshes.yaml", "installMethod": "sail", "chartDirectory": CHARTS, "sailChartDirectory": sail_chart})
+    assert {r.version for m in meshes.tenants.meshes for r in m.revisions or ()} >= {"1.30.2", "1.30.3"}
