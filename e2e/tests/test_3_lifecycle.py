@@ -221,7 +221,8 @@ def test_removing_a_tenant_leaves_what_is_retained(e2e, life):
     doc["tenants"] = [t for t in doc["tenants"] if t["name"] != "workspace-2"]
     _write_tenants(life, doc)
     steps = _only_the_tenants_parameters_change(changes(life["ws"].preview_json(stack)), "workspace-2", "delete")
-    assert {s["op"] for s in steps} == {"delete"} and {tenant_of(s["urn"]) for s in steps} == {"workspace-2"}
+    assert {s["op"] for s in steps} == {"delete"} and {tenant_of(s["urn"]) for s in steps} == {"workspace-2"}, \
+        [(s["op"], s["urn"], s.get("diffReasons"), s.get("detailedDiff")) for s in steps if s["op"] != "delete"]
     ws.up(stack)
     after = assert_state_matches_cluster(e2e.kube, ws.export(stack), _render(life, "removed"))
 
