@@ -17,6 +17,7 @@ from policy.table import ADMISSION_RULES, Rule
 from tenants.meshes import platform_control_plane
 from tenants.model import ServiceType, Tenant, TenantsFile
 
+from .admission_keeper import param_keeper
 from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
 
 ADMISSION = "admissionregistration.k8s.io/v1"
@@ -152,26 +153,10 @@ def admission_binding(rule: Rule, config: TenantsFile) -> dict:
 
 
 def params_keeper(config: TenantsFile) -> tuple[dict, dict]:
-    """A policy with ConfigMap parameters and its binding that judge nothing, kept when the stack
-    is destroyed: kube-apiserver stops resolving ConfigMap parameters, until it restarts, once no
-    binding uses them (kubernetes/kubernetes#130887). Without it, a new deploy after a destroy
-    would find every tenant request refused with 'no params found for policy binding'."""
-    name = POLICY_PREFIX + "keep-params"
-    policy = k8s_object(ADMISSION, "ValidatingAdmissionPolicy", name, labels=MANAGED_BY, spec={
-        "failurePolicy": "Ignore",
-        "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-        # A group no API server serves: the policy never judges a request.
-        "matchConstraints": {"resourceRules": [
-            {"apiGroups": ["keep-params.istio-multitenancy.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["none"]}
-        ]},
-        "validations": [{"expression": "true"}],
-    })
-    binding = k8s_object(ADMISSION, "ValidatingAdmissionPolicyBinding", name, labels=MANAGED_BY, spec={
-        "policyName": name,
-        "validationActions": ["Deny"],
-        "paramRef": {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Allow"},
-    })
-    return policy, binding
+    """The program's inert pair (builders.admission_keeper), kept when the stack is destroyed:
+    without it, a new deploy after a destroy would find every tenant request refused with 'no
+    params found for policy binding'."""
+    return param_keeper(POLICY_PREFIX + "keep-params", PARAMS_NAME, params_namespace(config), MANAGED_BY)
 
 
 def admission_objects(config: TenantsFile) -> tuple[dict, list[tuple[dict, dict]]]:

@@ -332,34 +332,16 @@ KEEPER = "e2e-keep-configmap-params"
 
 
 def configmap_param_keeper() -> list[tuple[str, dict]]:
-    """A ValidatingAdmissionPolicy with ConfigMap parameters, and its binding, that judge nothing.
+    """(API path, object) of the e2e cluster's inert ConfigMap-parameter pair
+    (builders/admission_keeper.py): the suite deploys and removes the program's admission policies
+    several times per session (kubernetes/kubernetes#130887); this pair, bound from the start and
+    never removed, keeps the API server resolving their parameters."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from builders.admission_keeper import param_keeper
 
-    Kubernetes (up to 1.36 at least; kubernetes/kubernetes#130887) stops the API server's ConfigMap
-    informer for admission parameters for good once no binding of a ConfigMap-parameter policy is
-    left: from then on every such binding finds no parameters (`no params found for policy binding
-    with Deny parameterNotFoundAction`) until the API server restarts. The suite deploys and
-    removes the program's admission policies several times per session; this pair, bound from
-    the start and never removed, keeps that informer alive."""
+    policy, binding = param_keeper(KEEPER, KEEPER, "kube-system")
     admission = "/apis/admissionregistration.k8s.io/v1"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": KEEPER},
-        "spec": {
-            "failurePolicy": "Ignore",
-            "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-            # A resource no API serves: the policy never judges a request.
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": ["e2e.invalid"], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["keepers"]}
-            ]},
-            "validations": [{"expression": "true"}],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": KEEPER},
-        "spec": {
-            "policyName": KEEPER, "validationActions": ["Deny"],
-            "paramRef": {"name": KEEPER, "namespace": "kube-system", "parameterNotFoundAction": "Allow"},
-        },
-    }
     return [(f"{admission}/validatingadmissionpolicies", policy), (f"{admission}/validatingadmissionpolicybindings", binding)]
 
 
