@@ -17,11 +17,13 @@ over-approximates what really connects; equal to the declared map, it proves the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import os
 import re
-import subprocess
-import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
@@ -34,6 +36,7 @@ NETWORK_POLICY = "NetworkPolicy"
 AUTHORIZATION_POLICY = "AuthorizationPolicy"
 PEER_AUTHENTICATION = "PeerAuthentication"
 
+_NCA_LOCK = threading.Lock()  # the analyzer keeps its state in module globals
 Matrix = dict[tuple[str, str], frozenset[Port]]  # (source key, destination key) -> open ports; only open pairs
 
 
@@ -135,9 +138,25 @@ def _namespaces(objects: list[dict], endpoints: Iterable[Endpoint]) -> list[dict
     return [rendered[name] for name in sorted(rendered)]
 
 
-def run_analyzer(policies: list[dict], namespaces: list[dict], pods: list[dict], query: str = "--connectivity",
-                 base_policies: Optional[list[dict]] = None) -> str:
-    """The analyzer's text output for `policies` (and, for a semantic diff, `base_policies`)."""
+def _nca(argv: list[str]) -> tuple[int, str, str]:
+    """Run the analyzer's command line in this process (its start-up costs ten times its query):
+    it resets its own state at each run; its output is captured, and the PATH it extends restored."""
+    from nca.nca_cli import nca_main
+
+    out, err, path = io.StringIO(), io.StringIO(), os.environ.get("PATH")
+    with _NCA_LOCK, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = nca_main(argv)
+        except Exception as exc:  # noqa: BLE001 - reported with the analyzer's own words
+            raise AnalyzerError(f"network-config-analyzer failed: {exc!r}; {err.getvalue().strip()[-2000:]}") from exc
+        finally:
+            if path is not None:
+                os.environ["PATH"] = path
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_analyzer(policies: list[dict], namespaces: list[dict], pods: list[dict]) -> str:
+    """The analyzer's connectivity map (`txt_no_fw_rules`) of `policies` between `pods`."""
     with tempfile.TemporaryDirectory(prefix="nca-") as tmp:
         folder = Path(tmp)
 
@@ -145,19 +164,16 @@ def run_analyzer(policies: list[dict], namespaces: list[dict], pods: list[dict],
             (folder / name).write_text(yaml.safe_dump_all(docs, sort_keys=True), encoding="utf-8")
             return str(folder / name)
 
-        command = [
-            sys.executable, "-m", "nca", query, write("policies.yaml", policies),
+        argv = [
+            "--connectivity", write("policies.yaml", policies),
             "--ns_list", write("namespaces.yaml", namespaces), "--pod_list", write("pods.yaml", pods),
             "--output_format", "txt_no_fw_rules",
         ]
-        if base_policies is not None:
-            command += ["--base_np_list", write("base.yaml", base_policies)]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    # The analyzer exits with the query's numerical result (the number of differences, say): only a
-    # traceback or no output is a failure.
-    if "Traceback" in done.stderr or not done.stdout.strip():
-        raise AnalyzerError(f"network-config-analyzer failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return done.stdout
+        code, out, err = _nca(argv)
+    # The analyzer exits with the query's numerical result: only no map at all is a failure.
+    if not out.strip():
+        raise AnalyzerError(f"network-config-analyzer printed no connectivity map ({code}): {err.strip()[-2000:]}")
+    return out
 
 
 def layer(policies: list[dict], namespaces: list[dict], endpoints: list[Endpoint]) -> dict[tuple[str, str], tuple[Cube, ...]]:
@@ -177,8 +193,8 @@ def _allows(connectivity: dict[tuple[str, str], tuple[Cube, ...]], src: str, dst
 
 def strict_namespaces(objects: list[dict], namespaces: Iterable[str], root_namespaces: Iterable[str]) -> set[str]:
     """Namespaces where every sidecar refuses plaintext: a namespace-wide STRICT PeerAuthentication,
-    or none there and a STRICT one in a mesh root. A workload-specific one that is not STRICT
-    (a tenant may write one for its own pods) makes the whole namespace count as not strict."""
+    or none there (or UNSET) and a STRICT one in a mesh root. A workload-specific one that weakens
+    (neither STRICT nor UNSET) makes the whole namespace count as not strict."""
     modes: dict[str, list[tuple[bool, str]]] = {}
     for obj in objects:
         if obj.get("kind") != PEER_AUTHENTICATION:
@@ -190,9 +206,10 @@ def strict_namespaces(objects: list[dict], namespaces: Iterable[str], root_names
     strict = set()
     for namespace in namespaces:
         own = modes.get(namespace, [])
-        if any(selected and mode != "STRICT" for selected, mode in own):
+        # UNSET inherits from the level above; anything else that is not STRICT weakens.
+        if any(selected and mode not in ("STRICT", "UNSET") for selected, mode in own):
             continue
-        wide = [mode for selected, mode in own if not selected]
+        wide = [mode for selected, mode in own if not selected and mode != "UNSET"]
         if (wide and all(mode == "STRICT" for mode in wide)) or (not wide and root_strict):
             strict.add(namespace)
     return strict

@@ -16,8 +16,8 @@ from .declared import compared, declared
 from .endpoints import INTERNET, Endpoint, Port, control_plane_namespaces, stack_endpoints
 
 # A cause is looked for (by taking each policy out in turn) for this many differences at most:
-# each look costs two analyzer runs per policy.
-EXPLAINED = 8
+# each look costs two analyzer runs per policy taken out.
+EXPLAINED = 50
 
 
 def read_manifests(path: Path) -> list[dict]:
@@ -83,9 +83,23 @@ def _namespace_of(key: str) -> Optional[str]:
     return None if key == INTERNET else key.split("/", 1)[0]
 
 
+def emptied(obj: dict) -> Optional[dict]:
+    """The policy still selecting what it selects but admitting nothing (None: it admits nothing anyway)."""
+    spec = dict(obj.get("spec") or {})
+    if obj["kind"] == NETWORK_POLICY:
+        types = spec.get("policyTypes") or (["Ingress", "Egress"] if "egress" in spec else ["Ingress"])
+        spec.update({direction.lower(): [] for direction in types})
+    elif obj["kind"] == AUTHORIZATION_POLICY and spec.get("action", "ALLOW") == "ALLOW":
+        spec["rules"] = []
+    else:
+        return None
+    return {**obj, "spec": spec}
+
+
 def explain(objects: list[dict], endpoints: list[Endpoint], roots: list[str], found: list[Difference]) -> list[Difference]:
-    """Name the policy behind each of the first differences: one whose removal closes an open
-    path (it allows it) or opens a closed one (it refuses it)."""
+    """Name the policy behind each of the first differences: an open path is allowed by the policy
+    whose rules, emptied (it still selects its pods), close it; a closed path is refused by the
+    policy whose removal opens it."""
     wanted = found[:EXPLAINED]
     namespaces = {ns for d in wanted for ns in (_namespace_of(d.src), _namespace_of(d.dst)) if ns}
     candidates = [
@@ -95,12 +109,16 @@ def explain(objects: list[dict], endpoints: list[Endpoint], roots: list[str], fo
     causes: dict[int, list[str]] = {}
     for index in candidates:
         obj = objects[index]
-        without = compute(objects[:index] + objects[index + 1:], endpoints, roots)
-        for n, d in enumerate(wanted):
-            ports = without.get((d.src, d.dst), frozenset())
-            if (d.opened and not (d.ports & ports)) or (not d.opened and d.ports <= ports):
-                name = f"{_KIND_WORDS[obj['kind']]} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
-                causes.setdefault(n, []).append(name)
+        name = f"{_KIND_WORDS[obj['kind']]} {obj['metadata']['namespace']}/{obj['metadata']['name']}"
+        variants = {False: objects[:index] + objects[index + 1:]}
+        if any(d.opened for d in wanted) and (empty := emptied(obj)) is not None:
+            variants[True] = objects[:index] + [empty] + objects[index + 1:]
+        for opened, variant in variants.items():
+            changed = compute(variant, endpoints, roots)
+            for n, d in enumerate(wanted):
+                ports = changed.get((d.src, d.dst), frozenset())
+                if d.opened == opened and ((opened and not d.ports & ports) or (not opened and d.ports <= ports)):
+                    causes.setdefault(n, []).append(name)
     result = []
     for n, d in enumerate(found):
         names = causes.get(n)
