@@ -89,8 +89,8 @@ def reach(stack: str, tenants: Optional[str], out: Optional[Path], hostile: bool
 
 
 def summary_line(result) -> str:
-    verdict = "equal to the tenants file" if result.ok else f"{len(result.differences)} differences from the tenants file"
-    return f"reachability: {result.pairs} pairs checked, {len(result.computed)} open, {verdict}"
+    verdict = "all as declared" if result.ok else f"{len(result.differences)} not as declared"
+    return f"reachability: {len(result.computed)} open paths; {result.pairs} endpoint pairs compared with the tenants file, {verdict}"
 
 
 def validate_reach(settings: Settings, stack: str) -> Optional[list[str]]:
