@@ -56,4 +56,4 @@ def diff(old: Path, new: Path) -> int:
         return 2
     section = reach.diff_section(old, new)
     print("\n".join([*section, text]))
-    return 1 if section else code
+    return 1 if any(line.startswith(("+ ", "- ")) for line in section) else code

@@ -70,7 +70,7 @@ def reach(stack: str, tenants: Optional[str], out: Optional[Path], hostile: bool
     print()
     print(table(result.computed, result.endpoints, settings.tenants))
     print()
-    (out / PICTURE).write_text(svg(result.computed, result.endpoints, settings.tenants, f"stack {stack}: who reaches whom"), encoding="utf-8")
+    (out / PICTURE).write_text(svg(result.computed, result.endpoints, settings.tenants, f"{tenants or 'stack ' + stack}: who reaches whom"), encoding="utf-8")
     print(summary_line(result))
     for difference in result.differences:
         print(f"  {difference}")
@@ -124,6 +124,8 @@ def diff_section(old: Path, new: Path) -> list[str]:
     sides = _recorded(old), _recorded(new)
     if sides[1] is None:
         return []
+    if sides[0] is None:
+        return [f"reachability: not compared (the base render has no {STACK_RECORD}: rendered by code older than this section)", ""]
     if not analyzer_available():
         return [f"reachability: not computed ({NOT_INSTALLED})", ""]
     from verify.analyzer import compute
@@ -132,15 +134,10 @@ def diff_section(old: Path, new: Path) -> list[str]:
     from verify.reach import read_manifests
 
     maps = []
-    for directory, side in zip((old, new), sides):
-        if side is None or not (directory / "manifests.yaml").exists():
-            maps.append({})
-            continue
-        config, method = side
+    for directory, (config, method) in zip((old, new), sides):
         maps.append(compute(read_manifests(directory / "manifests.yaml"), stack_endpoints(config, method), control_plane_namespaces(config)))
     lines = changes(*maps)
     if not lines:
         return []
-    note = "" if sides[0] is not None else " (the base render records no tenants: every path counts as new)"
     return [f"reachability: {sum(1 for line in lines if line[0] == '+')} paths open, "
-            f"{sum(1 for line in lines if line[0] == '-')} close{note}", *lines, ""]
+            f"{sum(1 for line in lines if line[0] == '-')} close", *lines, ""]

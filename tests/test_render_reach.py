@@ -81,3 +81,28 @@ def test_diff_starts_with_the_paths_that_open(tmp_path, capsys):
     # The same render twice: no reachability section.
     assert commands.diff(renders["head"], renders["head"]) == 0
     assert not capsys.readouterr().out.startswith("reachability")
+
+
+def test_the_readme_picture_is_what_reach_draws_for_the_library_example(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "render", "reach", "dev", "--tenants", "examples/library/tenants.yaml", "--out", str(tmp_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    committed = (PROJECT_ROOT / "docs" / "reach.svg").read_text(encoding="utf-8")
+    assert (tmp_path / "reach.svg").read_text(encoding="utf-8") == committed, (
+        "docs/reach.svg is stale: python -m render reach dev --tenants examples/library/tenants.yaml, then copy build/dev/reach.svg"
+    )
+    # The export is drawn: an arrow labelled with the service and its port.
+    assert ">api:8080</text>" in committed
+
+
+def test_diff_says_so_when_the_base_render_records_no_tenants(tmp_path, capsys):
+    for side in ("base", "head"):
+        assert commands.render("dev", None, tmp_path / side, expand_charts=False) == 0
+    (tmp_path / "base" / "stack.json").unlink()
+    capsys.readouterr()
+    assert commands.diff(tmp_path / "base", tmp_path / "head") == 0  # the objects are the same
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "reachability: not compared (the base render has no stack.json: rendered by code older than this section)"
+    )
