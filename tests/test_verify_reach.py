@@ -128,10 +128,14 @@ def _admitted_by(objs):
     return admitted
 
 
-@pytest.fixture(scope="module")
-def dev_breaches():
-    objs = objects(run("dev"))
-    return hostile_check(objs, load_tenants("tenants/dev.yaml"), tenants=["workspace-1"], admitted=_admitted_by(objs))
+@pytest.fixture(scope="module", params=sorted(STACKS))
+def first_tenant_breaches(request):
+    """What the first tenant of each stack opens with every object admission lets its admin create."""
+    stack = request.param
+    objs, config = objects(run(stack)), load_tenants(f"tenants/{stack}.yaml")
+    tenant = config.tenants[0]
+    breaches = hostile_check(objs, config, STACKS[stack], tenants=[tenant.name], admitted=_admitted_by(objs))
+    return tenant, breaches
 
 
 @pytest.mark.xfail(
@@ -140,18 +144,31 @@ def dev_breaches():
     "lets the tenant's pods (one without a sidecar too) reach the platform namespaces and other tenants' gateways; "
     "closed by the i17 branch (platform default-deny and pinned namespaceSelectors)",
 )
-def test_a_tenants_own_objects_open_nothing_into_others(dev_breaches):
-    assert breach_lines(dev_breaches) == []
+def test_a_tenants_own_objects_open_nothing_into_others(first_tenant_breaches):
+    _, breaches = first_tenant_breaches
+    assert breach_lines(breaches) == []
 
 
-def test_the_egress_hole_is_found_and_named(dev_breaches):
-    lines = breach_lines(dev_breaches)
-    hole = "by NetworkPolicy workspace-1/intruder-egress-to-every-namespace"
+def test_the_egress_hole_is_found_and_named(first_tenant_breaches):
+    """Today's render: admission accepts the egress policy, and the check names what it opens."""
+    tenant, breaches = first_tenant_breaches
+    ns = tenant.namespace_name
+    lines = breach_lines(breaches)
+    hole = f"by NetworkPolicy {ns}/intruder-egress-to-every-namespace"
     assert lines and all(hole in line for line in lines), lines
+    assert any(f"{ns}/intruder-no-sidecar" in line and "-> kube-system/coredns:9153" in line for line in lines), lines
+    assert any("/istiod:" in line and "15017" in line for line in lines), lines
+
+
+def test_a_tenant_egress_policy_to_every_namespace_is_caught_whatever_admission_says():
+    """Without asking admission: the check itself finds what such a policy opens into another tenant."""
+    objs, config = objects(run("dev")), load_tenants("tenants/dev.yaml")
+    lines = breach_lines(hostile_check(objs, config, tenants=["workspace-1"]))
     assert any(
-        "workspace-1/intruder-no-sidecar" in line and "-> kube-system/coredns:9153" in line for line in lines
+        "workspace-1/intruder-no-sidecar" in line and "-> workspace-2/wk2-ingressgw:80," in line
+        and "by NetworkPolicy workspace-1/intruder-egress-to-every-namespace" in line
+        for line in lines
     ), lines
-    assert any("-> istio-system/istiod:15017" in line for line in lines), lines
 
 
 def test_hostile_objects_that_open_only_the_tenant_itself_are_no_breach(sharing):
