@@ -51,19 +51,27 @@ def _recorded(directory: Path) -> Optional[tuple[TenantsFile, InstallMethod]]:
 def reach(stack: str, tenants: Optional[str], out: Optional[Path], hostile: bool) -> int:
     """Render the stack, print its reachability by tenant, write the picture; exit 1 on a mismatch
     with the tenants file (or, with `hostile`, a path a tenant's own objects open)."""
-    from verify.analyzer import analyzer_available
+    from verify.analyzer import AnalyzerError, analyzer_available
+
+    from . import commands
 
     if not analyzer_available():
         print(f"reach: {NOT_INSTALLED}", file=sys.stderr)
         return 2
-    from verify.hostile import hostile_check
-    from verify.present import svg, table
-    from verify.reach import check, read_manifests
-
-    from . import commands
-
     out = out or PROJECT_ROOT / "build" / stack
     commands.render(stack, tenants, out)
+    try:
+        return _report(stack, tenants, out, hostile)
+    except AnalyzerError as err:
+        print(f"reach: {err}", file=sys.stderr)
+        return 2
+
+
+def _report(stack: str, tenants: Optional[str], out: Path, hostile: bool) -> int:
+    from verify.hostile import hostile_check
+    from verify.present import breach_lines, svg, table
+    from verify.reach import check, read_manifests
+
     settings = settings_of(stack, tenants)
     objects = read_manifests(out / "manifests.yaml")
     result = check(objects, settings.tenants, settings.stack.install_method)
@@ -78,8 +86,6 @@ def reach(stack: str, tenants: Optional[str], out: Optional[Path], hostile: bool
     failed = not result.ok
     if hostile:
         breaches = hostile_check(objects, settings.tenants, settings.stack.install_method)
-        from verify.present import breach_lines
-
         print(f"hostile additions: {len(settings.tenants.tenants)} tenants, each adding its own policies and pods "
               f"without a sidecar: {len(breaches)} paths opened into others")
         for line in breach_lines(breaches):

@@ -16,13 +16,11 @@ Paths among the platform's own pods are the platform's concern and are not compa
 
 from __future__ import annotations
 
+from builders.mesh_settings import ISTIOD_XDS_PORT
 from tenants.model import TenantsFile
 
 from .analyzer import Matrix
-from .endpoints import (
-    INTERNET, PROXY_PORTS, Endpoint, Port, tenant_control_plane,
-)
-from builders.mesh_settings import ISTIOD_XDS_PORT
+from .endpoints import INTERNET, PROXY_PORTS, Endpoint, Port, tenant_control_plane
 
 DNS_PORTS: frozenset[Port] = frozenset({("UDP", 53), ("TCP", 53)})
 

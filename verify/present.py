@@ -135,7 +135,7 @@ def svg(computed: Matrix, endpoints: list[Endpoint], config: TenantsFile, title:
             continue
         if target.role != "workload" or not ports - PROXY_PORTS or source.role != "gateway":
             continue  # one arrow per import: from the importer's gateway row, for the service's own ports
-        (sx, _), (tx, ty) = where.get(src, (0, 0)), where[dst]
+        (sx, _), (tx, _) = where.get(src, (0, 0)), where[dst]
         parts.append(_arrow(sx + BOX_WIDTH / 2, TOP + box_height, tx + BOX_WIDTH / 2, TOP + box_height,
                             f"{target.name}:{show_ports(ports - PROXY_PORTS)}", colours["export"], bend=70))
     parts.append(f'<rect x="{MARGIN}" y="{platform_y}" width="{width - 2 * MARGIN}" height="{40 + ROW * len(platform)}" '

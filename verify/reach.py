@@ -130,10 +130,9 @@ def explain(objects: list[dict], endpoints: list[Endpoint], roots: list[str], fo
     return result
 
 
-def check(objects: list[dict], config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM,
-          extra: Iterable[Endpoint] = ()) -> Check:
+def check(objects: list[dict], config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM) -> Check:
     """Compute the render's reachability and compare it with the tenants file's."""
-    endpoints = stack_endpoints(config, install_method) + list(extra)
+    endpoints = stack_endpoints(config, install_method)
     roots = control_plane_namespaces(config)
     computed = compute(objects, endpoints, roots)
     wanted = declared(config, endpoints)

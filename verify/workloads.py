@@ -51,7 +51,6 @@ class SyntheticService:
     namespace: str
     name: str
     ports: tuple[ServicePort, ...]
-    revision: str | None = None  # the `istio.io/rev` its pods carry (tenants of a mesh with revisions)
 
 
 def _route_protocol(tenant: Tenant, route) -> str:
@@ -85,28 +84,24 @@ def tenant_services(tenant: Tenant) -> dict[str, tuple[ServicePort, ...]]:
     }
 
 
-def named_services(config: TenantsFile, revisions: dict[str, str] | None = None) -> list[SyntheticService]:
+def named_services(config: TenantsFile) -> list[SyntheticService]:
     """Every service the file names, by owner: its own routes' targets and exports, and the
-    services other tenants import from it. `revisions`: tenant name -> the `istio.io/rev` of its pods."""
+    services other tenants import from it."""
     by_name = {tenant.name: tenant for tenant in config.tenants}
     services = {tenant.name: dict(tenant_services(tenant)) for tenant in config.tenants}
     for tenant in config.tenants:
         for wanted in tenant.imports:
             if wanted.tenant in services:
                 services[wanted.tenant].setdefault(wanted.service, (ServicePort(UNROUTED_PORT, "http"),))
-    revisions = revisions or {}
     return [
-        SyntheticService(name, by_name[name].namespace_name, service, ports, revisions.get(name))
+        SyntheticService(name, by_name[name].namespace_name, service, ports)
         for name in sorted(services)
         for service, ports in sorted(services[name].items())
     ]
 
 
 def pod_labels(service: SyntheticService) -> dict[str, str]:
-    labels = {"app": service.name, "version": VERSION, CANONICAL_SERVICE_LABEL: service.name}
-    if service.revision:
-        labels["istio.io/rev"] = service.revision
-    return labels
+    return {"app": service.name, "version": VERSION, CANONICAL_SERVICE_LABEL: service.name}
 
 
 def _container(service: SyntheticService) -> dict:
@@ -155,9 +150,9 @@ def workload_objects(service: SyntheticService) -> list[dict]:
     ]
 
 
-def synthetic_workloads(tenants_file: TenantsFile, revisions: dict[str, str] | None = None) -> list[dict]:
+def synthetic_workloads(tenants_file: TenantsFile) -> list[dict]:
     """Deployment, Service and ServiceAccount for each service the tenants file names."""
-    return [obj for service in named_services(tenants_file, revisions) for obj in workload_objects(service)]
+    return [obj for service in named_services(tenants_file) for obj in workload_objects(service)]
 
 
 def _template_hash(service: SyntheticService) -> str:
@@ -184,7 +179,7 @@ def injected_pod(service: SyntheticService) -> dict:
         "volumes": ["workload-socket", "credential-socket", "workload-certs", "istio-envoy", "istio-data",
                     "istio-podinfo", "istio-token", "istiod-ca-cert"],
         "imagePullSecrets": None,
-        "revision": service.revision or "default",
+        "revision": "default",
     }
     annotations = {
         SIDECAR_STATUS_ANNOTATION: json.dumps(status, separators=(",", ":")),
@@ -217,6 +212,6 @@ def injected_pod(service: SyntheticService) -> dict:
     return pod
 
 
-def injected_pods(tenants_file: TenantsFile, revisions: dict[str, str] | None = None) -> list[dict]:
-    """One pod per synthetic Deployment, as the sidecar injector leaves it (for the analyzer)."""
-    return [injected_pod(service) for service in named_services(tenants_file, revisions)]
+def injected_pods(tenants_file: TenantsFile) -> list[dict]:
+    """One pod per synthetic Deployment, as the sidecar injector leaves it."""
+    return [injected_pod(service) for service in named_services(tenants_file)]
