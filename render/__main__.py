@@ -1,6 +1,7 @@
 """python -m render STACK [--tenants FILE] [--out DIR] [--no-expand]
 python -m render validate [STACK | --tenants FILE]
 python -m render diff OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
+python -m render reach STACK [--tenants FILE] [--out DIR] [--hostile]
 
 Exit codes: 0 done, 2 the configuration has mistakes (printed one per line on stderr).
 """
@@ -19,13 +20,13 @@ from . import commands
 
 def _render_parser() -> argparse.ArgumentParser:
     """The stack form, whose usage and help also show the subcommands: argparse alone would hide them."""
-    others = [parser() for parser in (_validate_parser, _diff_parser)]
+    others = [parser() for parser in (_validate_parser, _diff_parser, _reach_parser)]
     usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] [--no-expand] STACK"]
-    usages += [other.format_usage().removeprefix("usage: ").strip() for other in others]
+    usages += [" ".join(other.format_usage().removeprefix("usage: ").split()) for other in others]
     parser = argparse.ArgumentParser(
         prog="python -m render",
         usage="\n       ".join(usages),
-        description="Render a stack offline, as `pulumi up` would apply it; `validate` and `diff` are subcommands.",
+        description="Render a stack offline, as `pulumi up` would apply it; `validate`, `diff` and `reach` are subcommands.",
         epilog="\n\n".join(other.format_help().strip() for other in others)
         + "\n\nexit codes: 0 done, 1 the renders differ (diff), 2 mistakes in the configuration or unusable input",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -60,6 +61,29 @@ def _diff_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reach_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m render reach",
+        description="Render a stack and show who reaches whom (network-config-analyzer): a table by tenant and "
+        "build/STACK/reach.svg; exit 1 when it differs from what the tenants file declares.",
+    )
+    parser.add_argument("stack", metavar="STACK", help="a stack: its Pulumi.STACK.yaml and the tenants file it names")
+    parser.add_argument("--tenants", metavar="FILE", help="render with this tenants file instead of the stack's")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: build/STACK)")
+    parser.add_argument(
+        "--hostile", action="store_true",
+        help="also add, tenant by tenant, the widest objects a tenant admin may create; exit 1 if they open a path into others",
+    )
+    return parser
+
+
+def _reach(argv: list[str]) -> int:
+    from . import reach
+
+    args = _reach_parser().parse_args(argv)
+    return _guarded(lambda: reach.reach(args.stack, args.tenants, args.out, args.hostile))
+
+
 def _render(argv: list[str]) -> int:
     args = _render_parser().parse_args(argv)
     return _guarded(lambda: commands.render(args.stack, args.tenants, args.out, expand_charts=not args.no_expand))
@@ -79,7 +103,7 @@ def _diff(argv: list[str]) -> int:
 
 
 # A first argument naming a subcommand runs it; anything else is a stack to render.
-SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"validate": _validate, "diff": _diff}
+SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {"validate": _validate, "diff": _diff, "reach": _reach}
 
 
 def main(argv: list[str]) -> int:

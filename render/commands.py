@@ -8,6 +8,7 @@ from typing import Optional
 
 from tenants.stack import load_settings, project_values
 
+from . import reach
 from .charts import NOT_ASKED, Expansion, charts_of, expand, helm_binary, helm_version
 from .diff import DiffInputError, run as run_diff
 from .engine import PROJECT_ROOT, read_stack_config, run_program, tenants_argument
@@ -22,6 +23,7 @@ def render(stack: str, tenants: Optional[str], out: Optional[Path], expand_chart
     out.mkdir(parents=True, exist_ok=True)
     (out / "manifests.yaml").write_text(manifests_yaml(run, expansions), encoding="utf-8")
     (out / "resources.json").write_text(resources_json(run, expansions), encoding="utf-8")
+    reach.record(out, reach.settings_of(stack, tenants))
     print(summary(run))
     for line in charts_summary(expansions, helm_version(helm) if helm else ""):
         print(line)
@@ -39,7 +41,10 @@ def validate(stack: Optional[str], tenants: Optional[str]) -> int:
         tenants_override=tenants_argument(tenants) if tenants else None,
     )
     print(f"ok: {len(settings.tenants.tenants)} tenants")
-    return 0
+    lines = reach.validate_reach(settings, stack) if stack else None
+    for line in lines or ():
+        print(line)
+    return 1 if lines and len(lines) > 1 else 0
 
 
 def diff(old: Path, new: Path) -> int:
@@ -49,5 +54,6 @@ def diff(old: Path, new: Path) -> int:
     except DiffInputError as err:
         print(str(err), file=sys.stderr)
         return 2
-    print(text)
-    return code
+    section = reach.diff_section(old, new)
+    print("\n".join([*section, text]))
+    return 1 if any(line.startswith(("+ ", "- ")) for line in section) else code

@@ -89,7 +89,7 @@ def test_unknown_stack_is_a_clean_error(tmp_path):
 
 
 def test_help_lists_every_command_with_its_arguments():
-    from render.__main__ import SUBCOMMANDS, _diff_parser, _render_parser, _validate_parser
+    from render.__main__ import SUBCOMMANDS, _diff_parser, _reach_parser, _render_parser, _validate_parser
 
     result = subprocess.run([sys.executable, "-m", "render", "--help"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == ""
@@ -98,10 +98,11 @@ def test_help_lists_every_command_with_its_arguments():
         ["usage:", "python", "-m", "render"],
         ["python", "-m", "render", "validate"],
         ["python", "-m", "render", "diff"],
+        ["python", "-m", "render", "reach"],
     ]
-    assert set(SUBCOMMANDS) == {"validate", "diff"}
+    assert set(SUBCOMMANDS) == {"validate", "diff", "reach"}
     shown = " ".join(result.stdout.split())  # argparse wraps lines to the terminal's width
-    for line, parser in zip(usage, (_render_parser(), _validate_parser(), _diff_parser())):
+    for line, parser in zip(usage, (_render_parser(), _validate_parser(), _diff_parser(), _reach_parser())):
         for action in parser._actions:
             shown_in_usage = action.option_strings[0] if action.option_strings else action.metavar
             assert shown_in_usage in line and (action.metavar or "") in line, (shown_in_usage, line)

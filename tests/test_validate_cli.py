@@ -5,6 +5,7 @@ The error lines themselves are asserted case by case in test_tenants_errors.py.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from render.engine import PROJECT_ROOT
+from verify.analyzer import analyzer_available
 
 DEV_TENANTS = PROJECT_ROOT / "tenants" / "dev.yaml"
 
@@ -30,7 +32,12 @@ def tenant_count(path) -> int:
 @pytest.mark.parametrize("args", [["dev"], ["--tenants", "tenants/dev.yaml"], ["--tenants", str(DEV_TENANTS)]])
 def test_a_valid_file_prints_ok_and_the_tenant_count(args):
     result = validate(*args)
-    assert (result.returncode, result.stdout, result.stderr) == (0, f"ok: {tenant_count(DEV_TENANTS)} tenants\n", "")
+    lines = result.stdout.splitlines()
+    assert (result.returncode, lines[0], result.stderr) == (0, f"ok: {tenant_count(DEV_TENANTS)} tenants", "")
+    # With a stack, its render's reachability is checked too (test_verify_reach.py), when the analyzer is installed.
+    reach = args[0] == "dev" and analyzer_available()
+    assert len(lines) == (2 if reach else 1), lines
+    assert not reach or re.fullmatch(r"reachability: \d+ open paths; \d+ endpoint pairs compared with the tenants file, all as declared", lines[1]), lines
 
 
 def many_tenants(count: int) -> dict:
@@ -68,7 +75,7 @@ def test_a_stack_with_another_tenants_file_checks_both(tmp_path):
     path = tmp_path / "tenants.yaml"
     path.write_text("tenants: [{name: solo}]\n", encoding="utf-8")
     result = validate("dev", "--tenants", str(path))
-    assert (result.returncode, result.stdout, result.stderr) == (0, "ok: 1 tenants\n", "")
+    assert (result.returncode, result.stdout.splitlines()[0], result.stderr) == (0, "ok: 1 tenants", "")
 
 
 def test_an_unknown_stack_is_one_line():
