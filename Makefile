@@ -68,3 +68,10 @@ clean:
 .PHONY: e2e-tools
 e2e-tools:
 	$(PYTHON) e2e/tools/build
+
+# The L7 proof (issue 18, verify/README.md): Istio's own config compiler (a Go test, built once
+# and cached like the e2e tools) simulates every stack's routes, cross-tenant calls and compiled
+# RBAC against what its tenants file declares. Needs Go, and helm to expand the charts.
+.PHONY: verify
+verify: $(VENV)/.runtime
+	$(BIN)/python -m verify.run $(VERIFY_ARGS)
