@@ -106,7 +106,11 @@ def render_stack(stack: str, tenants_file: Optional[str] = None) -> Rendered:
 
 
 def _chart_values(rendered: Rendered, chart: str) -> list[dict]:
-    return [r.inputs for r in rendered.registrations if r.type == "kubernetes:helm.sh/v4:Chart" and r.inputs.get("chart") == chart]
+    # A chart from a repository is named; from chartDirectory, it is a path ending in its name.
+    return [
+        r.inputs for r in rendered.registrations
+        if r.type == "kubernetes:helm.sh/v4:Chart" and Path(str(r.inputs.get("chart", ""))).name == chart
+    ]
 
 
 def control_planes(rendered: Rendered) -> dict[str, dict]:
@@ -334,11 +338,13 @@ def expectations(rendered: Rendered, stack: str) -> dict:
                     "host": service_host(service.name, service.namespace), "port": port.port, "protocol": port.protocol,
                     "allowed": (service.tenant, service.name, caller.name) in shared,
                 })
-    # Across meshes: the other mesh's services must not even be known.
+    # Across meshes: the other mesh's services, its gateways' among them, must not even be known.
+    known = [(s.tenant, service_host(s.name, s.namespace)) for s in services]
+    known += [(t.name, service_host(t.gateway_name, t.namespace_name)) for t in config.tenants if not t.uses_gateway_api]
     hidden = [
-        {"from": caller.name, "to": service.tenant, "host": service_host(service.name, service.namespace)}
-        for caller in config.tenants for service in services
-        if mesh_of(config, caller) != mesh_of(config, tenants[service.tenant])
+        {"from": caller.name, "to": owner, "host": host}
+        for caller in config.tenants for owner, host in known
+        if mesh_of(config, caller) != mesh_of(config, tenants[owner])
     ]
     return {
         "stack": stack,
