@@ -27,7 +27,6 @@ from typing import Iterable, Optional
 
 import yaml
 
-from builders.gateway_api import GATEWAY_CLASS
 from builders.meta import MESH_LABEL
 from builders.tenant import service_host
 from render.charts import expand, helm_binary
@@ -180,11 +179,10 @@ def gateway_facts(rendered: Rendered, tenant: Tenant) -> dict:
     listens on (its Service's target port), from the objects that deploy them."""
     ns = tenant.namespace_name
     if tenant.uses_gateway_api:
-        # istiod deploys it (its gateway template): pods labelled with the Gateway's name and the
-        # Gateway's infrastructure labels, service account <name>-<class>, ports as declared.
-        labels = {**tenant.gateway_labels, "gateway.networking.k8s.io/gateway-name": tenant.gateway_name}
-        return {"labels": labels, "serviceAccount": f"{tenant.gateway_name}-{GATEWAY_CLASS}", "serviceAccountFrom": "istiod",
-                "targetPorts": {}}
+        gw = _kubernetes_gateway(rendered, tenant)
+        service = istiod_gateway_service(gw)
+        return {"labels": dict(service["spec"]["selector"]) | _infrastructure_labels(gw), "serviceAccount": service["metadata"]["name"],
+                "serviceAccountFrom": "istiod", "targetPorts": {}}
     deployments = [
         o for o in rendered.objects
         if o.get("kind") == "Deployment" and o["metadata"].get("namespace") == ns
@@ -213,10 +211,48 @@ def gateway_facts(rendered: Rendered, tenant: Tenant) -> dict:
     return {"labels": labels, "serviceAccount": account, "serviceAccountFrom": source, "targetPorts": targets}
 
 
-def operator_services(rendered: Rendered) -> list[dict]:
+NAME_OVERRIDE = "gateway.istio.io/name-override"
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+
+
+def _kubernetes_gateway(rendered: Rendered, tenant: Tenant) -> dict:
+    for obj in rendered.objects:
+        if obj.get("kind") == "Gateway" and _group(obj) == GATEWAY_API_GROUP and obj["metadata"].get("namespace") == tenant.namespace_name:
+            return obj
+    raise InputError(f"{tenant.name}: the render holds no Gateway API Gateway in {tenant.namespace_name}")
+
+
+def _infrastructure_labels(gw: dict) -> dict:
+    return dict(((gw.get("spec") or {}).get("infrastructure") or {}).get("labels") or {})
+
+
+def istiod_gateway_service(gw: dict) -> dict:
+    """The Service istiod deploys for a Gateway API Gateway of its class (its gateway template):
+    named `<gateway>-<class>` or by the name-override annotation, selecting the pods it labels
+    with the Gateway's name, one port per listener port. Its Deployment and account take the same name."""
+    meta = gw["metadata"]
+    spec = gw.get("spec") or {}
+    name = (meta.get("annotations") or {}).get(NAME_OVERRIDE) or f"{meta['name']}-{spec.get('gatewayClassName')}"
+    ports = sorted({(l["port"], l["protocol"]) for l in spec.get("listeners") or []})
+    return {
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": meta["namespace"], "labels": {GATEWAY_NAME_LABEL: meta["name"]}},
+        "spec": {
+            "selector": {GATEWAY_NAME_LABEL: meta["name"]},
+            "ports": [{"name": f"{protocol.lower()}-{port}", "port": port, "targetPort": port, "protocol": "TCP"} for port, protocol in ports],
+        },
+    }
+
+
+def installer_services(rendered: Rendered) -> list[dict]:
+    """Gateway Services the render does not hold but its installers create: the in-cluster
+    operator's (from its IstioOperators) and istiod's (for Gateway API Gateways)."""
     out = []
     for tenant in rendered.tenants.tenants:
-        gw = None if tenant.uses_gateway_api else _operator_gateway(rendered, tenant)
+        if tenant.uses_gateway_api:
+            out.append(istiod_gateway_service(_kubernetes_gateway(rendered, tenant)))
+            continue
+        gw = _operator_gateway(rendered, tenant)
         if gw is not None:
             out.append(operator_gateway_service(tenant, gw))
     return out
@@ -387,7 +423,7 @@ def write_input(rendered: Rendered, stack: str, out: Path, extra_kube: Iterable[
     expect = expectations(rendered, stack)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(_dump_all(o for o in rendered.objects if is_istio_config(o)), encoding="utf-8")
-    kube = [o for o in rendered.objects if is_kube_input(o)] + operator_services(rendered)
+    kube = [o for o in rendered.objects if is_kube_input(o)] + installer_services(rendered)
     kube += export_annotations(rendered.tenants, synthetic_workloads(rendered.tenants)) + list(extra_kube)
     (out / "kube.yaml").write_text(_dump_all(kube), encoding="utf-8")
     (out / "expect.json").write_text(json.dumps(expect, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -107,10 +107,16 @@ def prepare(case: str, out: Path) -> None:
 
 
 def run_case(binary: Path, case_dir: Path, verbose: bool = False) -> int:
+    """The proof of one case: findings on stdout, istiod's own log in CASE/istiod.log."""
     command = [str(binary), "-test.run", "TestTenancy", f"-input={case_dir}"]
     if verbose:
         command.append("-test.v")
-    return subprocess.run(command, cwd=MODULE).returncode
+    log = case_dir / "istiod.log"
+    with log.open("w") as stderr:
+        code = subprocess.run(command, cwd=MODULE, stderr=stderr).returncode
+    if code:
+        print(f"verify: istiod's log: {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}", file=sys.stderr)
+    return code
 
 
 def main(argv: Optional[list[str]] = None) -> int:

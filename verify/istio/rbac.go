@@ -141,7 +141,7 @@ func permissionMatches(p *rbacv3.Permission, port int) (bool, error) {
 	case *rbacv3.Permission_DestinationPort:
 		return int(r.DestinationPort) == port, nil
 	case *rbacv3.Permission_DestinationPortRange:
-		return int64(port) >= r.DestinationPortRange.GetStart() && int64(port) < r.DestinationPortRange.GetEnd(), nil
+		return int32(port) >= r.DestinationPortRange.GetStart() && int32(port) < r.DestinationPortRange.GetEnd(), nil
 	case *rbacv3.Permission_AndRules:
 		for _, sub := range r.AndRules.GetRules() {
 			ok, err := permissionMatches(sub, port)

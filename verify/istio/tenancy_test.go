@@ -22,6 +22,7 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config/host"
 	"istio.io/istio/pkg/config/mesh"
+	istiolog "istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
 )
 
@@ -63,9 +64,8 @@ func TestTenancy(t *testing.T) {
 			t.Fatalf("%s: %v", dir, err)
 		}
 		counts := &Counts{}
-		t.Run(in.Expect.Stack, func(t *testing.T) { proveCase(t, in, counts) })
 		status := "ok"
-		if t.Failed() {
+		if !t.Run(in.Expect.Stack, func(t *testing.T) { proveCase(t, in, counts) }) {
 			status = "FAILED"
 		}
 		fmt.Printf("verify %s: %s: %d routes, %d denied pairs, %d RBAC principals checked\n",
@@ -603,5 +603,16 @@ func (p *prover) inboundRBAC() {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// istiod's own log goes to stderr, errors only: stdout holds the findings and the summary.
+	opts := istiolog.DefaultOptions()
+	opts.OutputPaths = []string{"stderr"}
+	opts.SetDefaultOutputLevel(istiolog.OverrideScopeName, istiolog.ErrorLevel)
+	if err := istiolog.Configure(opts); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	for _, scope := range istiolog.Scopes() {
+		scope.SetOutputLevel(istiolog.ErrorLevel)
+	}
 	os.Exit(m.Run())
 }
