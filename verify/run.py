@@ -1,6 +1,6 @@
 """`make verify`: prove each stack's tenancy with Istio's own config compiler (verify/istio, issue 18).
 
-    python -m verify.run [CASE...]     every case by default: the four stacks and verify's own
+    python -m verify.run [CASE...]     every case by default: the four stacks and verify's two
     python -m verify.run --build-only  only build (or find in the cache) the test binary
 
 The Go test binary (`go test -c` of verify/istio) is cached by a hash of its go.mod, go.sum,
@@ -33,14 +33,17 @@ GO_ENV = {"CGO_ENABLED": "0", "GOWORK": "off", "GOFLAGS": "-mod=readonly"}
 GO_BUILD = ["go", "test", "-c", "-p", "2", "-trimpath"]
 RECIPE_REVISION = "1"
 
-# Case -> (stack, tenants file or None). `protocols` renders the dev stack with verify's own file:
-# the routes the stacks lack (HTTPS, TLS passthrough, TCP, HTTP2) and an export with its import.
+# Case -> (stack, tenants file or None). verify's own files fill what the stacks' files lack:
+# `protocols` (dev stack) the other kinds of route (HTTPS, TLS passthrough, TCP, HTTP2) and an
+# export with its import; `meshes-services` (meshes stack, whose file names no service) routes,
+# exports and imports inside each of two meshes.
 CASES = {
     "dev": ("dev", None),
     "prod": ("prod", None),
     "classic": ("classic", None),
     "meshes": ("meshes", None),
     "protocols": ("dev", "verify/tenants/protocols.yaml"),
+    "meshes-services": ("meshes", "verify/tenants/meshes.yaml"),
 }
 
 
