@@ -141,15 +141,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     failed = []
     for case in args.cases or list(CASES):
         case_dir = BUILD / case
+        started = time.monotonic()
         try:
             prepare(case, case_dir)
         except RuntimeError as err:
             print(f"verify: {err}", file=sys.stderr)
             failed.append(case)
             continue
-        started = time.monotonic()
+        prepared = time.monotonic()
         code = run_case(binary, case_dir, args.verbose)
-        print(f"verify {case}: proof ran in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"verify {case}: input (render, helm) {prepared - started:.1f}s, proof {time.monotonic() - prepared:.1f}s", flush=True)
         if code:
             failed.append(case)
     if failed:
