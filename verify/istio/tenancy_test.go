@@ -515,7 +515,6 @@ func (p *prover) sidecarScope() {
 	}
 	for _, egress := range sc.Sidecar.GetEgress() {
 		for _, h := range egress.GetHosts() {
-			p.counts.Denied++
 			ns, _, _ := strings.Cut(h, "/")
 			if allowedNs[ns] || allowedHosts[h] {
 				continue
