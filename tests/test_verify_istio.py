@@ -44,13 +44,18 @@ def _prove(case_dir: Path) -> subprocess.CompletedProcess:
 
 
 def _mutated(case: Path, tmp_path: Path, file: str, edit) -> Path:
+    """The case with `edit` applied to each object of `file`; an edit returning DROP removes the object."""
     out = tmp_path / "mutated"
     shutil.copytree(case, out)
     docs = [d for d in yaml.safe_load_all((out / file).read_text()) if d]
-    hits = [d for d in docs if edit(d)]
-    assert hits, f"the mutation found nothing to change in {file}"
-    (out / file).write_text("\n---\n".join(yaml.safe_dump(d) for d in docs))
+    results = [edit(d) for d in docs]
+    assert any(results), f"the mutation found nothing to change in {file}"
+    kept = [d for d, result in zip(docs, results) if result is not DROP]
+    (out / file).write_text("\n---\n".join(yaml.safe_dump(d) for d in kept))
     return out
+
+
+DROP = object()
 
 
 def _named(obj: dict, kind: str, namespace: str, name: str) -> bool:
@@ -95,6 +100,10 @@ def _widen_sidecar(obj):
     return False
 
 
+def _drop_gateway_ingress(obj):
+    return DROP if _named(obj, "AuthorizationPolicy", "shop", "allow-gateway-ingress") else False
+
+
 @pytest.mark.parametrize(
     "file, edit, path",
     [
@@ -103,8 +112,10 @@ def _widen_sidecar(obj):
         ("kube.yaml", _rename_gateway_account, "gateway shop/shop-gw runs as service account shop-gw, which the render does not create"),
         ("config.yaml", _change_route_port, "internet -> shop gateway shop-gw:443 (HTTPS shop.example.com/cart) -> shop/web:8080"),
         ("config.yaml", _widen_sidecar, "proxies of bank-ns take configuration from */*"),
+        # Without it the namespace's own ALLOW policy applies to the gateway: the internet is refused.
+        ("config.yaml", _drop_gateway_ingress, "internet -> shop gateway shop-gw:5432 (TCP shop.verify.invalid) -> shop/db:5432: the gateway's compiled RBAC refuses"),
     ],
-    ids=["import-rule-removed", "gateway-account-renamed", "route-port-changed", "sidecar-widened"],
+    ids=["import-rule-removed", "gateway-account-renamed", "route-port-changed", "sidecar-widened", "gateway-ingress-removed"],
 )
 def test_a_broken_render_fails_with_its_path(case, tmp_path, file, edit, path):
     done = _prove(_mutated(case, tmp_path, file, edit))

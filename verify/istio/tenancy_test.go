@@ -316,7 +316,13 @@ func (p *prover) gatewayRoutes() {
 	sim := simulation.NewSimulation(p.t, p.s, p.gatewayProxy(tn, tn.Namespace))
 	for _, r := range tn.Routes {
 		want := clusterName(r.Service, tn.Namespace, r.ServicePort)
-		got := sim.Run(gatewayCall(tn, r, r.Host))
+		call := gatewayCall(tn, r, r.Host)
+		var chain *listener.FilterChain
+		call.CustomListenerValidations = append(call.CustomListenerValidations, func(fc *listener.FilterChain) error {
+			chain = fc
+			return nil
+		})
+		got := sim.Run(call)
 		p.counts.Routes++
 		path := fmt.Sprintf("internet -> %s gateway %s:%d (%s %s%s) -> %s/%s:%d",
 			tn.Name, tn.Gateway.Name, r.Port, r.Protocol, r.Host, r.Path, tn.Namespace, r.Service, r.ServicePort)
@@ -326,6 +332,16 @@ func (p *prover) gatewayRoutes() {
 		}
 		if !hasCluster(sim, want) {
 			p.t.Errorf("route %s: %s: routed to cluster %s, which the gateway does not have", r.Route, path, want)
+		}
+		// The gateway's clients come from the internet, without a mesh identity: its compiled
+		// RBAC must let them in, or every request is refused before it is routed.
+		if chain != nil {
+			ok, why, err := admits(chain, "", call.Port)
+			if err != nil {
+				p.t.Errorf("route %s: %s: gateway chain %s: %v", r.Route, path, chain.GetName(), err)
+			} else if !ok {
+				p.t.Errorf("route %s: %s: the gateway's compiled RBAC refuses clients without a mesh identity (%s)", r.Route, path, why)
+			}
 		}
 	}
 }
