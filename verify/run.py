@@ -48,6 +48,8 @@ CASES = {
 
 
 def go_version() -> str:
+    if shutil.which("go") is None:
+        raise RuntimeError("needs Go (`go` on PATH) to build the proof's test binary")
     done = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, env={**os.environ, **GO_ENV})
     if done.returncode:
         raise RuntimeError(f"go env GOVERSION: {done.stderr.strip()}")
@@ -87,8 +89,19 @@ def build_binary() -> Path:
                 raise RuntimeError(f"go test -c in {MODULE} failed (exit {done.returncode})")
             os.replace(out, cached)
             print(f"verify: built in {time.monotonic() - started:.1f}s -> {cached}", flush=True)
+        prune(keep=cached.parent)
     link(cached, BINARY)
     return BINARY
+
+
+KEEP_BINARIES = 3
+
+
+def prune(keep: Path) -> None:
+    """Each change of the sources is a new binary (about 100 MB): keep the newest few, `keep` among them."""
+    entries = sorted((p for p in CACHE.iterdir() if p.is_dir() and p != keep), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP_BINARIES - 1:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def helm_env() -> dict[str, str]:

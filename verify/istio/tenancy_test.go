@@ -584,11 +584,19 @@ func (p *prover) inboundRBAC() {
 			}
 			check := func(principal string, want bool) {
 				p.counts.Principals++
+				evaluated := 0
+				defer func() {
+					// An identity arrives over mTLS only: a port without an mTLS chain proves nothing.
+					if principal != "" && evaluated == 0 {
+						p.t.Errorf("workload %s/%s port %d: no mTLS filter chain, so no identity can be checked", tn.Namespace, w.Name, port.Port)
+					}
+				}()
 				for _, fc := range chains {
 					mtls := fc.GetTransportSocket() != nil
 					if principal != "" && !mtls || principal == "" && mtls {
 						continue // an identity arrives over mTLS only; a peer without one, over plain text
 					}
+					evaluated++
 					ok, why, err := admits(fc, principal, port.Port)
 					if err != nil {
 						p.t.Errorf("workload %s/%s port %d chain %s: %v", tn.Namespace, w.Name, port.Port, fc.GetName(), err)
