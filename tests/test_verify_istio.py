@@ -5,7 +5,6 @@ verify/tenants/protocols.yaml) as a broken render would be, and runs the cached 
 the binary (`make verify` builds it, Go required) and helm; skipped without them.
 """
 
-import os
 import shutil
 import subprocess
 import sys

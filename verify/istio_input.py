@@ -27,13 +27,12 @@ from typing import Iterable, Optional
 
 import yaml
 
-from builders.meta import MESH_LABEL
 from builders.tenant import service_host
 from render.charts import expand, helm_binary
 from render.engine import NAMESPACE, PROJECT_ROOT, read_stack_config, run_program_file, tenants_argument
 from render.output import kubernetes_objects
 from tenants.errors import ConfigError
-from tenants.model import InstallMethod, RouteKind, Server, Tenant, TenantsFile, TlsMode, dns_part
+from tenants.model import InstallMethod, RouteKind, Server, Tenant, TenantsFile, dns_part
 from tenants.stack import load_settings, project_values
 from verify.workloads import named_services, pod_labels
 
