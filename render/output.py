@@ -12,6 +12,8 @@ from .engine import ProgramRun, Registration
 
 COMPONENT_PREFIX = "istio-multitenancy:index:"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+# Manifests the provider reads itself (the Gateway API's CRDs): their `files` are all the render sees of them.
+CONFIG_GROUP_TYPE = "kubernetes:yaml/v2:ConfigGroup"
 # The first line of a document a chart rendered (`helm template`), naming the chart's resource.
 CHART_MARK = "# chart: "
 NO_HELM = "not expanded: no helm on PATH"
@@ -66,8 +68,9 @@ def resource_entry(r: Registration, expansion: Optional[Any] = None) -> dict:
             "aliases": r.aliases,
         },
     }
-    if r.type.startswith("pulumi:providers:") or r.type == CHART_TYPE:
-        # A chart's inputs are what the provider renders: its objects when they were not expanded.
+    if r.type.startswith("pulumi:providers:") or r.type in (CHART_TYPE, CONFIG_GROUP_TYPE):
+        # A chart's inputs are what the provider renders: its objects when they were not expanded;
+        # a ConfigGroup's, the manifests it applies.
         entry["inputs"] = plain(r.inputs)
     if expansion is not None:
         entry["expansion"] = expansion.status

@@ -163,7 +163,7 @@ def test_the_diff_compares_values_only_when_one_side_was_not_expanded(tmp_path, 
     ]
     assert not any(group.removed for group in report.groups.values())  # the objects are not "removed"
     text = format_report(report, "old", "new")
-    assert report.notes[0] in text.splitlines()[2]
+    assert report.notes[0] in text.splitlines()[3]  # under the two summary lines
     assert "pulumi.inputs.values.autoscaling" in text and "pulumi.expansion" in text
 
 
