@@ -786,14 +786,17 @@ def _changes(changes: list[Change], verbose: bool) -> list[str]:
         fields = _visible(change.fields, verbose)
         if not fields:
             only_dependencies.append(change)
-        elif verbose or change.key[1] in SHOWN_KINDS:
+        elif verbose:  # every object on its own
+            same[(change.key, tuple(fields))].append(change)
+        elif change.key[1] in SHOWN_KINDS:
             same[(change.key[0], change.key[1], tuple(fields))].append(change)
         else:
             out.append(f"~ {describe(change.key)}  ({len(fields)} field{'s' if len(fields) > 1 else ''}; --verbose shows them)")
-    for (group, kind, fields), repeated in same.items():
+    for (*_, fields), repeated in same.items():
         if len(repeated) == 1:
             out.append(f"~ {describe(repeated[0].key)}")
         else:
+            group, kind = repeated[0].key[:2]
             names = [c.key[3] if not c.key[2] else f"{c.key[2]}/{c.key[3]}" for c in repeated]
             more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
             out.append(f"~ {len(repeated)} x {kind}{'.' + group if group else ''}, the same change: {', '.join(names[:NAMES_SHOWN])}{more}")
