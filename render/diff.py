@@ -383,6 +383,51 @@ def _under_new_names(render: Render, renamed: dict[str, str]) -> Render:
     return Render(render.texts, render.heads, {e["urn"]: e for e in entries}, render._parsed)
 
 
+def _component_aliases(old: Render, new: Render) -> list[tuple[str, str, str, str]]:
+    """(old type, old name, new type, new name) of top-level components of ours that alias an old one
+    (another type or name), as the engine matches them: their children follow (names prefixed by the
+    component's), so the diff compares each old resource with the one that takes it over."""
+    found = []
+    for urn, entry in new.resources.items():
+        kind = entry.get("type", "")
+        if not kind.startswith("istio-multitenancy:index:") or "$" in urn.rpartition("::")[0]:
+            continue
+        for alias in entry.get("options", {}).get("aliases") or []:
+            spec = alias.get("spec") if isinstance(alias, dict) else None
+            if not isinstance(spec, dict) or spec.get("parentUrn"):
+                continue
+            old_type, old_name = spec.get("type") or kind, spec.get("name") or urn_name(urn)
+            if f"{old_type}::{old_name}" in old.resources and f"{old_type}::{old_name}" not in new.resources:
+                found.append((old_type, old_name, kind, urn_name(urn)))
+    return found
+
+
+def _under_aliases(old: Render, new: Render) -> Render:
+    """`old` with the URNs of aliased components and their children as the new program names them."""
+    aliases = _component_aliases(old, new)
+    if not aliases:
+        return old
+
+    def moved(urn: str) -> str:
+        prefix, sep, name = urn.rpartition("::")
+        types = prefix.split("$")
+        for old_type, old_name, new_type, new_name in aliases:
+            if types[0] == old_type and (name == old_name or (len(types) > 1 and name.startswith(old_name))):
+                return "$".join([new_type, *types[1:]]) + sep + new_name + name[len(old_name):]
+        return urn
+
+    def rewrite(entry: dict) -> dict:
+        entry = dict(entry, urn=moved(entry["urn"]))
+        if entry.get("parent"):
+            entry["parent"] = moved(entry["parent"])
+        if entry.get("dependencies"):
+            entry["dependencies"] = sorted(moved(d) for d in entry["dependencies"])
+        return entry
+
+    entries = (rewrite(e) for e in old.resources.values())
+    return Render(old.texts, old.heads, {e["urn"]: e for e in entries}, old._parsed)
+
+
 # --- The report -------------------------------------------------------------------------------
 
 
@@ -411,7 +456,7 @@ def compare(old: Render, new: Render) -> Report:
     hints = _hints(old, new, renamed, look_alikes)
     warnings = _gateways_following_names(old, new, [*renamed.items(), *((p, n) for p, n, _ in look_alikes)])
     notes = _compare_charts_where_both_expanded(old, new)
-    old = _under_new_names(old, renamed)
+    old = _under_aliases(_under_new_names(old, renamed), new)
     old_urns, new_urns = _match_resources(old, renamed), _match_resources(new, {})
     moves = _moves(old, new, old_urns, new_urns)
 
@@ -483,10 +528,12 @@ def compare(old: Render, new: Render) -> Report:
     report = Report(dict(groups), sorted(retained), hints, warnings, moves, notes, old=old, new=new)
     report.alerts = list(diff_risks.all_alerts(old, new, deleted))
     report.counts, report.upgrades = _resource_counts(old, new, updated)
-    if any(urn.endswith("/istiod") or "/istiod-" in urn for urn in _version_changes(old, new)):
+    objects_upgraded = _object_upgrades([c for g in groups.values() for c in g.changed])
+    report.upgrades += objects_upgraded
+    if objects_upgraded or any(urn.endswith("/istiod") or "/istiod-" in urn for urn in _version_changes(old, new)):
         report.notes.append(
             "istiod upgraded: running sidecars keep their proxy version until their pods restart "
-            "(`kubectl rollout restart deployment -n <tenant namespace>`); the gateway charts restart their gateways"
+            "(`kubectl rollout restart deployment -n <tenant namespace>`); gateways roll out the new version themselves"
         )
     if diff_risks.moved_to_meshes(old, new):
         report.move_cause = "the move to `meshes:`: the control plane's resources are a MeshControlPlane's now"
@@ -522,6 +569,22 @@ def _version_changes(old: Render, new: Render) -> dict[str, tuple[str, str]]:
             if before != after:
                 out[urn] = (before, after)
     return out
+
+
+_VERSION_FIELD = re.compile(r"(^spec\.version|\.image|\.tag): \"([^\"]+)\" -> \"([^\"]+)\"$")
+
+
+def _object_upgrades(changes: list[Change]) -> list[str]:
+    """Objects that install Istio at another version (Sail's `Istio`, the operator's image), in words."""
+    words = []
+    for change in sorted(changes, key=lambda c: c.key):
+        for line in change.fields:
+            found = _VERSION_FIELD.search(line)
+            if found:
+                before, after = found.group(2), found.group(3)
+                verb = "upgraded" if _release_key(after.rpartition(":")[2]) > _release_key(before.rpartition(":")[2]) else "downgraded"
+                words.append(f"{change.key[1]} {change.key[3]} {verb}: {before} -> {after}")
+    return words
 
 
 def _release_key(version: str) -> tuple:
@@ -729,6 +792,7 @@ SHOWN_KINDS = frozenset({
     "Service", "Gateway", "VirtualService", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute",
     "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "NetworkPolicy", "Sidecar", "ServiceEntry",
     "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Namespace",
+    "Istio", "IstioCNI", "IstioRevision", "IstioRevisionTag", "IstioOperator",  # what installs Istio, and which version
 })
 DEPENDENCY_LINE = "pulumi.dependencies:"
 NAMES_SHOWN = 4  # of the objects one collapsed change is repeated over

@@ -140,9 +140,14 @@ def _public_ports(render: Render) -> dict[tuple[str, str], tuple[str, set[tuple[
 
 def public_ports_opened(old: Render, new: Render) -> list[str]:
     before, after = _public_ports(old), _public_ports(new)
+    by_namespace: dict[str, set[tuple[int, str]]] = {}
+    for (namespace, _), (_, ports) in before.items():
+        by_namespace.setdefault(namespace, set()).update(ports)
     lines = []
     for (namespace, service), (kind, ports) in sorted(after.items()):
-        opened = sorted(ports - before.get((namespace, service), ("", set()))[1])
+        # A Service that replaces another in its namespace opens what that one did not already.
+        was = before[(namespace, service)][1] if (namespace, service) in before else by_namespace.get(namespace, set())
+        opened = sorted(ports - was)
         if opened:
             shown = ", ".join(f"{port}/{protocol}" for port, protocol in opened)
             lines.append(f"public port{'s' if len(opened) > 1 else ''} {shown} opened on {kind} {namespace}/{service}")
