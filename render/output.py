@@ -104,7 +104,10 @@ def charts_summary(expansions: Sequence, helm_version: str = "") -> list[str]:
         lines.append(f"charts: {len(done)} of {len(expansions)} expanded with helm {helm_version}: {objects} objects".rstrip())
     statuses = sorted({e.status for e in expansions if not e.expanded})
     if statuses == [NO_HELM] and not done:
-        return ["charts were not expanded (no helm on PATH): set HELM_BIN or put helm on PATH to see the objects they render"]
+        return [
+            "charts were not expanded (no helm on PATH): set HELM_BIN or put helm on PATH to see the objects they render",
+            "  get helm from https://helm.sh/docs/intro/install/, or `make helm` builds it into build/e2e/bin (needs Go), where render finds it",
+        ]
     if len(statuses) == 1 and not done:
         return [f"charts {statuses[0]}"]
     for status in statuses:
