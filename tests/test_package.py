@@ -68,21 +68,41 @@ def test_the_component_package_schema_is_generated_from_the_component():
     assert resource["properties"]["namespaces"]["additionalProperties"]["type"] == "string"
 
 
+BIN = PROJECT_ROOT / "build" / "e2e" / "bin"
+
+
 def _pulumi_cli() -> str | None:
-    local = PROJECT_ROOT / "build" / "e2e" / "bin" / "pulumi"
-    return str(local) if local.exists() else shutil.which("pulumi")
+    return str(BIN / "pulumi") if (BIN / "pulumi").exists() else shutil.which("pulumi")
 
 
 @pytest.mark.skipif(_pulumi_cli() is None, reason="no Pulumi CLI (make e2e-tools links one into build/e2e/bin)")
+@pytest.mark.skipif(
+    not (BIN / "pulumi-resource-kubernetes").exists(),
+    reason="the package's kubernetes provider plugin is not here to install offline (make e2e-tools builds it)",
+)
 def test_the_pulumi_cli_reads_the_package_schema(tmp_path):
-    if not (PROJECT_ROOT / ".venv" / "bin" / "python").exists():
-        pytest.skip("package/PulumiPlugin.yaml runs the repository's .venv: `make render` creates it")
-    env = {**os.environ, "PULUMI_HOME": str(tmp_path / "home"), "PULUMI_SKIP_UPDATE_CHECK": "true"}
+    """`pulumi package get-schema` on a copy of package/ (its own venv, so the CLI's pip upgrade of
+    the venv's tools does not touch the repository's), with the provider plugin installed from
+    build/e2e/bin under the version the SDK asks for: no download."""
+    from importlib.metadata import version
+
+    package = tmp_path / "package"
+    package.mkdir()
+    main = (PROJECT_ROOT / "package" / "__main__.py").read_text(encoding="utf-8")
+    (package / "__main__.py").write_text(main.replace("Path(__file__).resolve().parents[1]", repr(str(PROJECT_ROOT))), encoding="utf-8")
+    (package / "PulumiPlugin.yaml").write_text("runtime: python\n", encoding="utf-8")
+    venv_bin = PROJECT_ROOT / ".venv" / "bin"
+    env = {
+        **os.environ, "PULUMI_HOME": str(tmp_path / "home"), "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true", "PATH": os.pathsep.join([str(venv_bin), str(BIN), os.environ.get("PATH", "")]),
+    }
+    cli = _pulumi_cli()
+    plugin = [cli, "plugin", "install", "resource", "kubernetes", version("pulumi_kubernetes"), "--file", str(BIN / "pulumi-resource-kubernetes")]
+    subprocess.run(plugin, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=True)
     result = subprocess.run(
-        [_pulumi_cli(), "package", "get-schema", str(PROJECT_ROOT / "package")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+        [cli, "package", "get-schema", str(package)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr[-3000:]
     schema = json.loads(result.stdout)
     assert schema["name"] == "istio-multitenancy"
     assert schema["resources"][COMPONENT] == _schema_resource()
