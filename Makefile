@@ -65,7 +65,7 @@ clean:
 
 # The real tools `make e2e` runs (Pulumi CLI, provider, control plane, helm, istioctl), built from
 # Go modules pinned in e2e/tools/ and cached outside the tree: see e2e/tools/README.md.
-.PHONY: e2e-tools
+.PHONY: e2e-tools helm
 e2e-tools:
 	$(PYTHON) e2e/tools/build
 
@@ -77,3 +77,7 @@ e2e-tools:
 verify: $(VENV)/.dev
 	$(BIN)/python -m verify.run $(VERIFY_ARGS)
 	$(BIN)/python -m pytest tests/test_verify_istio.py
+# helm alone, from its pinned Go module, into build/e2e/bin, where `make render` finds it (needs Go;
+# minutes the first time, seconds once cached).
+helm:
+	$(PYTHON) e2e/tools/build helm

@@ -3,15 +3,11 @@
 from pathlib import Path
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi.runtime.config import CONFIG, get_config_env
 
-from components import GatewayApiCrds, TenantAdmission, TenantMesh, control_planes, install_method
+from components import build_stack
 from components.kubernetes import collect_young_garbage_only
-from builders.isolation import Sharing
-from builders.outputs import stack_outputs
 from tenants import ConfigError
-from tenants.meshes import placement
 from tenants.stack import load_settings, project_values
 
 # Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
@@ -24,21 +20,8 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 collect_young_garbage_only()
-# ConfigMaps updated in place: the admission parameters change with every tenant added or renamed,
-# and a replace would leave the policies' bindings without parameters in between.
-provider = k8s.Provider("kubernetes", context=settings.stack.kube_context, enable_config_map_mutable=True)
-# The platform control plane, or one per mesh of the tenants file.
-meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
-# The in-cluster tenant rules; their parameters live in the platform mesh's namespace.
-platform = next(iter(meshes.values()))
-admission = TenantAdmission("admission", config=settings.tenants, namespace=platform.namespace, provider=provider)
-sharing = Sharing.of(settings.tenants)
-crds = settings.install.gateway_api.manifests
-gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
-for tenant in settings.tenants.tenants:
-    place = placement(settings.tenants, tenant)
-    mesh = meshes[place.mesh.name if place.mesh else None]
-    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api)
-
-for key, value in stack_outputs(settings.tenants).items():
+# The provider (for the stack's kubeContext), the control planes, admission, the Gateway API's CRDs
+# when a tenant uses them, and one TenantMesh per tenant: components/stack.py.
+stack = build_stack(settings)
+for key, value in stack.outputs.items():
     pulumi.export(key, value)

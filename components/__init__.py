@@ -12,6 +12,7 @@ from .istio_operator_install import IstioOperatorInstall, OperatorMethod
 from .mesh_control_plane import MeshControlPlane, control_planes
 from .platform_control_plane import PlatformControlPlane
 from .sail_install import SailMethod, SailOperatorInstall
+from .stack import Stack, build_stack, kubernetes_provider
 from .tenant_admission import TenantAdmission
 from .tenant_mesh import TenantMesh
 
@@ -25,5 +26,6 @@ def install_method(install: Installation, provider: pulumi.ProviderResource) -> 
 
 __all__ = [
     "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "PlatformControlPlane",
-    "SailOperatorInstall", "TenantAdmission", "TenantMesh", "control_planes", "install_method",
+    "SailOperatorInstall", "Stack", "TenantAdmission", "TenantMesh", "build_stack", "control_planes", "install_method",
+    "kubernetes_provider",
 ]

@@ -10,7 +10,7 @@ import pulumi
 
 from builders.meshes import mesh_istiod_protection, mesh_mtls, mesh_namespace
 from tenants.meshes import control_plane_of
-from tenants.model import Mesh, Observability, TenantsFile
+from tenants.model import ControlPlane, Mesh, Observability, TenantsFile
 
 from .install_method import InstallMethod
 from .kubernetes import child_declarer
@@ -69,6 +69,16 @@ def control_planes(
             method=method,
             scraper_namespace=config.observability.scraper_namespace,
             provider=provider,
+            opts=_was_the_platform() if i == 0 else None,
         )
         for i, mesh in enumerate(config.meshes)
     }
+
+
+def _was_the_platform() -> pulumi.ResourceOptions:
+    """The platform mesh is the former single control plane, for a stack that moves to `meshes:`: its
+    children (named `<component>/<object>`) inherit the alias, so the namespace, the ingress gateway
+    and everything else of the same name and kind stay the same resources instead of being deleted
+    and created again (the protected namespace could not be)."""
+    former = ControlPlane()
+    return pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="istio-multitenancy:index:PlatformControlPlane", name=former.name)])

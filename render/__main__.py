@@ -1,6 +1,7 @@
 """python -m render STACK [--tenants FILE] [--out DIR] [--no-expand]
 python -m render validate [STACK | --tenants FILE]
-python -m render diff OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
+python -m render diff [--verbose] OLD_DIR NEW_DIR   (exit 0 identical, 1 different, 2 unusable input)
+python -m render diff [--verbose] --base GIT_REF STACK   (renders both sides itself)
 python -m render reach STACK [--tenants FILE] [--out DIR] [--hostile]
 
 Exit codes: 0 done, 2 the configuration has mistakes (printed one per line on stderr).
@@ -53,11 +54,20 @@ def _validate_parser() -> argparse.ArgumentParser:
 def _diff_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m render diff",
+        usage="%(prog)s [-h] [--verbose] (OLD NEW | --base GIT_REF [--tenants FILE] [--no-expand] STACK)",
         description="Compare two render outputs, object by object; exit 0 identical, 1 different, 2 unusable input.",
-        epilog="The base render comes from the base commit: `python -m render dev --out build/base/dev` there.",
+        epilog="With --base, the base is STACK rendered by GIT_REF's own code in a git worktree (into build/base/STACK), "
+        "the change is STACK rendered here (into build/STACK).",
     )
-    parser.add_argument("old", metavar="OLD", type=Path, help="the base render (e.g. build/base/dev)")
-    parser.add_argument("new", metavar="NEW", type=Path, help="the changed render (e.g. build/dev)")
+    parser.add_argument("paths", metavar="OLD NEW", nargs="+", help="two render directories (e.g. build/base/dev build/dev), or with --base a stack")
+    parser.add_argument("--base", metavar="GIT_REF", help="render the base from this commit (a branch, tag or SHA)")
+    parser.add_argument("--tenants", metavar="FILE", help="with --base: render the change with this tenants file")
+    parser.add_argument("--no-expand", action="store_true", help="with --base: run no `helm template` on either side")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true",
+        help="every new object's content, every field change, and Pulumi dependency changes (by default: for "
+        "Services, Gateways, routes, policies and Namespaces)",
+    )
     return parser
 
 
@@ -98,8 +108,15 @@ def _validate(argv: list[str]) -> int:
 
 
 def _diff(argv: list[str]) -> int:
-    args = _diff_parser().parse_args(argv)
-    return commands.diff(args.old, args.new)
+    parser = _diff_parser()
+    args = parser.parse_args(argv)
+    if args.base is None:
+        if len(args.paths) != 2 or args.tenants or args.no_expand:
+            parser.error("compare two render directories, OLD NEW (--tenants and --no-expand go with --base)")
+        return commands.diff(args.paths[0], args.paths[1], args.verbose)
+    if len(args.paths) != 1:
+        parser.error("--base GIT_REF takes one STACK")
+    return _guarded(lambda: commands.diff_base(args.base, args.paths[0], args.tenants, not args.no_expand, args.verbose))
 
 
 # A first argument naming a subcommand runs it; anything else is a stack to render.

@@ -47,9 +47,16 @@ class Expansion:
         return self.status == EXPANDED
 
 
+# Where `make helm` (e2e/tools/build helm) puts the helm it builds from its pinned Go module.
+BUILT_HELM = Path(__file__).resolve().parent.parent / "build" / "e2e" / "bin" / "helm"
+
+
 def helm_binary() -> Optional[str]:
-    """`HELM_BIN` when set, else `helm` on PATH; None when there is none."""
-    return os.environ.get("HELM_BIN") or shutil.which("helm")
+    """`HELM_BIN` when set, else `helm` on PATH, else the one `make helm` built; None when there is none."""
+    found = os.environ.get("HELM_BIN") or shutil.which("helm")
+    if found:
+        return found
+    return str(BUILT_HELM) if os.access(BUILT_HELM, os.X_OK) else None
 
 
 def helm_version(helm: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -9,6 +12,7 @@ from typing import Optional
 from tenants.stack import load_settings, project_values
 
 from . import reach
+from .base import BaseRenderError, empty_render, render_base
 from .charts import NOT_ASKED, Expansion, charts_of, expand, helm_binary, helm_version
 from .diff import DiffInputError, run as run_diff
 from .engine import PROJECT_ROOT, read_stack_config, run_program, tenants_argument
@@ -47,13 +51,31 @@ def validate(stack: Optional[str], tenants: Optional[str]) -> int:
     return 1 if lines and len(lines) > 1 else 0
 
 
-def diff(old: Path, new: Path) -> int:
+def diff(old: Path, new: Path, verbose: bool = False) -> int:
     """Print what changes from the render in `old` to the one in `new`; exit 0 same, 1 different, 2 unusable."""
     try:
-        code, text = run_diff(old, new)
+        code, text = run_diff(Path(old), Path(new), verbose)
     except DiffInputError as err:
         print(str(err), file=sys.stderr)
         return 2
-    section = reach.diff_section(old, new)
+    # Reachability first: what a reviewer of a tenants-file change needs most.
+    section = reach.diff_section(Path(old), Path(new))
     print("\n".join([*section, text]))
     return 1 if any(line.startswith(("+ ", "- ")) for line in section) else code
+
+
+def diff_base(ref: str, stack: str, tenants: Optional[str], expand: bool = True, verbose: bool = False) -> int:
+    """Render `stack` at git `ref` (build/base/STACK) and here (build/STACK), then diff them."""
+    base = PROJECT_ROOT / "build" / "base" / stack
+    try:
+        render_base(ref, stack, base, expand)
+    except BaseRenderError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    new = PROJECT_ROOT / "build" / stack
+    with contextlib.redirect_stdout(io.StringIO()):  # the diff is the output; the render's summary is not
+        if (PROJECT_ROOT / f"Pulumi.{stack}.yaml").exists():
+            render(stack, tenants, new, expand)
+        else:
+            empty_render(new)
+    return diff(Path(os.path.relpath(base)), Path(os.path.relpath(new)), verbose)

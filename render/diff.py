@@ -14,13 +14,14 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import yaml
 
-from builders.meta import TENANT_LABEL, resource_type
+from builders.meta import MANAGED_BY, TENANT_LABEL, resource_type
 from tenants.model import Tenant
 
+from . import diff_risks
 from .output import CHART_MARK, CHART_TYPE
 
 PLATFORM = "platform"
@@ -78,6 +79,7 @@ class Group:
     changed: list[Change] = field(default_factory=list)
     resources: list[str] = field(default_factory=list)  # Pulumi-only lines (components, providers)
     title: str = ""
+    notes: list[str] = field(default_factory=list)  # what the change means for the tenant, in words
 
     def __bool__(self) -> bool:
         return bool(self.added or self.removed or self.changed or self.resources)
@@ -91,6 +93,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     moves: list[str] = field(default_factory=list)  # objects that change Pulumi resource, one line each
     notes: list[str] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)  # risky changes, one line each, shown first
+    counts: dict[str, int] = field(default_factory=dict)  # Pulumi resources by kind of change
+    upgrades: list[str] = field(default_factory=list)  # "6 charts upgraded (1.30.2 -> 1.30.3)"
+    move_cause: str = "a tenant renamed without previousNames?"
+    old: Optional[Render] = None
+    new: Optional[Render] = None
 
     @property
     def identical(self) -> bool:
@@ -318,9 +326,12 @@ def field_changes(old: Any, new: Any, path: str = "") -> Iterator[str]:
         return
     if isinstance(old, list) and isinstance(new, list):
         old_named, new_named = _named(old), _named(new)
-        if old_named is not None and new_named is not None and [i["name"] for i in old] == [i["name"] for i in new]:
-            for name in old_named:
-                yield from field_changes(old_named[name], new_named[name], f"{path}[name={name}]")
+        # By name, unless only their order changed: then the order is the change.
+        if old_named is not None and new_named is not None and (
+            [i["name"] for i in old] == [i["name"] for i in new] or old_named.keys() != new_named.keys()
+        ):
+            for name in [*old_named, *(n for n in new_named if n not in old_named)]:
+                yield from field_changes(old_named.get(name, _ABSENT), new_named.get(name, _ABSENT), f"{path}[name={name}]")
             return
         if len(old) != len(new) or (old_named is not None and new_named is not None):
             yield f"{path}: {_show(old)} -> {_show(new)}"
@@ -372,6 +383,51 @@ def _under_new_names(render: Render, renamed: dict[str, str]) -> Render:
     return Render(render.texts, render.heads, {e["urn"]: e for e in entries}, render._parsed)
 
 
+def _component_aliases(old: Render, new: Render) -> list[tuple[str, str, str, str]]:
+    """(old type, old name, new type, new name) of top-level components of ours that alias an old one
+    (another type or name), as the engine matches them: their children follow (names prefixed by the
+    component's), so the diff compares each old resource with the one that takes it over."""
+    found = []
+    for urn, entry in new.resources.items():
+        kind = entry.get("type", "")
+        if not kind.startswith("istio-multitenancy:index:") or "$" in urn.rpartition("::")[0]:
+            continue
+        for alias in entry.get("options", {}).get("aliases") or []:
+            spec = alias.get("spec") if isinstance(alias, dict) else None
+            if not isinstance(spec, dict) or spec.get("parentUrn"):
+                continue
+            old_type, old_name = spec.get("type") or kind, spec.get("name") or urn_name(urn)
+            if f"{old_type}::{old_name}" in old.resources and f"{old_type}::{old_name}" not in new.resources:
+                found.append((old_type, old_name, kind, urn_name(urn)))
+    return found
+
+
+def _under_aliases(old: Render, new: Render) -> Render:
+    """`old` with the URNs of aliased components and their children as the new program names them."""
+    aliases = _component_aliases(old, new)
+    if not aliases:
+        return old
+
+    def moved(urn: str) -> str:
+        prefix, sep, name = urn.rpartition("::")
+        types = prefix.split("$")
+        for old_type, old_name, new_type, new_name in aliases:
+            if types[0] == old_type and (name == old_name or (len(types) > 1 and name.startswith(old_name))):
+                return "$".join([new_type, *types[1:]]) + sep + new_name + name[len(old_name):]
+        return urn
+
+    def rewrite(entry: dict) -> dict:
+        entry = dict(entry, urn=moved(entry["urn"]))
+        if entry.get("parent"):
+            entry["parent"] = moved(entry["parent"])
+        if entry.get("dependencies"):
+            entry["dependencies"] = sorted(moved(d) for d in entry["dependencies"])
+        return entry
+
+    entries = (rewrite(e) for e in old.resources.values())
+    return Render(old.texts, old.heads, {e["urn"]: e for e in entries}, old._parsed)
+
+
 # --- The report -------------------------------------------------------------------------------
 
 
@@ -400,7 +456,7 @@ def compare(old: Render, new: Render) -> Report:
     hints = _hints(old, new, renamed, look_alikes)
     warnings = _gateways_following_names(old, new, [*renamed.items(), *((p, n) for p, n, _ in look_alikes)])
     notes = _compare_charts_where_both_expanded(old, new)
-    old = _under_new_names(old, renamed)
+    old = _under_aliases(_under_new_names(old, renamed), new)
     old_urns, new_urns = _match_resources(old, renamed), _match_resources(new, {})
     moves = _moves(old, new, old_urns, new_urns)
 
@@ -408,7 +464,13 @@ def compare(old: Render, new: Render) -> Report:
         return groups[renamed.get(tenant, tenant)]
 
     retained: list[ObjectKey] = []
+    deleted: list[tuple[ObjectKey, dict]] = []  # objects whose resource the update deletes, with its entry
+    for key in sorted(old_urns.keys() & new_urns.keys()):
+        before, after = old_urns[key], new_urns[key]
+        if before != after and not _aliased(before, after, new.resources.get(after)):
+            deleted.append((key, old.resources.get(before, {})))
     for key in old.texts.keys() - new.texts.keys():
+        deleted.append((key, old.resources.get(old_urns.get(key, ""), {})))
         options = old.resources.get(old_urns.get(key, ""), {}).get("options", {})
         note = ""
         if options.get("retainOnDelete"):
@@ -419,6 +481,7 @@ def compare(old: Render, new: Render) -> Report:
         group_of(old.tenant_of(key)).removed.append((key, note))
     for key in new.texts.keys() - old.texts.keys():
         group_of(new.tenant_of(key)).added.append(key)
+    updated: set[str] = set()
     for key in old.texts.keys() & new.texts.keys():
         old_entry, new_entry = old.resources.get(old_urns.get(key, "")), new.resources.get(new_urns.get(key, ""))
         same_object = old.texts[key] == new.texts[key]
@@ -428,6 +491,7 @@ def compare(old: Render, new: Render) -> Report:
         fields += pulumi_changes(old_entry, new_entry)
         if fields:
             group_of(new.tenant_of(key)).changed.append(Change(key, fields))
+            updated.add(new_urns.get(key, ""))
 
     # Pulumi resources that are no Kubernetes object: components and providers.
     old_objects, new_objects = set(old_urns.values()), set(new_urns.values())
@@ -442,6 +506,12 @@ def compare(old: Render, new: Render) -> Report:
         elif before != after:
             group_of(where).resources.append(f"~ {label}")
             group_of(where).resources.extend(f"    {line}" for line in pulumi_changes(before, after))
+    for urn in old.resources.keys() & new.resources.keys():
+        if old.resources[urn] != new.resources[urn]:
+            updated.add(urn)
+    for tenant, group in groups.items():
+        if tenant in old_tenants and tenant not in new_tenants and tenant not in renamed:
+            group.notes += _removed_tenant_notes(tenant, [k for k in retained if k[1] == "Namespace"], old)
 
     for tenant in groups:
         if tenant == PLATFORM:
@@ -455,7 +525,91 @@ def compare(old: Render, new: Render) -> Report:
             groups[tenant].title = f"tenant {tenant} (removed)"
         else:
             groups[tenant].title = f"tenant {tenant}"
-    return Report(dict(groups), sorted(retained), hints, warnings, moves, notes)
+    report = Report(dict(groups), sorted(retained), hints, warnings, moves, notes, old=old, new=new)
+    report.alerts = list(diff_risks.all_alerts(old, new, deleted))
+    report.counts, report.upgrades = _resource_counts(old, new, updated)
+    objects_upgraded = _object_upgrades([c for g in groups.values() for c in g.changed])
+    report.upgrades += objects_upgraded
+    if objects_upgraded or any(urn.endswith("/istiod") or "/istiod-" in urn for urn in _version_changes(old, new)):
+        report.notes.append(
+            "istiod upgraded: running sidecars keep their proxy version until their pods restart "
+            "(`kubectl rollout restart deployment -n <tenant namespace>`); gateways roll out the new version themselves"
+        )
+    if diff_risks.moved_to_meshes(old, new):
+        report.move_cause = "the move to `meshes:`: the control plane's resources are a MeshControlPlane's now"
+    return report
+
+
+def _resource_counts(old: Render, new: Render, updated: set[str]) -> tuple[dict[str, int], list[str]]:
+    """Pulumi resources to create, delete, update and replace; chart version changes in words."""
+    both = old.resources.keys() & new.resources.keys()
+    replaced = {urn for urn in both & updated if _replaces(old.resources[urn], new.resources[urn])}
+    counts = {
+        "to create": len(new.resources.keys() - old.resources.keys()),
+        "to delete": len(old.resources.keys() - new.resources.keys()),
+        "to update": len((both & updated) - replaced),
+        "to replace": len(replaced),
+    }
+    versions: dict[tuple[str, str], int] = defaultdict(int)
+    for before_after in _version_changes(old, new).values():
+        versions[before_after] += 1
+    words = []
+    for (before, after), count in sorted(versions.items()):
+        verb = "upgraded" if _release_key(after) > _release_key(before) else "downgraded"
+        words.append(f"{count} chart{'s' if count > 1 else ''} {verb}: {before} -> {after}")
+    return counts, words
+
+
+def _version_changes(old: Render, new: Render) -> dict[str, tuple[str, str]]:
+    """Chart URN -> (old version, new version), for the charts whose version changes."""
+    out = {}
+    for urn in old.resources.keys() & new.resources.keys():
+        if old.resources[urn].get("type") == CHART_TYPE:
+            before, after = diff_risks.version_of(old.resources[urn]), diff_risks.version_of(new.resources[urn])
+            if before != after:
+                out[urn] = (before, after)
+    return out
+
+
+_VERSION_FIELD = re.compile(r"(^spec\.version|\.image|\.tag): \"([^\"]+)\" -> \"([^\"]+)\"$")
+
+
+def _object_upgrades(changes: list[Change]) -> list[str]:
+    """Objects that install Istio at another version (Sail's `Istio`, the operator's image), in words."""
+    words = []
+    for change in sorted(changes, key=lambda c: c.key):
+        for line in change.fields:
+            found = _VERSION_FIELD.search(line)
+            if found:
+                before, after = found.group(2), found.group(3)
+                verb = "upgraded" if _release_key(after.rpartition(":")[2]) > _release_key(before.rpartition(":")[2]) else "downgraded"
+                words.append(f"{change.key[1]} {change.key[3]} {verb}: {before} -> {after}")
+    return words
+
+
+def _release_key(version: str) -> tuple:
+    return tuple(int(part) if part.isdigit() else -1 for part in version.lstrip("v").split("."))
+
+
+def _replaces(before: dict, after: dict) -> bool:
+    """A Helm release under another name or namespace is a new release: the chart's objects are replaced."""
+    if before.get("type") != CHART_TYPE:
+        return False
+    old_inputs, new_inputs = before.get("inputs") or {}, after.get("inputs") or {}
+    return any(old_inputs.get(key) != new_inputs.get(key) for key in ("name", "namespace"))
+
+
+def _removed_tenant_notes(tenant: str, namespaces: list[ObjectKey], old: Render) -> list[str]:
+    kept = [key[3] for key in namespaces if old.tenant_of(key) == tenant]
+    if not kept:
+        return []
+    names = ", ".join(kept)
+    return [
+        f"its namespace {names} stays in the cluster (retainOnDelete) and is frozen by admission: with the tenant's "
+        f"parameters gone, it is refused new Services, routes and Istio objects (its running workloads keep running)",
+        f"adding tenant {tenant} back (same name and namespace) takes the namespace and its protections over again "
+        f"(server-side apply) and lifts the freeze; to delete them instead, set `decommission: true` before removing it",
+    ]
 
 
 def _chart_expansions(render: Render) -> dict[str, str]:
@@ -632,30 +786,123 @@ def _labels(labels: dict) -> str:
     return "{" + ", ".join(f"{k}: {v}" for k, v in sorted(labels.items())) + "}"
 
 
-def format_report(report: Report, old_dir: str, new_dir: str) -> str:
-    if report.identical:
-        return f"no changes: {old_dir} and {new_dir} render the same objects and options"
+# Kinds whose content (new objects) and field changes are shown without --verbose: what decides
+# who can reach what. Other kinds show their name and how many fields change.
+SHOWN_KINDS = frozenset({
+    "Service", "Gateway", "VirtualService", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "UDPRoute",
+    "AuthorizationPolicy", "PeerAuthentication", "RequestAuthentication", "NetworkPolicy", "Sidecar", "ServiceEntry",
+    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Namespace",
+    "Istio", "IstioCNI", "IstioRevision", "IstioRevisionTag", "IstioOperator",  # what installs Istio, and which version
+})
+DEPENDENCY_LINE = "pulumi.dependencies:"
+NAMES_SHOWN = 4  # of the objects one collapsed change is repeated over
+
+# Extra sections after the tenants, each (old render, new render, report) -> lines ([] for none);
+# another module appends to it (e.g. what becomes reachable). The title is printed above the lines.
+Section = Callable[[Render, Render, Report], list[str]]
+SECTIONS: list[tuple[str, Section]] = []
+
+
+def register_section(title: str, section: Section) -> None:
+    """Add a section to every report (idempotent per title)."""
+    if all(existing != title for existing, _ in SECTIONS):
+        SECTIONS.append((title, section))
+
+
+def _summary(report: Report) -> list[str]:
+    counts = ", ".join(f"{n} {what}" for what, n in report.counts.items() if n) or "none changed"
+    words = f" ({'; '.join(report.upgrades)})" if report.upgrades else ""
     added = sum(len(g.added) for g in report.groups.values())
     removed = sum(len(g.removed) for g in report.groups.values())
     changed = sum(len(g.changed) for g in report.groups.values())
     tenants = [t for t, g in report.groups.items() if g and t != PLATFORM]
-    lines = [
-        f"render diff {old_dir} -> {new_dir}",
-        f"{added} added, {removed} removed, {changed} changed; tenants affected: {len(tenants)}",
-        *report.notes,
+    return [
+        f"Pulumi resources: {counts}{words}",
+        f"Kubernetes objects: {added} added, {removed} removed, {changed} changed; tenants affected: {len(tenants)}",
     ]
+
+
+def _content(obj: dict) -> list[str]:
+    """A new object's YAML, without what its `+` line already says."""
+    shown = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in ("name", "namespace")}
+    # The labels every object of the program carries say nothing about this one.
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in MANAGED_BY and k != TENANT_LABEL}
+    meta = {k: v for k, v in meta.items() if k != "labels"} | ({"labels": labels} if labels else {})
+    if meta:
+        shown["metadata"] = meta
+    else:
+        shown.pop("metadata", None)
+    text = yaml.safe_dump(shown, sort_keys=True, default_flow_style=False, width=120).rstrip("\n")
+    return [f"    {line}" for line in text.split("\n")] if shown else []
+
+
+def _visible(lines: list[str], verbose: bool) -> list[str]:
+    return lines if verbose else [line for line in lines if not line.strip().startswith(DEPENDENCY_LINE)]
+
+
+def _changes(changes: list[Change], verbose: bool) -> list[str]:
+    """Changed objects; the same change over several objects of one kind once, with a count."""
+    out: list[str] = []
+    same: dict[tuple, list[Change]] = defaultdict(list)
+    only_dependencies: list[Change] = []
+    for change in sorted(changes, key=lambda c: c.key):
+        fields = _visible(change.fields, verbose)
+        if not fields:
+            only_dependencies.append(change)
+        elif verbose:  # every object on its own
+            same[(change.key, tuple(fields))].append(change)
+        elif change.key[1] in SHOWN_KINDS:
+            same[(change.key[0], change.key[1], tuple(fields))].append(change)
+        else:
+            out.append(f"~ {describe(change.key)}  ({len(fields)} field{'s' if len(fields) > 1 else ''}; --verbose shows them)")
+    for (*_, fields), repeated in same.items():
+        if len(repeated) == 1:
+            out.append(f"~ {describe(repeated[0].key)}")
+        else:
+            group, kind = repeated[0].key[:2]
+            names = [c.key[3] if not c.key[2] else f"{c.key[2]}/{c.key[3]}" for c in repeated]
+            more = f" and {len(names) - NAMES_SHOWN} more" if len(names) > NAMES_SHOWN else ""
+            out.append(f"~ {len(repeated)} x {kind}{'.' + group if group else ''}, the same change: {', '.join(names[:NAMES_SHOWN])}{more}")
+        out += [f"    {line}" for line in fields]
+    if only_dependencies:
+        out.append(f"~ {len(only_dependencies)} object{'s' if len(only_dependencies) > 1 else ''}: only their Pulumi dependencies change (--verbose lists them)")
+    return out
+
+
+def _resources(lines: list[str], verbose: bool) -> list[str]:
+    """Pulumi-only lines, without dependency changes unless verbose; a `~` left with nothing says so."""
+    kept = _visible(lines, verbose)
+    out = []
+    for index, line in enumerate(kept):
+        following = kept[index + 1] if index + 1 < len(kept) else ""
+        if line.startswith("~ ") and not following.startswith("    "):
+            out.append(f"{line}  (only its dependencies; --verbose lists them)")
+        else:
+            out.append(line)
+    return out
+
+
+def format_report(report: Report, old_dir: str, new_dir: str, verbose: bool = False) -> str:
+    if report.identical:
+        return f"no changes: {old_dir} and {new_dir} render the same objects and options"
+    lines = [f"render diff {old_dir} -> {new_dir}", *_summary(report)]
+    lines += [f"! {alert}" for alert in report.alerts]
+    lines += report.notes
     # The platform first: a change there touches every tenant.
     for tenant in sorted(report.groups, key=lambda t: (t != PLATFORM, t)):
         group = report.groups[tenant]
         if not group:
             continue
         lines += ["", group.title]
-        lines += [f"+ {describe(key)}" for key in sorted(group.added)]
+        lines += [f"  {note}" for note in group.notes]
+        for key in sorted(group.added):
+            lines.append(f"+ {describe(key)}")
+            if report.new is not None and (verbose or key[1] in SHOWN_KINDS):
+                lines += _content(report.new.object(key))
         lines += [f"- {describe(key)}" + (f"  [{note}]" if note else "") for key, note in sorted(group.removed)]
-        for change in sorted(group.changed, key=lambda c: c.key):
-            lines.append(f"~ {describe(change.key)}")
-            lines += [f"    {line}" for line in change.fields]
-        lines += group.resources
+        lines += _changes(group.changed, verbose)
+        lines += _resources(group.resources, verbose)
     if report.retained:
         lines += ["", "left in the cluster (retainOnDelete; delete by hand, or mark the tenant `decommission: true` first):"]
         lines += [f"  {describe(key)}" for key in report.retained]
@@ -664,17 +911,21 @@ def format_report(report: Report, old_dir: str, new_dir: str) -> str:
     if report.moves:
         lines.append(
             "  these objects stay the same Kubernetes objects under another Pulumi resource: `pulumi up` creates "
-            "the new resource, then deletes the old one and the object with it (a tenant renamed without previousNames?)"
+            f"the new resource, then deletes the old one and the object with it ({report.move_cause})"
         )
         lines += [f"    {move}" for move in report.moves]
     lines += [f"  {warning}" for warning in report.warnings]
     if report.hints:
         lines += ["", "hints:"]
         lines += [f"  {hint}" for hint in report.hints]
+    for title, section in SECTIONS:
+        extra = section(report.old, report.new, report) if report.old is not None and report.new is not None else []
+        if extra:
+            lines += ["", title, *extra]
     return "\n".join(lines)
 
 
-def run(old_dir: Path, new_dir: Path) -> tuple[int, str]:
+def run(old_dir: Path, new_dir: Path, verbose: bool = False) -> tuple[int, str]:
     """(exit code, text): 0 identical, 1 different; DiffInputError for unusable input."""
     report = compare(load_render(old_dir), load_render(new_dir))
-    return (0 if report.identical else 1), format_report(report, str(old_dir), str(new_dir))
+    return (0 if report.identical else 1), format_report(report, str(old_dir), str(new_dir), verbose)

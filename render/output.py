@@ -12,6 +12,8 @@ from .engine import ProgramRun, Registration
 
 COMPONENT_PREFIX = "istio-multitenancy:index:"
 CHART_TYPE = "kubernetes:helm.sh/v4:Chart"
+# Manifests the provider reads itself (the Gateway API's CRDs): their `files` are all the render sees of them.
+CONFIG_GROUP_TYPE = "kubernetes:yaml/v2:ConfigGroup"
 # The first line of a document a chart rendered (`helm template`), naming the chart's resource.
 CHART_MARK = "# chart: "
 NO_HELM = "not expanded: no helm on PATH"
@@ -66,8 +68,9 @@ def resource_entry(r: Registration, expansion: Optional[Any] = None) -> dict:
             "aliases": r.aliases,
         },
     }
-    if r.type.startswith("pulumi:providers:") or r.type == CHART_TYPE:
-        # A chart's inputs are what the provider renders: its objects when they were not expanded.
+    if r.type.startswith("pulumi:providers:") or r.type in (CHART_TYPE, CONFIG_GROUP_TYPE):
+        # A chart's inputs are what the provider renders: its objects when they were not expanded;
+        # a ConfigGroup's, the manifests it applies.
         entry["inputs"] = plain(r.inputs)
     if expansion is not None:
         entry["expansion"] = expansion.status
@@ -101,7 +104,10 @@ def charts_summary(expansions: Sequence, helm_version: str = "") -> list[str]:
         lines.append(f"charts: {len(done)} of {len(expansions)} expanded with helm {helm_version}: {objects} objects".rstrip())
     statuses = sorted({e.status for e in expansions if not e.expanded})
     if statuses == [NO_HELM] and not done:
-        return ["charts were not expanded (no helm on PATH): set HELM_BIN or put helm on PATH to see the objects they render"]
+        return [
+            "charts were not expanded (no helm on PATH): set HELM_BIN or put helm on PATH to see the objects they render",
+            "  get helm from https://helm.sh/docs/intro/install/, or `make helm` builds it into build/e2e/bin (needs Go), where render finds it",
+        ]
     if len(statuses) == 1 and not done:
         return [f"charts {statuses[0]}"]
     for status in statuses:

@@ -36,6 +36,10 @@ DEFAULT_SAIL_CHART_REPOSITORY = "https://istio-ecosystem.github.io/sail-operator
 SAIL_ISTIO_VERSIONS = tuple(
     [f"1.28.{p}" for p in range(11)] + [f"1.29.{p}" for p in range(7)] + [f"1.30.{p}" for p in range(4)]
 )
+# The newest patch of each Istio minor the install methods take, as published (istio.io's release
+# announcements): a version past it is a typo or a release not out yet, refused before any chart
+# or image is asked for. When Istio publishes a patch, raise its number here.
+ISTIO_RELEASES: dict[tuple[int, int], int] = {(1, 22): 8, (1, 23): 6, (1, 28): 10, (1, 29): 6, (1, 30): 3}
 # Istio's base chart ships Istio's CRDs only: the Gateway API's come from its own release, the one
 # Istio 1.30 builds against. TCPRoute is in the experimental channel only (v1.5.1), so it is its
 # own file; the safe-upgrades policy of the standard install lets a new experimental CRD be created.
@@ -163,7 +167,7 @@ def version_problem(method: InstallMethod, version: str, key: str = "istioVersio
     """Why `method` cannot install Istio `version`, naming what to use instead (as `key`); None when it can."""
     release = _release(version)
     if SUPPORT[method].versions(release):
-        return None
+        return _unknown_release(release, key)
     if method == InstallMethod.OPERATOR:
         if release >= (1, 24, 0):
             return (
@@ -185,6 +189,18 @@ def version_problem(method: InstallMethod, version: str, key: str = "istioVersio
     if SUPPORT[InstallMethod.OPERATOR].versions(release):
         message += ", or installMethod: operator for Istio 1.22 to 1.23"
     return message
+
+
+def _unknown_release(release: Release, key: str) -> Optional[str]:
+    """Why a version of a supported minor is no Istio release (a patch past the newest published); None when it is one."""
+    newest = ISTIO_RELEASES.get(release[:2])
+    if newest is None or release[2] <= newest:
+        return None
+    minor = ".".join(map(str, release[:2]))
+    return (
+        f"Istio {'.'.join(map(str, release))} is not a known release: the newest {minor} release is {minor}.{newest} "
+        f"(the releases this project knows, ISTIO_RELEASES in tenants/install.py): use {key} {minor}.{newest}"
+    )
 
 
 def _repository_problem(url: str) -> Optional[str]:

@@ -338,7 +338,13 @@ def check_rules(config: TenantsFile, source: str) -> None:
 def _config_error(doc: _Document, source: str, findings: list[tuple[tuple, str]]) -> ConfigError:
     if doc.root is None:  # no lines to order by: the order of the data
         findings = sorted(findings, key=lambda f: [(isinstance(k, str), k if isinstance(k, int) else str(k)) for k in f[0]])
-    problems = dict.fromkeys(Problem(source, doc.line(path), doc.display(path), message) for path, message in findings)
+    def described(path: tuple) -> str:
+        line = doc.line(path)
+        return f"{doc.display(path)}, line {line}" if line else doc.display(path)
+
+    problems = dict.fromkeys(
+        Problem(source, doc.line(path), doc.display(path), rules.resolve_places(message, described)) for path, message in findings
+    )
     return ConfigError(sorted(problems, key=lambda p: p.line or 0))
 
 

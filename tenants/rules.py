@@ -7,10 +7,11 @@ file, so the loader can point at the line; no rule raises.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 from . import mesh_rules
 from .meshes import platform_control_plane
@@ -21,6 +22,19 @@ from .model import (
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
+
+# A place in the file inside a message: the loader writes it as the place and its line
+# (`tenants[shop].gateway.servers[0].hosts[0], line 9`), or the place alone without a file.
+_PLACE = re.compile("\x1f(\\[.*?\\])\x1f")
+
+
+def place(path: tuple) -> str:
+    return "\x1f" + json.dumps(list(path)) + "\x1f"
+
+
+def resolve_places(message: str, describe: Callable[[tuple], str]) -> str:
+    """`message` with each place() in it described (by the loader, which knows the lines)."""
+    return _PLACE.sub(lambda m: describe(tuple(json.loads(m.group(1)))), message)
 
 # istio-system is Istio's own namespace even when the control plane lives elsewhere.
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-operator", "istio-system")
@@ -118,13 +132,16 @@ def _unique_identities(config: TenantsFile) -> Iterator[Finding]:
         (("namespace",), lambda t: t.namespace_name, lambda t: t.namespace is not None, "namespace"),
         (("gateway", "name"), lambda t: t.gateway_name, lambda t: t.gateway.name is not None, "gateway name"),
     ):
-        owners: dict[str, str] = {}
+        owners: dict[str, tuple[str, int]] = {}
         for i, tenant in enumerate(config.tenants):
             value = value_of(tenant)
             if value not in owners:
-                owners[value] = tenant.name
+                owners[value] = (tenant.name, i)
             elif explicit(tenant) or i not in repeated:
-                yield ("tenants", i) + field, f"{what} {value!r} is already used by tenant {owners[value]!r}; each tenant needs its own"
+                owner, first = owners[value]
+                # The same name twice: say which is the first, as both show as tenants[<name>].
+                where = f" ({place(('tenants', first, 'name'))})" if field == ("name",) else ""
+                yield ("tenants", i) + field, f"{what} {value!r} is already used by tenant {owner!r}{where}; each tenant needs its own"
     for i, tenant in enumerate(config.tenants):
         if tenant.gateway_name == config.control_plane.name:
             yield ("tenants", i, "gateway", "name"), (
@@ -287,7 +304,7 @@ def _host_claims(config: TenantsFile) -> Iterator[Finding]:
     later claim, naming both.
     """
     platform = "the control-plane gateway"
-    places: dict[tuple[str, str], str] = {}  # (owner, host) -> where the owner first claims it
+    places: dict[tuple[str, str], tuple] = {}  # (owner, host) -> the path where the owner first claims it
     exact: dict[str, list[str]] = {}  # name -> owners of an explicit claim
     wildcard: dict[str, list[str]] = {}  # `*.x` claims: x -> owners
     below: dict[str, list[tuple[str, str]]] = {}  # domain -> (host, owner) of claims strictly under it
@@ -333,16 +350,16 @@ def _host_claims(config: TenantsFile) -> Iterator[Finding]:
                             yield path, f"host {dns!r} covers the observability host {hosts[0]!r} of the control-plane gateway"
                     elif hosts == [dns] and not dns.startswith("*."):
                         yield path, (
-                            f"host {dns!r} is already claimed by tenant {owner!r} ({places[owner, dns]}); "
+                            f"host {dns!r} is already claimed by tenant {owner!r} ({place(places[owner, dns])}); "
                             f"an explicit host belongs to one tenant"
                         )
                     else:
-                        shown = ", ".join(repr(h) for h in sorted(hosts))
+                        shown = ", ".join(f"{h!r} ({place(places[owner, h])})" for h in sorted(hosts))
                         yield path, (
                             f"host {dns!r} overlaps {shown} of tenant {owner!r}; a host and every name it covers "
                             f"belong to one tenant"
                         )
-                places[tenant.name, dns] = f"tenants[{tenant.name}].gateway.servers[{j}].hosts[{k}]"
+                places.setdefault((tenant.name, dns), path)
                 claim(dns, tenant.name)
 
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
 from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
-from .loader import error_message, load_tenants, parse_document, read_text
+from .loader import error_message, load_tenants, parse_document, parse_tenants, read_text
 from .model import StackSettings, TenantsFile
 
 NAMESPACE = "istio-multitenancy"
@@ -59,8 +59,11 @@ def load_settings(
     root: Path,
     shown: Optional[str] = None,
     tenants_override: Optional[str] = None,
+    tenants_text: Optional[str] = None,
 ) -> Settings:
-    """`config` holds the raw stack values by key (without the project prefix); `shown` names the stack file."""
+    """`config` holds the raw stack values by key (without the project prefix); `shown` names the stack file.
+
+    `tenants_text`: the tenants file's content, read instead of the file (named `tenantsFile` in errors)."""
     shown = shown or f"Pulumi.{stack}.yaml"
     raw = {key: value for key, value in config.items() if value is not None}
     if tenants_override:
@@ -81,5 +84,9 @@ def load_settings(
         raise fail(problems)
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
-    tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method, charts_version(settings)))
+    rules = tenants_file_rules(settings.install_method, charts_version(settings))
+    if tenants_text is None:
+        tenants = load_tenants(full, shown=settings.tenants_file, extra=rules)
+    else:
+        tenants = parse_tenants(tenants_text, settings.tenants_file, extra=rules)
     return Settings(stack=settings, install=installation(settings, tenants, root), tenants=tenants, tenants_path=full)

@@ -109,7 +109,11 @@ def test_changing_one_tenant_among_many_touches_only_that_tenant(tmp_path):
     # And the port its gateway's Service opens, in the gateway chart's values.
     (chart, *fields) = report.groups["t7"].resources
     assert chart.startswith("~ kubernetes:helm.sh/v4:Chart t7/")
-    assert [f.strip().split(":")[0] for f in fields] == ["pulumi.inputs.values.service.ports"]
+    # Ports are a list of named items: one gone, one new, each by its name.
+    assert [f.strip().split(": ")[0] for f in fields] == [
+        "pulumi.inputs.values.service.ports[name=http-80]", "pulumi.inputs.values.service.ports[name=http-8080]",
+    ]
+    assert fields[1].endswith('-> {"name": "http-8080", "port": 8080, "protocol": "TCP", "targetPort": 8080}')
 
 
 def test_a_new_tenant_is_listed_as_added(base, tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from render import commands
-from render.charts import KUBERNETES_VERSION, template_command
+from render import charts, commands
+from render.charts import BUILT_HELM, KUBERNETES_VERSION, template_command
 from render.diff import compare, format_report, load_render
 from render.engine import PROJECT_ROOT
 
@@ -64,6 +64,23 @@ def fake_helm(tmp_path, monkeypatch) -> Path:
 def no_helm(monkeypatch, tmp_path):
     monkeypatch.delenv("HELM_BIN", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(charts, "BUILT_HELM", tmp_path / "not-built" / "helm")
+
+
+def test_without_helm_on_path_render_finds_the_one_make_helm_built(tmp_path, monkeypatch, no_helm):
+    assert charts.helm_binary() is None
+    built = tmp_path / "build" / "e2e" / "bin" / "helm"
+    built.parent.mkdir(parents=True)
+    built.write_text(FAKE_HELM, encoding="utf-8")
+    built.chmod(built.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setattr(charts, "BUILT_HELM", built)
+    assert charts.helm_binary() == str(built)
+
+
+def test_make_helm_builds_helm_alone_where_render_looks():
+    makefile = (PROJECT_ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "\nhelm:\n\t$(PYTHON) e2e/tools/build helm\n" in makefile
+    assert BUILT_HELM == PROJECT_ROOT / "build" / "e2e" / "bin" / "helm"  # where e2e/tools/build links it
 
 
 def render(tmp_path: Path, name: str, document: dict, capsys, **options) -> tuple[Path, str]:
@@ -82,6 +99,7 @@ def _chart_entries(out: Path) -> dict[str, dict]:
 def test_without_helm_the_render_says_so_and_keeps_the_values(tmp_path, capsys, no_helm):
     out, printed = render(tmp_path, "plain", DEV, capsys)
     assert "charts were not expanded (no helm on PATH)" in printed
+    assert "get helm from https://helm.sh/docs/intro/install/, or `make helm` builds it into build/e2e/bin" in printed
     entries = _chart_entries(out)
     assert len(entries) == 6
     for entry in entries.values():
@@ -156,6 +174,7 @@ def test_the_diff_compares_values_only_when_one_side_was_not_expanded(tmp_path, 
     old, _ = render(tmp_path, "old", DEV, capsys)
     monkeypatch.setenv("HELM_BIN", "")
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(charts, "BUILT_HELM", tmp_path / "not-built" / "helm")
     new, _ = render(tmp_path, "new", _more_replicas(), capsys)
     report = compare(load_render(old), load_render(new))
     assert report.notes == [
@@ -163,7 +182,7 @@ def test_the_diff_compares_values_only_when_one_side_was_not_expanded(tmp_path, 
     ]
     assert not any(group.removed for group in report.groups.values())  # the objects are not "removed"
     text = format_report(report, "old", "new")
-    assert report.notes[0] in text.splitlines()[2]
+    assert report.notes[0] in text.splitlines()[3]  # under the two summary lines
     assert "pulumi.inputs.values.autoscaling" in text and "pulumi.expansion" in text
 
 

@@ -178,8 +178,9 @@ CASES = [
           - name: a
           - name: a
         """,
-        # Only the name: the namespace, gateway name and labels derived from it follow from it.
-        "{file}:3: tenants[a].name: tenant name 'a' is already used by tenant 'a'; each tenant needs its own",
+        # Only the name: the namespace, gateway name and labels derived from it follow from it. Both
+        # are tenants[a]: the line says which one is first.
+        "{file}:3: tenants[a].name: tenant name 'a' is already used by tenant 'a' (tenants[a].name, line 2); each tenant needs its own",
     ),
     case(
         "duplicate-namespace",
@@ -738,7 +739,7 @@ CASES = [
                 - {port: 443, protocol: HTTPS, hosts: [shop.example.com], tls: {mode: SIMPLE, credentialName: shop}}
         """,
         "{file}:9: tenants[b].gateway.servers[0].hosts[0]: host 'shop.example.com' is already claimed by tenant 'a' "
-        "(tenants[a].gateway.servers[0].hosts[1]); an explicit host belongs to one tenant",
+        "(tenants[a].gateway.servers[0].hosts[1], line 5); an explicit host belongs to one tenant",
     ),
     # --- Routes -----------------------------------------------------------------------------
     case(
@@ -1051,7 +1052,7 @@ CASES = [
         "{file}:8: tenants[shop].gateway.servers[1].port: '9000' is a string; expected a whole number from 1 to 65535: "
         "write it without quotes",
         "{file}:13: tenants[blog].gateway.servers[0].hosts[0]: host 'api.example.com' is already claimed by tenant "
-        "'shop' (tenants[shop].gateway.servers[1].hosts[0]); an explicit host belongs to one tenant",
+        "'shop' (tenants[shop].gateway.servers[1].hosts[0], line 9); an explicit host belongs to one tenant",
         "{file}:15: tenants[news].imports[0]: tenant 'news' imports service 'search' from tenant 'shop', "
         "but 'shop' does not export it to 'news'",
     ),

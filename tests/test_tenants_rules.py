@@ -486,7 +486,7 @@ MISTAKES = {
           - {name: a, namespace: one, gateway: {name: gw-two}}
         """,
         # The namespace is written out, so its repetition is a mistake of its own.
-        ["tenants.yaml:3: tenants[a].name: tenant name 'a' is already used by tenant 'a'; each tenant needs its own",
+        ["tenants.yaml:3: tenants[a].name: tenant name 'a' is already used by tenant 'a' (tenants[a].name, line 2); each tenant needs its own",
          "tenants.yaml:3: tenants[a].namespace: namespace 'one' is already used by tenant 'a'; each tenant needs its own"],
     ),
     "profile-typo": (
@@ -545,8 +545,9 @@ MISTAKES = {
             gateway: {servers: [{port: 80, hosts: ["*.example.org"]}, {port: 81, hosts: ["*.example.org"]}]}
         """,
         # Once, naming both claims, though b lists the wildcard on two servers and a has two hosts under it.
-        ["tenants.yaml:5: tenants[b].gateway.servers[0].hosts[0]: host '*.example.org' overlaps 'api.shop.example.org', "
-         "'shop.example.org' of tenant 'a'; a host and every name it covers belong to one tenant"],
+        ["tenants.yaml:5: tenants[b].gateway.servers[0].hosts[0]: host '*.example.org' overlaps 'api.shop.example.org' "
+         "(tenants[a].gateway.servers[0].hosts[1], line 3), 'shop.example.org' (tenants[a].gateway.servers[0].hosts[0], line 3) "
+         "of tenant 'a'; a host and every name it covers belong to one tenant"],
     ),
     "host-under-another-tenants-wildcard": (
         """
@@ -556,10 +557,11 @@ MISTAKES = {
           - name: b
             gateway: {servers: [{port: 80, hosts: [eu.shop.example.org, "*.eu.shop.example.org", blog.example.org]}]}
         """,
+        # The wildcard's own place and line too: the file may be long.
         ["tenants.yaml:5: tenants[b].gateway.servers[0].hosts[0]: host 'eu.shop.example.org' overlaps '*.shop.example.org' "
-         "of tenant 'a'; a host and every name it covers belong to one tenant",
+         "(tenants[a].gateway.servers[0].hosts[0], line 3) of tenant 'a'; a host and every name it covers belong to one tenant",
          "tenants.yaml:5: tenants[b].gateway.servers[0].hosts[1]: host '*.eu.shop.example.org' overlaps '*.shop.example.org' "
-         "of tenant 'a'; a host and every name it covers belong to one tenant"],
+         "(tenants[a].gateway.servers[0].hosts[0], line 3) of tenant 'a'; a host and every name it covers belong to one tenant"],
     ),
     "wildcard-covers-an-observability-host": (
         """
@@ -648,7 +650,7 @@ def test_a_broken_value_hides_no_other_mistake_and_causes_none():
         "tenants.yaml:8: tenants[b].gateway.labels: labels {istio: ingressgateway} would be selected by the "
         "control-plane gateway's selector {istio: ingressgateway}; use labels unique to the tenant",
         "tenants.yaml:8: tenants[b].gateway.servers[0].hosts[0]: host 'a.example.com' is already claimed by tenant 'a' "
-        "(tenants[a].gateway.servers[0].hosts[0]); an explicit host belongs to one tenant",
+        "(tenants[a].gateway.servers[0].hosts[0], line 3); an explicit host belongs to one tenant",
     ]
 
 

@@ -79,11 +79,20 @@ def test_helm_install_of_an_operator_release_points_to_the_operator(version):
     ]
 
 
-@pytest.mark.parametrize("version", ["1.30.0", "1.30.3", "1.30.5"])
+@pytest.mark.parametrize("version", ["1.30.0", "1.30.2", "1.30.3"])
 def test_helm_takes_every_1_30_patch_release(version):
     settings = load_settings("unit", {"tenantsFile": "tenants/dev.yaml", "istioVersion": version}, PROJECT_ROOT)
     assert settings.install.istio_version == version
     assert settings.install.charts.version == version
+
+
+@pytest.mark.parametrize(("method", "version", "newest"), [("helm", "1.30.99", "1.30.3"), ("operator", "1.23.9", "1.23.6")])
+def test_a_patch_past_the_newest_release_is_refused_as_unknown(method, version, newest):
+    minor = newest.rsplit(".", 1)[0]
+    assert settings_errors({"installMethod": method, "istioVersion": version}) == [
+        f"Pulumi.unit.yaml: {KEY}:istioVersion: Istio {version} is not a known release: the newest {minor} release is "
+        f"{newest} (the releases this project knows, ISTIO_RELEASES in tenants/install.py): use istioVersion {newest}"
+    ]
 
 
 def test_an_unknown_key_is_an_error_with_a_hint():

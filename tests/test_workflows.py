@@ -131,12 +131,22 @@ def _copy_project(destination: Path) -> None:
     shutil.copytree(PROJECT_ROOT, destination, ignore=ignore)
 
 
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="no git: the render diff renders the base commit in a git worktree")
 def test_the_render_diff_step_reports_each_stack(tmp_path):
-    """The step's own script, on a pull request that changes one dev tenant's hosts."""
+    """The step's own script, on a pull request that changes one dev tenant's hosts: the base is a
+    commit of a repository, which `render diff --base` renders in a worktree of its own."""
     pr = tmp_path / "pr"
     _copy_project(pr)
+    _git(pr, "init", "--quiet")
+    _git(pr, "add", "-A")
+    _git(pr, "commit", "--quiet", "-m", "base")
+    base = _git(pr, "rev-parse", "HEAD")
     (pr / ".venv").symlink_to(PROJECT_ROOT / ".venv")
-    _copy_project(pr / "build" / "base-tree")
     dev = pr / "tenants" / "dev.yaml"
     assert 'hosts: ["*"]' in dev.read_text()
     # workspace-1's server and route come first in the file.
@@ -144,7 +154,7 @@ def test_the_render_diff_step_reports_each_stack(tmp_path):
     script = step_named(load(WORKFLOWS / "preview.yml"), "render-diff", "diff")["run"]
     runner_temp, output = tmp_path / "runner", tmp_path / "output"
     runner_temp.mkdir()
-    env = {**os.environ, "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(output)}
+    env = {**os.environ, "RUNNER_TEMP": str(runner_temp), "GITHUB_OUTPUT": str(output), "BASE_SHA": base}
     result = subprocess.run(["bash", "-e", "-c", script], cwd=pr, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -156,3 +166,4 @@ def test_the_render_diff_step_reports_each_stack(tmp_path):
     assert "workspace-2" not in dev_report
     prod_report = text.split("### stack `prod`")[1]
     assert "no changes" in prod_report
+    assert _git(pr, "worktree", "list").count("\n") == 0  # the base's worktree is gone

@@ -1,0 +1,71 @@
+"""The whole program for one cluster, as a library function: what `__main__.py` registers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+
+from builders.isolation import Sharing
+from builders.outputs import stack_outputs
+from tenants.meshes import placement
+from tenants.stack import Settings
+
+from .gateway_api_crds import GatewayApiCrds
+from .mesh_control_plane import control_planes
+from .tenant_admission import TenantAdmission
+from .tenant_mesh import TenantMesh
+
+# The provider's resource name in the stack's own program: keep it, or every object is replaced.
+PROVIDER_NAME = "kubernetes"
+
+
+@dataclass
+class Stack:
+    """What `build_stack` registered, for a program that adds its own resources or exports."""
+
+    provider: pulumi.ProviderResource
+    meshes: dict[Optional[str], pulumi.ComponentResource]  # by mesh name; None: the one platform control plane
+    admission: TenantAdmission
+    gateway_api: list[GatewayApiCrds]  # one, when a tenant uses the Gateway API
+    tenants: dict[str, TenantMesh] = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)  # the stack outputs (docs/day-2.md), to pass to pulumi.export
+
+
+def kubernetes_provider(context: Optional[str] = None, name: str = PROVIDER_NAME) -> pulumi.ProviderResource:
+    """The provider every resource uses. ConfigMaps are updated in place: the admission parameters
+    change with every tenant added or renamed, and a replace would leave the policies' bindings
+    without parameters in between."""
+    import pulumi_kubernetes as k8s
+
+    return k8s.Provider(name, context=context, enable_config_map_mutable=True)
+
+
+def build_stack(
+    settings: Settings, *, provider: Optional[pulumi.ProviderResource] = None, context: Optional[str] = None
+) -> Stack:
+    """Register the mesh for validated `settings` (tenants.stack.load_settings).
+
+    `provider`: a kubernetes.Provider of your own (it must set `enable_config_map_mutable=True`);
+    else one is made for the kubeconfig `context` (default: the stack's `kubeContext`, else the current one)."""
+    from . import install_method  # the method table, in the package's __init__
+
+    provider = provider or kubernetes_provider(context or settings.stack.kube_context)
+    method = install_method(settings.install, provider)
+    config = settings.tenants
+    meshes = control_planes(config, method, provider)
+    # The in-cluster tenant rules; their parameters live in the platform mesh's namespace.
+    platform = next(iter(meshes.values()))
+    admission = TenantAdmission("admission", config=config, namespace=platform.namespace, provider=provider)
+    crds = settings.install.gateway_api.manifests
+    gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
+    sharing = Sharing.of(config)
+    tenants = {}
+    for tenant in config.tenants:
+        place = placement(config, tenant)
+        mesh = meshes[place.mesh.name if place.mesh else None]
+        tenants[tenant.name] = TenantMesh(
+            tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api
+        )
+    return Stack(provider, meshes, admission, gateway_api, tenants, stack_outputs(config))

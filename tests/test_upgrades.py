@@ -1,0 +1,108 @@
+"""docs/upgrades.md, step by step under the mock engine: each change's render diff shows what the
+page says, and no replace or delete it does not name."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from render.diff import compare, format_report, load_render
+from render.engine import PROJECT_ROOT
+from tenants import ConfigError
+from tenants.stack import load_settings
+from tests.diff_support import render_stack
+
+DEV = yaml.safe_load((PROJECT_ROOT / "tenants" / "dev.yaml").read_text())
+PAGE = (PROJECT_ROOT / "docs" / "upgrades.md").read_text(encoding="utf-8")
+
+
+def diff(old, new):
+    report = compare(load_render(old), load_render(new))
+    return report, format_report(report, "base", "change")
+
+
+def only(counts: dict, **expected: int) -> None:
+    """The Pulumi resource counts are `expected`, every other kind of change 0."""
+    assert counts == {**{kind: 0 for kind in counts}, **expected}
+
+
+def test_a_patch_upgrade_updates_six_charts_in_place_and_says_to_restart_workloads(tmp_path):
+    report, text = diff(render_stack(tmp_path / "old", istioVersion="1.30.2"), render_stack(tmp_path / "new", istioVersion="1.30.3"))
+    only(report.counts, **{"to update": 6})
+    assert "Pulumi resources: 6 to update (6 charts upgraded: 1.30.2 -> 1.30.3)" in text and text.split("\n")[1] in PAGE
+    assert report.alerts == []
+    assert any("kubectl rollout restart deployment -n <tenant namespace>" in note for note in report.notes)
+
+
+def test_a_release_past_the_newest_known_patch_is_refused():
+    with pytest.raises(ConfigError) as caught:
+        load_settings("dev", {"tenantsFile": "tenants/dev.yaml", "istioVersion": "1.30.99"}, PROJECT_ROOT)
+    message = str(caught.value)
+    assert "Istio 1.30.99 is not a known release: the newest 1.30 release is 1.30.3" in message
+    assert "ISTIO_RELEASES in tenants/install.py" in message
+
+
+def test_a_sail_minor_upgrade_upgrades_istio_in_place(tmp_path):
+    old = render_stack(tmp_path / "old", installMethod="sail", istioVersion="1.29.6")
+    report, text = diff(old, render_stack(tmp_path / "new", installMethod="sail", istioVersion="1.30.3"))
+    only(report.counts, **{"to update": 5})
+    words = "3 charts upgraded: 1.29.6 -> 1.30.3; Istio default upgraded: v1.29.6 -> v1.30.3; IstioCNI default upgraded: v1.29.6 -> v1.30.3"
+    assert f"Pulumi resources: 5 to update ({words})" in text
+    assert " ".join(words.split()) in " ".join(PAGE.split())
+    assert report.alerts == []
+
+
+def test_an_operator_minor_upgrade_is_the_operators_image(tmp_path):
+    old = render_stack(tmp_path / "old", stack="classic", istioVersion="1.22.8")
+    report, _ = diff(old, render_stack(tmp_path / "new", stack="classic", istioVersion="1.23.6"))
+    only(report.counts, **{"to update": 1})
+    assert report.upgrades == ["Deployment istio-operator upgraded: docker.io/istio/operator:1.22.8 -> docker.io/istio/operator:1.23.6"]
+    assert report.alerts == []
+
+
+def _meshes(namespace: str | None) -> dict:
+    document = copy.deepcopy(DEV)
+    control_plane = document.pop("controlPlane")
+    mesh = {"name": "platform", "profile": control_plane["profile"]}
+    if namespace:
+        mesh["namespace"] = namespace
+    document["meshes"] = [mesh]
+    return document
+
+
+def test_moving_to_meshes_keeps_the_namespace_and_gateways_and_replaces_only_istiod(tmp_path):
+    report, text = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=_meshes("istio-system")))
+    assert report.alerts == ["istiod replaced: istio-system/istiod -> istio-system/istiod-platform: every sidecar and gateway must reconnect and be restarted onto the new one"]
+    # One chart out, one in: the revision-less istiod and the platform revision's. Everything else is updated in place.
+    assert report.counts["to create"] == report.counts["to delete"] == 1 and report.counts["to replace"] == 0
+    assert "- kubernetes:helm.sh/v4:Chart platform/istiod\n+ kubernetes:helm.sh/v4:Chart platform/istiod-platform" in text
+    assert not report.moves and not any(group.removed for group in report.groups.values())
+    assert "~ Namespace istio-system" in text
+    assert "`! istiod replaced: istio-system/istiod ->\n   istio-system/istiod-platform`" in PAGE
+
+
+def test_moving_to_meshes_without_the_namespace_names_that_cause(tmp_path):
+    report, _ = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=_meshes(None)))
+    assert any(
+        alert.startswith("Namespace istio-system cannot be deleted (protect)") and "the move to `meshes:` puts the platform mesh in another namespace" in alert
+        for alert in report.alerts
+    )
+
+
+def test_a_tenant_to_the_gateway_api_replaces_its_gateway_only(tmp_path):
+    document = copy.deepcopy(DEV)
+    workspace = next(t for t in document["tenants"] if t["name"] == "workspace-1")
+    workspace["gateway"]["api"] = "gateway-api"
+    report, text = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=document))
+    assert report.alerts == [
+        "gateway replaced in namespace workspace-1: wk1-ingressgw -> workspace-1-gateway-istio: a new Deployment and Service, with a new external address"
+    ]
+    assert [t for t, g in report.groups.items() if g] == ["workspace-1"]
+    group = report.groups["workspace-1"]
+    assert sorted((k[0], k[1]) for k in group.added) == [("gateway.networking.k8s.io", "Gateway"), ("gateway.networking.k8s.io", "HTTPRoute")]
+    assert sorted((k[0], k[1]) for k, _ in group.removed) == [("networking.istio.io", "Gateway"), ("networking.istio.io", "VirtualService")]
+    assert group.changed == []  # the namespace and its protections stay as they are
+    assert [line for line in group.resources if line.startswith(("-", "+"))] == ["- kubernetes:helm.sh/v4:Chart workspace-1/wk1-ingressgw"]
+    only(report.counts, **{"to create": 2, "to delete": 3})
