@@ -1,5 +1,5 @@
 """The tenant rules as the API server enforces them: a ValidatingAdmissionPolicy and its binding per
-rule of `policy/table.py` that has an admission form, and one ConfigMap of per-tenant parameters.
+rule of `rules/table.py` that has an admission form, and one ConfigMap of per-tenant parameters.
 
 The policies and bindings are the same for every tenant; what differs per tenant (its hosts,
 gateway, exports) is in the params ConfigMap in the control-plane namespace, one key per tenant
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from policy import invariants as inv
-from policy.table import ADMISSION_RULES, Rule
+from rules import invariants as inv
+from rules.table import ADMISSION_RULES, Rule
 from tenants.meshes import platform_control_plane
 from tenants.model import ServiceType, Tenant, TenantsFile
 

@@ -13,8 +13,8 @@ import yaml
 from builders.admission import PARAMS_NAME, admission_objects, admission_params, host_pattern, params_keeper
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import tenant_namespace
-from policy.invariants import CLUSTER_SCOPED_KINDS, Platform
-from policy.table import ADMISSION_RULES, RULES, evaluate
+from rules.invariants import CLUSTER_SCOPED_KINDS, Platform
+from rules.table import ADMISSION_RULES, RULES, evaluate
 from tenants import load_tenants
 from tests.admission_support import Request, refusals
 from tests.support import schema_errors
@@ -174,13 +174,13 @@ def test_bindings_scope_rules_to_tenant_namespaces_by_label():
 
 
 def test_the_isolation_pages_table_is_the_rules_table():
-    from policy.table import TABLE_BEGIN, TABLE_PAGE, rules_table
+    from rules.table import TABLE_BEGIN, TABLE_PAGE, rules_table
     from render.engine import PROJECT_ROOT
 
     assert TABLE_PAGE == PROJECT_ROOT / "docs" / "isolation.md"
     page = TABLE_PAGE.read_text(encoding="utf-8")
     assert page.count(TABLE_BEGIN) == 1
-    assert rules_table() in page, "docs/isolation.md's rules table is out of date: run `python -m policy.table`"
+    assert rules_table() in page, "docs/isolation.md's rules table is out of date: run `python -m rules.table`"
     for rule in RULES:  # every rule says where it is enforced, from the known places
         assert rule.enforced and set(rule.enforced) <= {"tenants file", "preview", "admission", "mesh", "Pod Security", "NetworkPolicy"}
         assert ("admission" in rule.enforced) == (rule.admission is not None) or rule.name in ADMISSION_BY_OTHER_RULES

@@ -16,7 +16,7 @@ from harness.state import resource_arg
 from conftest import BUILD, REFERENCE, ROOT
 
 from builders.admission import PARAMS_NAME, policy_name
-from policy.table import RULES
+from rules.table import RULES
 
 CASES = yaml.safe_load((ROOT / "tests" / "admission" / "cases.yaml").read_text(encoding="utf-8"))
 TENANTS_FILE = ROOT / "tests" / "admission" / "tenants.yaml"

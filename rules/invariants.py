@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
-from builders.meta import TENANT_LABEL
+from rules.labels import TENANT_LABEL
 from tenants import TenantsFile, load_tenants
 from tenants.model import ServiceType, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
