@@ -12,6 +12,7 @@ from builders.isolation import Sharing
 from builders.outputs import stack_outputs
 from tenants import ConfigError
 from tenants.meshes import placement
+from tenants.model import InstallMethod
 from tenants.stack import load_settings, project_values
 
 # Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
@@ -31,7 +32,8 @@ provider = k8s.Provider("kubernetes", context=settings.stack.kube_context, enabl
 meshes = control_planes(settings.tenants, install_method(settings.install, provider), provider)
 # The in-cluster tenant rules; their parameters live in the platform mesh's namespace.
 platform = next(iter(meshes.values()))
-admission = TenantAdmission("admission", config=settings.tenants, namespace=platform.namespace, provider=provider)
+operator = settings.stack.install_method == InstallMethod.OPERATOR
+admission = TenantAdmission("admission", config=settings.tenants, namespace=platform.namespace, provider=provider, operator=operator)
 sharing = Sharing.of(settings.tenants)
 crds = settings.install.gateway_api.manifests
 gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
-from rules.labels import TENANT_LABEL
+from rules.labels import NAMESPACE_NAME_LABEL, TENANT_LABEL
 from tenants import TenantsFile, load_tenants
+from tenants.meshes import placement
 from tenants.model import ServiceType, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
 
+KUBE_SYSTEM = "kube-system"
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 # Sidecar injection derives a pod's canonical service from these labels, in this order: an
@@ -85,6 +87,19 @@ class Platform:
         for other in self.tenants.tenants:
             if other.name != tenant.name:
                 yield f"tenant {other.name!r}'s gateway", other.gateway_labels
+
+    def peer_namespaces(self, tenant: Tenant) -> list[str]:
+        """The namespaces a tenant's own NetworkPolicies may name: its own, those of the tenants it
+        imports from and exports to, and the platform's openings it uses (its mesh's control plane,
+        DNS in kube-system)."""
+        by_name = {t.name: t for t in self.tenants.tenants}
+        others = {i.tenant for i in tenant.imports} | {to for e in tenant.exports for to in e.to}
+        namespaces = {by_name[o].namespace_name for o in others if o in by_name}
+        return sorted({tenant.namespace_name, *namespaces, self.control_plane_of(tenant), KUBE_SYSTEM})
+
+    def control_plane_of(self, tenant: Tenant) -> str:
+        place = placement(self.tenants, tenant)
+        return place.namespace
 
     def granted(self, owner: Tenant, consumer_namespace: str) -> set[str]:
         """Services `owner` exports to the tenant living in `consumer_namespace`."""
@@ -500,6 +515,42 @@ def network_policy_egress_to_pods_only(obj: Mapping, platform: Platform) -> Iter
         peers = (rule or {}).get("to") or []
         if not peers or any("ipBlock" in (peer or {}) for peer in peers):
             yield f"{identity(obj)} egress[{index}] opens addresses outside the pods; ask for them in the tenants file's egress"
+
+
+def _pinned_namespaces(peer: Mapping) -> Optional[list[str]]:
+    """The namespaces a NetworkPolicy peer's namespaceSelector pins by name; None when it pins none
+    (it would select namespaces by labels anyone may set, or every namespace)."""
+    selector = peer.get("namespaceSelector")
+    if not isinstance(selector, Mapping):
+        return None
+    named = (selector.get("matchLabels") or {}).get(NAMESPACE_NAME_LABEL)
+    if named is not None:
+        return [named]
+    for expression in selector.get("matchExpressions") or []:
+        if expression.get("key") == NAMESPACE_NAME_LABEL and expression.get("operator") == "In" and expression.get("values"):
+            return list(expression["values"])
+    return None
+
+
+def network_policy_peers_pinned(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's own NetworkPolicy names other namespaces only by `kubernetes.io/metadata.name`, and
+    only the tenant's own, those it imports from or exports to, and the platform's openings."""
+    tenant = _tenant(obj, platform) if _is(obj, "NetworkPolicy", "networking.k8s.io") else None
+    if platform.tenant is None or tenant is None:
+        return
+    allowed = platform.peer_namespaces(tenant)
+    spec = _spec(obj)
+    for direction, key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(spec.get(direction) or []):
+            for peer in (rule or {}).get(key) or []:
+                if "namespaceSelector" not in (peer or {}):
+                    continue
+                pinned = _pinned_namespaces(peer)
+                if pinned is None:
+                    yield f"{identity(obj)} {direction}[{index}] selects namespaces without naming them ({NAMESPACE_NAME_LABEL}); allowed: {', '.join(allowed)}"
+                else:
+                    for namespace in sorted(set(pinned) - set(allowed)):
+                        yield f"{identity(obj)} {direction}[{index}] names namespace {namespace!r}; allowed: {', '.join(allowed)}"
 
 
 def platform_labels_platform_only(obj: Mapping, platform: Platform) -> Iterator[str]:

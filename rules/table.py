@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from rules.labels import MESH_LABEL, TENANT_LABEL
+from rules.labels import MESH_LABEL, NAMESPACE_NAME_LABEL, TENANT_LABEL
 from rules import invariants as inv
 from rules.invariants import CLUSTER_SCOPED_KINDS, Invariant, Platform, kubernetes_object
 
@@ -49,6 +49,18 @@ _PRESENT = {"object": "request.operation != 'DELETE'", "oldObject": "request.ope
 
 def _has_label(obj: str, key: str) -> str:
     return f"({_PRESENT[obj]} && has({obj}.metadata.labels) && '{key}' in {obj}.metadata.labels)"
+
+
+def _pinned_peer(peer: str) -> str:
+    """CEL: a NetworkPolicy peer without namespaceSelector, or one pinning the namespace's name to the tenant's peers."""
+    name = f"'{NAMESPACE_NAME_LABEL}'"
+    sel = f"{peer}.namespaceSelector"
+    return (
+        f"(!has({peer}.namespaceSelector) || ({has_param('peers')} && ("
+        f"(has({sel}.matchLabels) && {name} in {sel}.matchLabels && {sel}.matchLabels[{name}].matches({param('peers')})) || "
+        f"(has({sel}.matchExpressions) && {sel}.matchExpressions.exists(e, e.key == {name} && e.operator == 'In' && "
+        f"has(e.values) && size(e.values) > 0 && e.values.all(v, v.matches({param('peers')})))))))"
+    )
 
 
 def _has_annotation(key: str) -> str:
@@ -87,6 +99,11 @@ def _same_prefixed_labels(prefix: str) -> str:
     return f"{kept} && {none_added}"
 
 
+# Identities exempted per rule (builders/admission.py names them).
+CONTROLLERS = "Kubernetes' controllers"  # the controller manager and the kubelets
+CERT_MANAGER = "cert-manager"  # the file's cluster.certManager.users
+
+
 @dataclass(frozen=True)
 class Admission:
     """A rule as a ValidatingAdmissionPolicy: which requests it looks at and the CEL that must hold."""
@@ -99,6 +116,9 @@ class Admission:
     # Bound to tenant namespaces by their label; a rule on Namespace objects themselves looks at
     # every namespace (a tenant removing its label must still meet it) and narrows with `condition`.
     tenant_namespaces: bool = True
+    # Identities the rule exempts beyond the platform's own (CONTROLLERS, CERT_MANAGER): each only
+    # from the rules about what it must write.
+    exempt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -164,7 +184,8 @@ RULES: tuple[Rule, ...] = (
         "What protects a tenant namespace cannot be removed or changed by the tenant.",
         (ADMISSION, PREVIEW),
         f"Admission policy: objects in tenant namespaces labelled `{TENANT_LABEL}` (every object the program creates there) "
-        "are created, changed and deleted by platform identities only. A tenant's own program may not create such objects.",
+        "are created, changed and deleted by platform identities only (and by Kubernetes' controllers, which run the "
+        "gateways' pods and collect garbage: exempt from this rule alone). A tenant's own program may not create such objects.",
         "Tenants can still add their own `NetworkPolicy` or `AuthorizationPolicy` objects, which only open their own namespace.",
         check=inv.platform_labels_platform_only, kinds=frozenset({"*"}),
         admission=Admission(
@@ -172,6 +193,7 @@ RULES: tuple[Rule, ...] = (
             "false",
             operations=("CREATE", "UPDATE", "DELETE"),
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
+            exempt=(CONTROLLERS,),
         ),
         allowed=f"objects labelled {TENANT_LABEL} in a tenant namespace are the platform's; create your own without that label",
     ),
@@ -223,6 +245,7 @@ RULES: tuple[Rule, ...] = (
             f"!has(object.spec.type) || object.spec.type != 'NodePort' || ({has_param('nodePorts')} && {param('nodePorts')} == 'true') || "
             f"({has_param('gatewayNodePort')} && {param('gatewayNodePort')} == 'true' && object.metadata.name == {param('gateway')})",
             uses_params=True,
+            exempt=(CERT_MANAGER,),  # its HTTP-01 solvers' Services are NodePorts by default
         ),
         allowed="type NodePort only where the tenants file gives the tenant quota.nodePorts, or for a NodePort gateway's own Service",
     ),
@@ -438,13 +461,49 @@ RULES: tuple[Rule, ...] = (
         allowed="a tenant's NetworkPolicy opens egress to pods only; addresses outside the cluster go in the tenants file's egress",
     ),
     Rule(
+        "network-policy-peers",
+        "A tenant's own NetworkPolicies open traffic only with its own namespace, the tenants it imports from or exports "
+        "to, and the platform's openings it uses.",
+        (ADMISSION, PREVIEW),
+        f"Admission policy on tenants' `NetworkPolicy`s: every `namespaceSelector` of `ingress.from` and `egress.to` pins "
+        f"`{NAMESPACE_NAME_LABEL}` (which the API server sets and no one can forge), in `matchLabels` or an `In` expression, "
+        "to those namespaces (its mesh's control plane and kube-system included).",
+        "A peer without `namespaceSelector` is the policy's own namespace; `ipBlock` peers in ingress open only the tenant itself.",
+        check=inv.network_policy_peers_pinned, kinds=frozenset({"NetworkPolicy"}),
+        admission=Admission(
+            (("networking.k8s.io", "networkpolicies"),),
+            f"(!has(object.spec.ingress) || object.spec.ingress.all(r, !has(r.from) || r.from.all(p, {_pinned_peer('p')}))) && "
+            f"(!has(object.spec.egress) || object.spec.egress.all(r, !has(r.to) || r.to.all(p, {_pinned_peer('p')})))",
+            uses_params=True,
+        ),
+        allowed=f"a NetworkPolicy names other namespaces by {NAMESPACE_NAME_LABEL} only: the tenant's own, those it imports "
+        "from or exports to, its control plane and kube-system",
+    ),
+    Rule(
         "istiod-protected",
         "istiod serves configuration only over authenticated XDS; its debug endpoints answer no one.",
         (MESH, NETWORK_POLICY),
         "`NetworkPolicy/istiod-ingress` in every control-plane namespace (each mesh's), on every install method: 15012 "
-        "(XDS, CA) and 15017 (webhooks) from anywhere, 15014 (metrics) from `observability.scraperNamespace` only, 15010 "
-        "closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
+        "(XDS, CA) from the namespaces of that mesh only (its mesh label; with one control plane, its own namespace and "
+        "the tenant namespaces), 15017 (webhooks, called by the API server) from anywhere, 15014 (metrics) from "
+        "`observability.scraperNamespace` only, 15010 closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
         "Kiali's views that read istiod's debug endpoints stay empty.",
+    ),
+    Rule(
+        "platform-namespaces-closed",
+        "A pod without a sidecar reaches nothing in the platform's namespaces but what the platform opens.",
+        (NETWORK_POLICY, TENANTS_FILE),
+        "`NetworkPolicy/default-deny-ingress` in every control-plane namespace (each mesh's), the Istio operator's "
+        "(`istio-operator`) and Sail's (`sail-operator`, `istio-cni`) namespaces, and, where the tenants file lets the "
+        "program (`cluster.certManager.networkPolicy`, on by default; `cluster.kubeSystem.networkPolicy`, off by default), "
+        "cert-manager's and kube-system. The openings, one NetworkPolicy each (`builders/platform_network.py`, a list "
+        "other parts of the program add to): istiod (above); the platform gateway's server and health ports from "
+        "anywhere, its proxy metrics from the scraper; the enabled add-ons from their own namespace (the zipkin "
+        "collector from the mesh); cert-manager's webhook (10250) from anywhere and its metrics (9402) from the scraper; "
+        "DNS (53) in kube-system from every namespace.",
+        "Needs a CNI that enforces NetworkPolicy. kube-system stays open by default: it runs components the program does "
+        "not know (metrics-server behind the API server, the CNI's and the cloud's agents). Pods on the host network "
+        "(the CNI agent) are outside any NetworkPolicy.",
     ),
     # --- Resources and access ---------------------------------------------------------------
     Rule(
@@ -475,7 +534,8 @@ RULES: tuple[Rule, ...] = (
         "A tenant obtains certificates only for its own hosts, even from a shared `ClusterIssuer`.",
         (ADMISSION, PREVIEW),
         "Admission policy on cert-manager `Certificate`s: `dnsNames` and `commonName` among the tenant's hosts, no IP, URI "
-        "or e-mail names; `CertificateRequest`s come from cert-manager only (its service account is a platform identity).",
+        "or e-mail names; the rule binds cert-manager too (its ingress-shim creates Certificates from annotations a "
+        "tenant writes), which is exempt only from the rules about what it must create.",
         "Other issuers' APIs (an ACME `Order`, a CSR against Kubernetes' own signer) are not covered; cert-manager's "
         "approver-policy is the alternative that limits the issuer itself.",
         check=inv.certificate_own_hosts, kinds=frozenset({"Certificate"}),
@@ -492,9 +552,10 @@ RULES: tuple[Rule, ...] = (
         "certificate-requests-platform-only",
         "A tenant cannot ask an issuer to sign an arbitrary CSR.",
         (ADMISSION, PREVIEW),
-        "Admission policy on `CertificateRequest`s in tenant namespaces: created by cert-manager (a platform identity) only.",
+        "Admission policy on `CertificateRequest`s in tenant namespaces: created by cert-manager (`cluster.certManager.users`, "
+        "exempt from this rule) only.",
         check=inv.certificate_requests_platform_only, kinds=frozenset({"CertificateRequest"}),
-        admission=Admission((("cert-manager.io", "certificaterequests"),), "false", operations=("CREATE",)),
+        admission=Admission((("cert-manager.io", "certificaterequests"),), "false", operations=("CREATE",), exempt=(CERT_MANAGER,)),
         allowed="CertificateRequests come from cert-manager's Certificates; create a Certificate",
     ),
     Rule(

@@ -90,6 +90,7 @@ def test_istiod_is_behind_its_network_policy_in_every_control_plane_namespace(se
     namespaces = {plane["namespace"] for plane in control_planes(program).values()}
     assert namespaces
     for namespace in namespaces:
+        find(objs, "NetworkPolicy", "default-deny-ingress", namespace)
         policy = find(objs, "NetworkPolicy", "istiod-ingress", namespace)
         assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "istiod"}}
         opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
@@ -142,6 +143,22 @@ def test_every_istiod_is_a_platform_identity(setup):
     policy = of_kind(objects(program), "ValidatingAdmissionPolicy")[0]
     exempt = policy["spec"]["matchConditions"][0]["expression"]
     assert all(f"'{user}'" in exempt for user in users)
+
+
+def test_exemptions_are_per_rule_and_per_install_method(setup):
+    name, program, _ = setup
+    policies = {p["metadata"]["name"].removeprefix("istio-multitenancy-"): p["spec"]["matchConditions"][0]["expression"]
+                for p in of_kind(objects(program), "ValidatingAdmissionPolicy") if "keep-params" not in p["metadata"]["name"]}
+    operator = "system:serviceaccount:istio-operator:istio-operator"
+    cert_manager = "system:serviceaccount:cert-manager:cert-manager"
+    gc = "system:serviceaccount:kube-system:generic-garbage-collector"
+    for rule, expression in policies.items():
+        # The operator acts for the platform on its own path only; no whole group of kube-system is exempt.
+        assert (operator in expression) == (name == "operator"), rule
+        assert "system:serviceaccounts:kube-system" not in expression
+        # Kubernetes' controllers only where they write the platform's objects; cert-manager only where it must create.
+        assert (gc in expression) == (rule == "platform-objects-platform-only"), rule
+        assert (cert_manager in expression) == (rule in {"certificate-requests-platform-only", "node-port-only-where-allowed", "acme-orders-platform-only"}), rule
 
 
 def test_a_mesh_that_sets_its_outbound_policy_keeps_it(tmp_path):
