@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tenants.model import EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
+from tenants.model import Cluster, EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
 from tenants.rules import METADATA_ADDRESSES
 
+from .approver_policy import approver_policy_objects
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
 from .mesh_settings import ISTIOD_XDS_PORT
@@ -48,7 +49,7 @@ class Sharing:
 
     consumers: Mapping[str, Mapping[str, tuple[str, ...]]]  # owner tenant -> service -> consumer namespaces
     imports: Mapping[str, tuple[str, ...]]  # consumer tenant -> imported hosts, as Sidecar egress hosts
-    storage_classes: tuple[str, ...] = ()  # the file's `cluster.storageClasses`: each gets a quota of its own
+    cluster: Cluster = field(default_factory=Cluster)  # the file's `cluster` settings: storage classes, cert-manager
 
     @classmethod
     def of(cls, config: TenantsFile) -> Sharing:
@@ -67,7 +68,7 @@ class Sharing:
         return cls(
             consumers={owner: {s: tuple(sorted(ns)) for s, ns in sorted(services.items())} for owner, services in consumers.items()},
             imports={name: tuple(sorted(hosts)) for name, hosts in imports.items()},
-            storage_classes=tuple(config.cluster.storage_classes),
+            cluster=config.cluster,
         )
 
     def consumers_of(self, tenant: Tenant) -> Mapping[str, tuple[str, ...]]:
@@ -108,10 +109,14 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
         tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels),
-        resource_quota(tenant, labels, sharing.storage_classes),
+        resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)),
         limit_range(tenant, labels),
     ]
-    access = [*admin_role_bindings(tenant, labels), *certificates(tenant, labels)]
+    access = [
+        *admin_role_bindings(tenant, labels),
+        *certificates(tenant, labels),
+        *approver_policy_objects(tenant, sharing.cluster.cert_manager, labels),
+    ]
     return TenantIsolation(istio, kubernetes, access)
 
 

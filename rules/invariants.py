@@ -488,6 +488,46 @@ def certificate_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
             yield f"{identity(obj)} asks for {field}; a tenant's certificates name DNS hosts only"
 
 
+CERTIFICATE_SUBJECT_FIELDS = ("isCA", "literalSubject", "subject")
+
+
+def certificate_leaf_only(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Certificate is a leaf for DNS names: no CA (a tenant intermediate from a shared CA
+    would sign any host, and any workload identity where the mesh trusts that CA), no subject."""
+    tenant = _tenant(obj, platform) if _is(obj, "Certificate", "cert-manager.io") else None
+    if tenant is None:
+        return
+    spec = _spec(obj)
+    for name in CERTIFICATE_SUBJECT_FIELDS:
+        if name in spec and spec[name] not in (None, False):
+            yield f"{identity(obj)} sets {name}; a tenant's certificates are leaves naming DNS hosts only"
+
+
+ACME_ANNOTATION_PREFIXES = ("cert-manager.io/", "acme.cert-manager.io/")
+TLS_ACME_ANNOTATION = "kubernetes.io/tls-acme"
+
+
+def asks_cert_manager(obj: Mapping) -> bool:
+    return any(k.startswith(ACME_ANNOTATION_PREFIXES) or k == TLS_ACME_ANNOTATION for k in _annotations(obj))
+
+
+def ingress_hosts(obj: Mapping) -> list[str]:
+    spec = _spec(obj)
+    hosts = [h for tls in spec.get("tls") or [] for h in (tls or {}).get("hosts") or []]
+    return hosts + [r["host"] for r in spec.get("rules") or [] if (r or {}).get("host")]
+
+
+def cert_manager_annotations_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """An Ingress that asks cert-manager for a certificate (its annotations) names only the tenant's
+    hosts: cert-manager's ingress-shim would create the Certificate for them."""
+    tenant = _tenant(obj, platform) if _is(obj, "Ingress", "networking.k8s.io") else None
+    if tenant is None or not asks_cert_manager(obj):
+        return
+    for host in ingress_hosts(obj):
+        if not given_host(tenant, host):
+            yield f"{identity(obj)} asks cert-manager for {host!r}, which the tenants file does not give tenant {tenant.name!r}"
+
+
 def _tenant_program_creates(kind: str, group: str, why: str) -> Callable[[Mapping, Platform], Iterator[str]]:
     """A check for what only the platform creates in a tenant namespace: it fires in a tenant's program."""
 
@@ -500,6 +540,12 @@ def _tenant_program_creates(kind: str, group: str, why: str) -> Callable[[Mappin
 
 certificate_requests_platform_only = _tenant_program_creates(
     "CertificateRequest", "cert-manager.io", "certificate requests come from cert-manager's Certificates, which name the tenant's hosts"
+)
+acme_orders_platform_only = _tenant_program_creates(
+    "Order", "acme.cert-manager.io", "ACME Orders and Challenges are cert-manager's; ask for a Certificate"
+)
+acme_challenges_platform_only = _tenant_program_creates(
+    "Challenge", "acme.cert-manager.io", "ACME Orders and Challenges are cert-manager's; ask for a Certificate"
 )
 gateway_api_gateways_platform_only = _tenant_program_creates(
     "Gateway", "gateway.networking.k8s.io", "a Gateway API Gateway gets a load balancer of its own; the platform creates the tenant's"

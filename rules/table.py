@@ -536,8 +536,9 @@ RULES: tuple[Rule, ...] = (
         "Admission policy on cert-manager `Certificate`s: `dnsNames` and `commonName` among the tenant's hosts, no IP, URI "
         "or e-mail names; the rule binds cert-manager too (its ingress-shim creates Certificates from annotations a "
         "tenant writes), which is exempt only from the rules about what it must create.",
-        "Other issuers' APIs (an ACME `Order`, a CSR against Kubernetes' own signer) are not covered; cert-manager's "
-        "approver-policy is the alternative that limits the issuer itself.",
+        "A CSR against Kubernetes' own signers is not covered (the `admin` role cannot create one). cert-manager's "
+        "approver-policy limits the issuer itself: `cluster.certManager.approverPolicy` generates a "
+        "`CertificateRequestPolicy` per tenant.",
         check=inv.certificate_own_hosts, kinds=frozenset({"Certificate"}),
         admission=Admission(
             (("cert-manager.io", "certificates"),),
@@ -547,6 +548,54 @@ RULES: tuple[Rule, ...] = (
             uses_params=True,
         ),
         allowed="a Certificate names only the tenant's hosts (from the tenants file), as DNS names",
+    ),
+    Rule(
+        "certificate-leaf-only",
+        "A tenant's certificate can sign nothing and claims no identity but its DNS names.",
+        (ADMISSION, PREVIEW),
+        "Admission policy on cert-manager `Certificate`s: no `isCA: true`, no `literalSubject`, no `subject` (cert-manager "
+        "included: its ingress-shim writes what a tenant's annotations ask).",
+        "A tenant-issued intermediate from a shared CA would sign any host, and any workload identity where the mesh "
+        "trusts that CA.",
+        check=inv.certificate_leaf_only, kinds=frozenset({"Certificate"}),
+        admission=Admission(
+            (("cert-manager.io", "certificates"),),
+            "(!has(object.spec.isCA) || object.spec.isCA == false) && !has(object.spec.literalSubject) && !has(object.spec.subject)",
+        ),
+        allowed="a Certificate is a leaf: no isCA, literalSubject or subject",
+    ),
+    Rule(
+        "cert-manager-annotations-own-hosts",
+        "A tenant cannot make cert-manager issue, as itself, a certificate for another tenant's host.",
+        (ADMISSION, PREVIEW),
+        f"Admission policy on `Ingress`es: with a `cert-manager.io/*`, `acme.cert-manager.io/*` or `{inv.TLS_ACME_ANNOTATION}` "
+        "annotation, every host (`tls[].hosts`, `rules[].host`) is one the tenants file gives the tenant. Gateway API "
+        "`Gateway`s, the other thing cert-manager's gateway-shim reads, are the platform's (rule above).",
+        "An Ingress without those annotations may name any host: no certificate follows, and istiod ignores Ingresses.",
+        check=inv.cert_manager_annotations_own_hosts, kinds=frozenset({"Ingress"}),
+        admission=Admission(
+            (("networking.k8s.io", "ingresses"),),
+            "!(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('cert-manager.io/') || "
+            f"k.startsWith('acme.cert-manager.io/') || k == '{inv.TLS_ACME_ANNOTATION}')) || "
+            f"((!has(object.spec.tls) || object.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, {_given_host('h')}))) && "
+            f"(!has(object.spec.rules) || object.spec.rules.all(r, !has(r.host) || {_given_host('r.host')})))",
+            uses_params=True,
+        ),
+        allowed="an Ingress asking cert-manager for a certificate names only the tenant's hosts (from the tenants file)",
+    ),
+    Rule(
+        "acme-orders-platform-only",
+        "A tenant cannot drive an ACME issuer directly.",
+        (ADMISSION, PREVIEW),
+        "Admission policy on `acme.cert-manager.io` `Order`s and `Challenge`s in tenant namespaces: written by cert-manager "
+        "(exempt from this rule) only; cert-manager's default roles aggregate them into `admin`.",
+        check=lambda obj, platform: [*inv.acme_orders_platform_only(obj, platform), *inv.acme_challenges_platform_only(obj, platform)],
+        kinds=frozenset({"Order", "Challenge"}),
+        admission=Admission(
+            (("acme.cert-manager.io", "orders"), ("acme.cert-manager.io", "challenges")), "false",
+            operations=("CREATE", "UPDATE", "DELETE"), exempt=(CERT_MANAGER,),
+        ),
+        allowed="ACME Orders and Challenges are cert-manager's; ask for a Certificate",
     ),
     Rule(
         "certificate-requests-platform-only",

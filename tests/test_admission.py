@@ -88,10 +88,15 @@ def _crossguard(case: dict) -> list[str]:
     return [v.policy for v in evaluate([("urn:case", resource_type(obj["apiVersion"], obj["kind"]), obj)], platform)]
 
 
-# Requests a tenant's program never makes through Pulumi: deletions, and namespaces (cluster-scoped).
+def _tenant_admin(user: str) -> bool:
+    return any(CASES["users"][user]["username"] in t.admins.users for t in config().tenants)
+
+
+# Requests a tenant's program never makes through Pulumi: deletions, namespaces (cluster-scoped),
+# and what the platform's identities (the deployer, cert-manager) do.
 PREVIEWED = [
     c for c in CEL_CASES
-    if c["operation"] != "DELETE" and c["object"]["kind"] not in CLUSTER_SCOPED_KINDS and CASES["users"][c["as"]] != CASES["users"]["deployer"]
+    if c["operation"] != "DELETE" and c["object"]["kind"] not in CLUSTER_SCOPED_KINDS and _tenant_admin(c["as"])
 ]
 
 

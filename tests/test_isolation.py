@@ -577,3 +577,24 @@ def test_tenant_namespaces_enforce_their_pod_security_level(tmp_path):
         labels = find(objs, "Namespace", ns)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == level
         assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_approver_policy_limits_cert_manager_per_tenant_when_the_file_turns_it_on(tmp_path, three):
+    assert not of_kind(three, "CertificateRequestPolicy")
+    tenants = (
+        "cluster: {certManager: {approverPolicy: true}}\n"
+        "tenants:\n  - name: t\n    gateway: {servers: [{port: 443, protocol: HTTPS, hosts: [a.example.com, '*.b.example.com'], "
+        "tls: {mode: SIMPLE, credentialName: t-tls, issuer: letsencrypt}}]}\n"
+    )
+    objs = objects(run(tenants_yaml=tenants, tmp_path=tmp_path))
+    (policy,) = of_kind(objs, "CertificateRequestPolicy")
+    spec = policy["spec"]
+    # The tenant's hosts as DNS names; nothing else (no CA, subject, IP, URI: omitted fields must be empty).
+    assert spec["allowed"]["dnsNames"] == {"values": ["*.b.example.com", "a.example.com"]}
+    assert set(spec["allowed"]) == {"dnsNames", "usages"}
+    assert spec["selector"]["namespace"] == {"matchNames": ["t"]}
+    role = find(objs, "ClusterRole", policy["metadata"]["name"])
+    assert role["rules"] == [{"apiGroups": ["policy.cert-manager.io"], "resources": ["certificaterequestpolicies"],
+                              "verbs": ["use"], "resourceNames": [policy["metadata"]["name"]]}]
+    binding = find(objs, "RoleBinding", "cert-manager-policy", "t")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:serviceaccount:cert-manager:cert-manager"}]
