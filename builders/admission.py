@@ -29,6 +29,7 @@ POLICY_PREFIX = "istio-multitenancy-"
 # EndpointSlices copying the gateway Service's labels, quota status, garbage collection, namespace
 # deletion), so they are exempt from the rules about those objects, and from no other.
 KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"
+KUBE_SCHEDULER = "system:kube-scheduler"
 CONTROLLER_SERVICE_ACCOUNTS = (
     "daemon-set-controller", "deployment-controller", "endpoint-controller", "endpointslice-controller",
     "endpointslicemirroring-controller", "generic-garbage-collector", "horizontal-pod-autoscaler", "namespace-controller",
@@ -59,7 +60,7 @@ def platform_users(config: TenantsFile, operator: bool = False) -> list[str]:
 
 
 def controller_users() -> list[str]:
-    return [KUBE_CONTROLLER_MANAGER, *(f"system:serviceaccount:kube-system:{sa}" for sa in CONTROLLER_SERVICE_ACCOUNTS)]
+    return [KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, *(f"system:serviceaccount:kube-system:{sa}" for sa in CONTROLLER_SERVICE_ACCOUNTS)]
 
 
 def exempt_users(config: TenantsFile, rule: Rule, operator: bool = False) -> list[str]:
@@ -122,6 +123,8 @@ def tenant_params(tenant: Tenant, config: TenantsFile) -> dict[str, str]:
         "nodePorts": str(tenant.quota.node_ports > 0).lower(),
         # The gateway's own Service may be a NodePort where the file makes it one.
         "gatewayNodePort": str(tenant.gateway.service.type == ServiceType.NODE_PORT).lower(),
+        "jwks": inv.jwks_uri_pattern(config.cluster.jwks_hosts),
+        "priorityClasses": "^(" + "|".join(re.escape(c) for c in config.cluster.priority_classes) + ")$",
         # The namespaces its own NetworkPolicies may name.
         "peers": "^(" + "|".join(re.escape(ns) for ns in platform.peer_namespaces(tenant)) + ")$",
     }

@@ -44,6 +44,10 @@ def hardened_pilot_env() -> dict[str, str]:
         # the monitoring port 15014 answers any caller that reaches it; off, it is served only
         # over authenticated XDS (`istioctl x internal-debug`).
         "ENABLE_DEBUG_ON_HTTP": "false",
+        # istiod would fetch every RequestAuthentication's jwksUri itself, from inside the control
+        # plane's network, for any tenant: the proxies fetch them instead (through their own
+        # NetworkPolicy), and admission limits jwksUri to the file's cluster.jwksHosts.
+        "PILOT_JWT_ENABLE_REMOTE_JWKS": "envoy",
     }
 
 

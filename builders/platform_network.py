@@ -3,9 +3,10 @@ exactly the openings listed as data.
 
 A pod without a sidecar (`sidecar.istio.io/inject: "false"` is a tenant's right) skips every
 AuthorizationPolicy, so only NetworkPolicies keep it out of istiod's debug ports, the add-ons and
-cert-manager. `platform_allowances` says what must stay reachable; another part of the program
-(the observability add-ons) adds its own `Allowance`s to the list, and `platform_network_policies`
-turns any list into the objects, one default deny per namespace named and one policy per opening.
+cert-manager. `control_plane_network` says what must stay reachable from a control plane's
+settings; another part of the program (the observability add-ons, in their own namespace) adds
+its namespaces and `Allowance`s (`PlatformNetwork.with_`), and `platform_network_policies` turns
+any list into the objects, one default deny per namespace named and one policy per opening.
 """
 
 from __future__ import annotations
@@ -172,6 +173,10 @@ class PlatformNetwork:
 
     namespaces: tuple[str, ...]
     allowances: tuple[Allowance, ...]
+
+    def with_(self, namespaces: Iterable[str] = (), allowances: Iterable[Allowance] = ()) -> PlatformNetwork:
+        """More namespaces to close and more openings (another part of the program's)."""
+        return PlatformNetwork((*self.namespaces, *namespaces), (*self.allowances, *allowances))
 
     def objects(self, labels: Mapping[str, str] = MANAGED_BY) -> list[dict]:
         return platform_network_policies(self.namespaces, self.allowances, labels)

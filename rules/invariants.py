@@ -393,15 +393,69 @@ def _binds_mesh(spec: Mapping) -> bool:
     return not gateways or "mesh" in gateways
 
 
+def own_gateway_reference(gateway: str, namespace: str) -> bool:
+    """`mesh`, `<name>`, `./<name>` or `<namespace>/<name>`. A dotted short form (`gw.other-ns`) is
+    Istio's legacy spelling of `other-ns/gw`, so a short name with a dot names another namespace."""
+    if gateway == "mesh" or gateway.startswith(("./", f"{namespace}/")):
+        return True
+    return "/" not in gateway and "." not in gateway
+
+
+def bound_gateways(spec: Mapping) -> Iterator[str]:
+    """Every gateway a VirtualService names: its `gateways` and those of its routes' matches."""
+    yield from spec.get("gateways") or []
+    for kind in ("http", "tcp", "tls"):
+        for route in spec.get(kind) or []:
+            for match in (route or {}).get("match") or []:
+                yield from (match or {}).get("gateways") or []
+
+
 def virtual_service_own_gateways(obj: Mapping, platform: Platform) -> Iterator[str]:
     """A tenant's VirtualService binds only gateways of its own namespace (or the mesh)."""
     tenant = _tenant(obj, platform) if _is(obj, "VirtualService", "networking.istio.io") else None
     if tenant is None:
         return
     ns = tenant.namespace_name
-    for gateway in _spec(obj).get("gateways") or []:
-        if gateway != "mesh" and "/" in gateway and not gateway.startswith(f"{ns}/"):
-            yield f"{identity(obj)} binds gateway {gateway!r} of another namespace; bind '<name>' or '{ns}/<name>'"
+    for gateway in bound_gateways(_spec(obj)):
+        if not own_gateway_reference(gateway, ns):
+            yield f"{identity(obj)} binds gateway {gateway!r} of another namespace; bind '<name>', './<name>' or '{ns}/<name>'"
+
+
+def no_external_name_services(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """No ExternalName Service in a tenant namespace: it aliases any DNS name, another tenant's Services included."""
+    if _is(obj, "Service", "") and _tenant(obj, platform) and _spec(obj).get("type") == "ExternalName":
+        yield f"{identity(obj)} is an ExternalName Service; declare external hosts with a ServiceEntry"
+
+
+def jwks_from_allowed_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's RequestAuthentication fetches keys only from the file's `cluster.jwksHosts`, over https:
+    without `jwks` or `jwksUri`, the proxy would discover them from the issuer's URL."""
+    tenant = _tenant(obj, platform) if _is(obj, "RequestAuthentication", "security.istio.io") else None
+    if tenant is None:
+        return
+    hosts = platform.tenants.cluster.jwks_hosts
+    for index, rule in enumerate(_spec(obj).get("jwtRules") or []):
+        rule = rule or {}
+        if rule.get("jwks"):
+            continue
+        uri = rule.get("jwksUri")
+        if uri is None or re.fullmatch(jwks_uri_pattern(hosts), uri) is None:
+            yield f"{identity(obj)} jwtRules[{index}] fetches keys from {uri or rule.get('issuer')!r}; allowed: https:// on {', '.join(hosts) or 'no host (give jwks inline)'}"
+
+
+def jwks_uri_pattern(hosts: list[str]) -> str:
+    """An RE2 pattern of the https URLs on the allowed hosts (any port and path)."""
+    if not hosts:
+        return "^$"
+    return "^https://(" + "|".join(re.escape(h) for h in hosts) + ")(:[0-9]+)?(/.*)?$"
+
+
+def priority_class_listed(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's pod names only a PriorityClass the file lists (cluster.priorityClasses), or none."""
+    tenant = _tenant(obj, platform) if _is(obj, "Pod", "") else None
+    name = _spec(obj).get("priorityClassName")
+    if tenant is not None and name and name not in platform.tenants.cluster.priority_classes:
+        yield f"{identity(obj)} uses PriorityClass {name!r}; allowed: {', '.join(platform.tenants.cluster.priority_classes) or 'none'}"
 
 
 def istio_config_stays_in_namespace(obj: Mapping, platform: Platform) -> Iterator[str]:

@@ -63,6 +63,10 @@ def _pinned_peer(peer: str) -> str:
     )
 
 
+def _own_gateway(var: str) -> str:
+    return f"({var} == 'mesh' || {var}.startsWith('./') || {var}.startsWith({NS} + '/') || (!{var}.contains('/') && !{var}.contains('.')))"
+
+
 def _has_annotation(key: str) -> str:
     return f"(has(object.metadata.annotations) && '{key}' in object.metadata.annotations)"
 
@@ -79,6 +83,9 @@ def _own_service_host(var: str) -> str:
 # Labels of a tenant namespace that only the platform changes: the tenant's, injection (and, with
 # several meshes, the mesh its istiod discovers it by), Pod Security.
 MANAGED_NAMESPACE_LABELS = (TENANT_LABEL, inv.INJECTION_LABEL, inv.REVISION_LABEL, MESH_LABEL)
+# Labels that change how the mesh treats the namespace's pods (ambient capture, a waypoint that sees
+# their traffic, the network their endpoints are reached on): none is the tenant's to set.
+MESH_BEHAVIOUR_LABELS = ("istio.io/dataplane-mode", "istio.io/use-waypoint", "istio.io/use-waypoint-namespace", "topology.istio.io/network")
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
 
 
@@ -157,18 +164,20 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "tenant-namespace-labels",
-        "A tenant cannot change its namespace's tenant, mesh, injection or Pod Security labels, nor label another namespace as a tenant's.",
+        "A tenant cannot change its namespace's tenant, mesh, injection, mesh-behaviour or Pod Security labels, nor label "
+        "another namespace as a tenant's.",
         (ADMISSION,),
-        "Admission policy on `Namespace` updates: those labels stay as they are unless a platform identity changes them.",
+        "Admission policy on `Namespace` updates (and its `status` and `finalize` subresources): those labels "
+        f"({', '.join(f'`{k}`' for k in MESH_BEHAVIOUR_LABELS)} included) stay as they are unless a platform identity changes them.",
         "The built-in `admin` role cannot edit namespaces anyway; this holds if a cluster grants more.",
         admission=Admission(
-            (("", "namespaces"),),
-            f"request.operation == 'UPDATE' && {' && '.join(_same_label(k) for k in MANAGED_NAMESPACE_LABELS)} && "
+            (("", "namespaces"), ("", "namespaces/status"), ("", "namespaces/finalize")),
+            f"request.operation == 'UPDATE' && {' && '.join(_same_label(k) for k in MANAGED_NAMESPACE_LABELS + MESH_BEHAVIOUR_LABELS)} && "
             f"{_same_prefixed_labels(POD_SECURITY_PREFIX)}",
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
             tenant_namespaces=False,
         ),
-        allowed=f"the tenant, mesh, injection and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
+        allowed=f"the tenant, mesh, injection, mesh-behaviour and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
     ),
     Rule(
         "tenant-namespace-injection",
@@ -185,11 +194,14 @@ RULES: tuple[Rule, ...] = (
         (ADMISSION, PREVIEW),
         f"Admission policy: objects in tenant namespaces labelled `{TENANT_LABEL}` (every object the program creates there) "
         "are created, changed and deleted by platform identities only (and by Kubernetes' controllers, which run the "
-        "gateways' pods and collect garbage: exempt from this rule alone). A tenant's own program may not create such objects.",
+        "gateways' pods and collect garbage: exempt from this rule alone), subresources included (a gateway's "
+        "`deployments/scale`). The gateways each install path generates (Deployment, pods, Service, ServiceAccount, Role) "
+        "carry the label too: the gateway chart's `labels`, the IstioOperator's `label`, the Gateway API `Gateway`'s "
+        "`infrastructure.labels`. A tenant's own program may not create such objects.",
         "Tenants can still add their own `NetworkPolicy` or `AuthorizationPolicy` objects, which only open their own namespace.",
         check=inv.platform_labels_platform_only, kinds=frozenset({"*"}),
         admission=Admission(
-            (("*", "*"),),
+            (("*", "*/*"),),  # subresources too: a gateway's deployments/scale, a Service's status
             "false",
             operations=("CREATE", "UPDATE", "DELETE"),
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
@@ -204,8 +216,23 @@ RULES: tuple[Rule, ...] = (
         "`retainOnDelete` on the namespace and on everything that protects it (`PeerAuthentication`, `AuthorizationPolicy`s, "
         "`Sidecar`, both `NetworkPolicy`s, `ResourceQuota`, `LimitRange`) until `decommission: true`; admins' `RoleBinding`, "
         "routes, gateway and certificates leave with the tenant.",
-        "The admission parameters of a removed tenant are gone: its retained namespace refuses every Service, route and "
-        "Istio object a tenant would create (frozen) until the tenant returns or the namespace is deleted.",
+        "Objects the tenant created itself (its Deployments, its own RoleBindings) stay: the program never listed them. "
+        "See `removed-tenant-frozen`.",
+    ),
+    Rule(
+        "removed-tenant-frozen",
+        "A removed tenant's retained namespace is frozen: no one but the platform writes there.",
+        (ADMISSION,),
+        "Admission policy on every resource and subresource in namespaces labelled as a tenant's: a namespace whose tenant "
+        "the parameters no longer list (a removed tenant's, retained) refuses every create, update and delete but the "
+        "platform's (and Kubernetes' controllers', which delete what the namespace holds when it goes).",
+        "Reads are not writes: RoleBindings the tenant created still let their subjects read the namespace (its Secrets "
+        "included), and its workloads keep running. The program cannot list what a tenant created; "
+        "[removing a tenant](day-2.md) says how to delete those RoleBindings and scale the workloads to zero.",
+        admission=Admission(
+            (("*", "*/*"),), has_param("tenant"), operations=("CREATE", "UPDATE", "DELETE"), uses_params=True, exempt=(CONTROLLERS,),
+        ),
+        allowed="the namespace belongs to a tenant the platform no longer lists (frozen); ask the platform team",
     ),
     # --- Services and entry points ------------------------------------------------------------
     Rule(
@@ -216,6 +243,15 @@ RULES: tuple[Rule, ...] = (
         check=inv.no_external_ips, kinds=frozenset({"Service"}),
         admission=Admission((("", "services"),), "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0"),
         allowed="Services in tenant namespaces set no spec.externalIPs; publish through the tenant's gateway",
+    ),
+    Rule(
+        "no-external-name-services",
+        "A tenant's Service never aliases another name (another tenant's Service, an external host past the registry).",
+        (PREVIEW, ADMISSION),
+        "Admission policy on `Service`: no type `ExternalName`.",
+        check=inv.no_external_name_services, kinds=frozenset({"Service"}),
+        admission=Admission((("", "services"),), "!has(object.spec.type) || object.spec.type != 'ExternalName'"),
+        allowed="Services in tenant namespaces are not ExternalName; declare external hosts with a ServiceEntry",
     ),
     Rule(
         "load-balancer-only-for-gateway",
@@ -320,13 +356,20 @@ RULES: tuple[Rule, ...] = (
         "virtual-service-own-gateways",
         "A tenant's VirtualService binds only its own namespace's gateways (or its own sidecars).",
         (PREVIEW, ADMISSION),
-        "Admission policy on `VirtualService`: each of `gateways` is `mesh`, `<name>` or `<own namespace>/<name>`.",
+        "Admission policy on `VirtualService`: each of `gateways`, and of its routes' `match[].gateways`, is `mesh`, "
+        "`<name>`, `./<name>` or `<own namespace>/<name>`; never the dotted `<name>.<namespace>` (Istio's legacy form of "
+        "`<namespace>/<name>`).",
         check=inv.virtual_service_own_gateways, kinds=frozenset({"VirtualService"}),
         admission=Admission(
             (("networking.istio.io", "virtualservices"),),
-            f"!has(object.spec.gateways) || object.spec.gateways.all(g, g == 'mesh' || !g.contains('/') || g.startsWith({NS} + '/'))",
+            f"(!has(object.spec.gateways) || object.spec.gateways.all(g, {_own_gateway('g')})) && "
+            + " && ".join(
+                f"(!has(object.spec.{kind}) || object.spec.{kind}.all(r, !has(r.match) || r.match.all(m, !has(m.gateways) || "
+                f"m.gateways.all(g, {_own_gateway('g')}))))"
+                for kind in ("http", "tcp", "tls")
+            ),
         ),
-        allowed="gateways are 'mesh', '<name>' or '<own namespace>/<name>'",
+        allowed="gateways are 'mesh', '<name>', './<name>' or '<own namespace>/<name>'",
     ),
     Rule(
         "virtual-service-own-hosts",
@@ -436,6 +479,40 @@ RULES: tuple[Rule, ...] = (
             "object.spec.outboundTrafficPolicy.mode == 'REGISTRY_ONLY'",
         ),
         allowed="a Sidecar keeps outboundTrafficPolicy REGISTRY_ONLY; declare external hosts with a ServiceEntry",
+    ),
+    Rule(
+        "jwks-from-allowed-hosts",
+        "No one fetches a URL a tenant chose: JWT keys come inline or from the hosts the platform allows.",
+        (MESH, PREVIEW, ADMISSION, TENANTS_FILE),
+        "istiod's `PILOT_JWT_ENABLE_REMOTE_JWKS=envoy` on every install path (the proxies fetch keys, istiod does not); "
+        "admission policy on `RequestAuthentication`: every `jwtRules[]` gives `jwks` inline or a `jwksUri` on "
+        "https:// on one of the tenants file's `cluster.jwksHosts` (without either, the issuer's discovery URL would be fetched).",
+        "The proxies fetch the allowed URLs through the tenant's egress NetworkPolicy: the tenant's `egress` must allow them.",
+        check=inv.jwks_from_allowed_hosts, kinds=frozenset({"RequestAuthentication"}),
+        admission=Admission(
+            (("security.istio.io", "requestauthentications"),),
+            f"!has(object.spec.jwtRules) || object.spec.jwtRules.all(r, has(r.jwks) || (has(r.jwksUri) && {has_param('jwks')} && "
+            f"r.jwksUri.matches({param('jwks')})))",
+            uses_params=True,
+        ),
+        allowed="a jwtRule gives jwks inline or a jwksUri on https:// on the tenants file's cluster.jwksHosts",
+    ),
+    Rule(
+        "priority-classes-listed",
+        "A tenant's pods cannot preempt others' with a priority the platform did not give tenants.",
+        (PREVIEW, ADMISSION, TENANTS_FILE),
+        "Admission policy on `Pod` creation (the controllers' included): `priorityClassName` unset or one of the tenants "
+        "file's `cluster.priorityClasses`.",
+        "A cluster whose PriorityClass is `globalDefault` gives it to every pod: list it.",
+        check=inv.priority_class_listed, kinds=frozenset({"Pod"}),
+        admission=Admission(
+            (("", "pods"),),
+            f"!has(object.spec.priorityClassName) || object.spec.priorityClassName == '' || "
+            f"({has_param('priorityClasses')} && object.spec.priorityClassName.matches({param('priorityClasses')}))",
+            operations=("CREATE",),
+            uses_params=True,
+        ),
+        allowed="a pod names no PriorityClass, or one of the tenants file's cluster.priorityClasses",
     ),
     Rule(
         "network-ingress",

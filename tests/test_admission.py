@@ -35,6 +35,8 @@ def emitted() -> tuple[list[dict], dict[str, dict]]:
     objects = [params, *(obj for pair in rules for obj in pair)]
     namespaces = {t.namespace_name: tenant_namespace(t)["metadata"]["labels"] for t in config().tenants}
     namespaces["istio-system"] = {"kubernetes.io/metadata.name": "istio-system"}
+    for retained in CASES["retained"]:
+        namespaces[retained["namespace"]] = {"kubernetes.io/metadata.name": retained["namespace"], TENANT_LABEL: retained["tenant"]}
     return objects, namespaces
 
 
@@ -93,10 +95,11 @@ def _tenant_admin(user: str) -> bool:
 
 
 # Requests a tenant's program never makes through Pulumi: deletions, namespaces (cluster-scoped),
-# and what the platform's identities (the deployer, cert-manager) do.
+# what the platform's identities (the deployer, cert-manager) do, and removed tenants' namespaces.
 PREVIEWED = [
     c for c in CEL_CASES
     if c["operation"] != "DELETE" and c["object"]["kind"] not in CLUSTER_SCOPED_KINDS and _tenant_admin(c["as"])
+    and c["object"]["metadata"].get("namespace") not in {r["namespace"] for r in CASES["retained"]}
 ]
 
 
@@ -128,9 +131,14 @@ def test_a_namespace_without_parameters_is_refused_what_needs_them():
     objects, _ = emitted()
     without_shop = [o if o["kind"] != "ConfigMap" else {**o, "data": {k: v for k, v in o["data"].items() if not k.startswith("shop.")}} for o in objects]
     web_service = next(c for c in ACCEPTED if c["name"] == "route-own-host-through-own-gateway")
-    assert admission_refusals(web_service, without_shop) == [RULE_BY_NAME["virtual-service-own-hosts"].message]
+    # Every write is refused there (the frozen rule), and what needs the parameters refuses too.
+    assert sorted(admission_refusals(web_service, without_shop)) == sorted(
+        [RULE_BY_NAME["removed-tenant-frozen"].message, RULE_BY_NAME["virtual-service-own-hosts"].message]
+    )
     missing = [o for o in objects if o["kind"] != "ConfigMap"]
-    assert admission_refusals(web_service, missing) == ["istio-multitenancy-virtual-service-own-hosts: no params"]
+    assert sorted(admission_refusals(web_service, missing)) == [
+        "istio-multitenancy-removed-tenant-frozen: no params", "istio-multitenancy-virtual-service-own-hosts: no params",
+    ]
 
 
 def test_params_hold_each_tenants_data_under_its_namespace():

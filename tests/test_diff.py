@@ -259,7 +259,11 @@ def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replac
     group = pinned.groups["payments"]
     assert operator not in dict(group.removed) and operator not in group.added
     (change,) = [c for c in group.changed if c.key == operator]
-    assert change.fields == ['metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"']
+    # The tenant label follows the tenant (on the IstioOperator and on everything it deploys), as on the Helm path.
+    assert change.fields == [
+        'metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"',
+        'spec.components.ingressGateways[name=workspace-2-ingressgw].label.istio-multitenancy.io/tenant: "workspace-2" -> "payments"',
+    ]
 
 
 # The Helm path (stack dev): a tenant's gateway is a Helm release, a Chart resource whose objects are

@@ -326,6 +326,7 @@ def test_the_operator_path_applies_the_shared_mesh_hardening(classic_objects):
     env = spec["values"]["pilot"]["env"]
     assert env == hardened_pilot_env()
     assert env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true" and env["ENABLE_DEBUG_ON_HTTP"] == "false"
+    assert env["PILOT_JWT_ENABLE_REMOTE_JWKS"] == "envoy"  # istiod fetches no URL for a tenant
     mesh = spec["meshConfig"]
     assert mesh == hardened_mesh_config()
     assert mesh["ingressControllerMode"] == "OFF" and mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
@@ -598,3 +599,20 @@ def test_approver_policy_limits_cert_manager_per_tenant_when_the_file_turns_it_o
                               "verbs": ["use"], "resourceNames": [policy["metadata"]["name"]]}]
     binding = find(objs, "RoleBinding", "cert-manager-policy", "t")
     assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:serviceaccount:cert-manager:cert-manager"}]
+
+
+def test_the_platform_network_takes_more_openings_as_data():
+    from builders.platform_network import Allowance, Opening, control_plane_network, tcp
+    from tenants import parse_tenants
+
+    config = parse_tenants("tenants: []\n", "tenants.yaml")
+    base = control_plane_network(config, None, CONTROL_PLANE)
+    grafana = Allowance("grafana", "observability", {"app": "grafana"}, (Opening(tcp(3000), ({"namespaceSelector": {}},)),))
+    objs = base.with_(["observability"], [grafana]).objects()
+    assert objs[: len(base.objects())] != [] and find(objs, "NetworkPolicy", "default-deny-ingress", "observability")
+    assert network_admits_on(objs, "observability", {"app": "grafana"}, _ns("shop"), 3000)
+    assert not network_admits_on(objs, "observability", {"app": "grafana"}, _ns("shop"), 3001)
+    assert not network_admits_on(objs, "observability", {"app": "other"}, _ns("shop"), 3000)
+    # An opening in a namespace nobody closed is dropped: it would mean nothing.
+    stray = Allowance("stray", "elsewhere", {}, (Opening(tcp(1)),))
+    assert not in_namespace(base.with_(allowances=[stray]).objects(), "NetworkPolicy", "elsewhere")

@@ -112,6 +112,19 @@ def _admins() -> dict[str, str]:
     return result
 
 
+def _admin_bindings(user: str, namespace: str) -> list[dict]:
+    """`admin` and the cases' extra rights for `user` in `namespace`."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": f"e2e-{user.split('@')[0]}-{role}", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }
+        for role in ("admin", TENANT_ROLE)
+    ]
+
+
 def _rbac() -> list[dict]:
     rules = CASES["rbac"]
     cluster_rules = [r for r in rules if r["resources"] == ["namespaces"]]
@@ -123,13 +136,7 @@ def _rbac() -> list[dict]:
     user_kind = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User"}
     for user, namespace in sorted(_admins().items()):
         slug = user.split("@")[0]
-        for role in ("admin", TENANT_ROLE):
-            objects.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": f"e2e-{slug}-{role}", "namespace": namespace},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{**user_kind, "name": user}],
-            })
+        objects += _admin_bindings(user, namespace)
         objects.append({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": f"e2e-{slug}-{NAMESPACE_CREATOR_ROLE}"},
@@ -153,6 +160,23 @@ def _rbac() -> list[dict]:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{**user_kind, "name": deployer}],
     })
+    return objects
+
+
+def _fixtures() -> list[dict]:
+    """What the cases expect the cluster to hold besides the program's objects: each retained
+    namespace of a removed tenant (labelled as its, its admins still bound there) and the
+    PriorityClasses the cases name."""
+    objects: list[dict] = []
+    for retained in CASES["retained"]:
+        ns = retained["namespace"]
+        objects.append({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": ns, "labels": {"istio-multitenancy.io/tenant": retained["tenant"],
+                                                            "pod-security.kubernetes.io/enforce": "restricted"}}})
+        for user in retained["admins"]:
+            objects += _admin_bindings(user, ns)
+    for value, name in enumerate(CASES["priorityClasses"]):
+        objects.append({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": 1000 + value})
     return objects
 
 
@@ -210,10 +234,12 @@ def admission(e2e):
     bindings = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert namespaces and len(params) == 1 and policies and len(policies) == len(bindings)
     rbac = _rbac()
+    fixtures = _fixtures()
+    retained = [o for o in fixtures if o["kind"] == "Namespace"]
     try:
         _apply(kube, CRDS)
         kube("wait", "--for=condition=Established", "--timeout=120s", *(f"crd/{c['metadata']['name']}" for c in CRDS), timeout=180)
-        _apply(kube, [*namespaces, *params, *rbac, *policies, *bindings])
+        _apply(kube, [*namespaces, *retained, *params, *rbac, *[o for o in fixtures if o["kind"] != "Namespace"], *policies, *bindings])
         # A policy is enforced once the API server has loaded and compiled it: poll one refusal of each
         # rule (one request sent as a tenant admin) until refused; the per-case tests judge the rest.
         witnesses = {}
@@ -235,8 +261,8 @@ def admission(e2e):
             pass  # the per-case tests below fail with the server's own answer
         yield {"namespaces": namespaces, "policies": policies}
     finally:
-        kube.delete_namespaces(sorted(o["metadata"]["name"] for o in namespaces))
-        for obj in [*bindings, *policies, *rbac]:
+        kube.delete_namespaces(sorted(o["metadata"]["name"] for o in [*namespaces, *retained]))
+        for obj in [*bindings, *policies, *rbac, *fixtures]:
             if not obj["metadata"].get("namespace"):
                 kube("delete", resource_arg(obj["apiVersion"], obj["kind"]), obj["metadata"]["name"], "--ignore-not-found", check=False)
         kube("delete", "crd", *(c["metadata"]["name"] for c in CRDS), "--ignore-not-found", "--wait=true", timeout=180, check=False)
