@@ -177,7 +177,11 @@ def admission_binding(rule: Rule, config: TenantsFile) -> dict:
     assert admission is not None
     spec: dict = {"policyName": policy_name(rule), "validationActions": ["Deny"]}
     if admission.tenant_namespaces:
-        spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}}
+        expressions = [{"key": TENANT_LABEL, "operator": "Exists"}]
+        listed = sorted(t.name for t in config.tenants)
+        if admission.removed_tenants_only and listed:
+            expressions.append({"key": TENANT_LABEL, "operator": "NotIn", "values": listed})
+        spec["matchResources"] = {"namespaceSelector": {"matchExpressions": expressions}}
     if admission.uses_params:
         # Fail closed: without its parameters, a rule refuses rather than admits.
         spec["paramRef"] = {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Deny"}

@@ -126,6 +126,10 @@ class Admission:
     # Identities the rule exempts beyond the platform's own (CONTROLLERS, CERT_MANAGER): each only
     # from the rules about what it must write.
     exempt: tuple[str, ...] = ()
+    # Bound only to namespaces labelled as a tenant's whose tenant the file no longer lists (by the
+    # binding's namespaceSelector, not by parameters: a rule that reads parameters refuses
+    # everything, deletions by the namespace controller included, once they are gone).
+    removed_tenants_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,14 +227,14 @@ RULES: tuple[Rule, ...] = (
         "removed-tenant-frozen",
         "A removed tenant's retained namespace is frozen: no one but the platform writes there.",
         (ADMISSION,),
-        "Admission policy on every resource and subresource in namespaces labelled as a tenant's: a namespace whose tenant "
-        "the parameters no longer list (a removed tenant's, retained) refuses every create, update and delete but the "
-        "platform's (and Kubernetes' controllers', which delete what the namespace holds when it goes).",
+        "Admission policy on every resource and subresource, bound (`namespaceSelector`) to the namespaces labelled as a "
+        "tenant's whose tenant the file no longer lists (a removed tenant's, retained): every create, update and delete "
+        "there is refused but the platform's (and Kubernetes' controllers', which delete what the namespace holds when it goes).",
         "Reads are not writes: RoleBindings the tenant created still let their subjects read the namespace (its Secrets "
         "included), and its workloads keep running. The program cannot list what a tenant created; "
         "[removing a tenant](day-2.md) says how to delete those RoleBindings and scale the workloads to zero.",
         admission=Admission(
-            (("*", "*/*"),), has_param("tenant"), operations=("CREATE", "UPDATE", "DELETE"), uses_params=True, exempt=(CONTROLLERS,),
+            (("*", "*/*"),), "false", operations=("CREATE", "UPDATE", "DELETE"), exempt=(CONTROLLERS,), removed_tenants_only=True,
         ),
         allowed="the namespace belongs to a tenant the platform no longer lists (frozen); ask the platform team",
     ),

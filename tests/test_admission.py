@@ -131,14 +131,24 @@ def test_a_namespace_without_parameters_is_refused_what_needs_them():
     objects, _ = emitted()
     without_shop = [o if o["kind"] != "ConfigMap" else {**o, "data": {k: v for k, v in o["data"].items() if not k.startswith("shop.")}} for o in objects]
     web_service = next(c for c in ACCEPTED if c["name"] == "route-own-host-through-own-gateway")
-    # Every write is refused there (the frozen rule), and what needs the parameters refuses too.
-    assert sorted(admission_refusals(web_service, without_shop)) == sorted(
-        [RULE_BY_NAME["removed-tenant-frozen"].message, RULE_BY_NAME["virtual-service-own-hosts"].message]
-    )
+    assert admission_refusals(web_service, without_shop) == [RULE_BY_NAME["virtual-service-own-hosts"].message]
     missing = [o for o in objects if o["kind"] != "ConfigMap"]
-    assert sorted(admission_refusals(web_service, missing)) == [
-        "istio-multitenancy-removed-tenant-frozen: no params", "istio-multitenancy-virtual-service-own-hosts: no params",
+    assert admission_refusals(web_service, missing) == ["istio-multitenancy-virtual-service-own-hosts: no params"]
+
+
+def test_only_removed_tenants_namespaces_are_frozen_and_deletions_there_never_need_parameters():
+    """The frozen rule reads no parameters: without them the namespace controller could delete nothing."""
+    (binding,) = [b for _, b in admission_objects(config())[1] if b["metadata"]["name"] == "istio-multitenancy-removed-tenant-frozen"]
+    assert "paramRef" not in binding["spec"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": TENANT_LABEL, "operator": "Exists"}, {"key": TENANT_LABEL, "operator": "NotIn", "values": ["bank", "shop"]},
     ]
+    objects, _ = emitted()
+    missing = [o for o in objects if o["kind"] != "ConfigMap"]
+    frozen_delete = next(c for c in REFUSED if c["name"] == "frozen-namespace-loses-a-config-map")
+    assert admission_refusals(frozen_delete, missing) == [RULE_BY_NAME["removed-tenant-frozen"].message]
+    cleanup = {**frozen_delete, "as": "deployer"}
+    assert admission_refusals(cleanup, missing) == []
 
 
 def test_params_hold_each_tenants_data_under_its_namespace():
@@ -181,6 +191,8 @@ def test_bindings_scope_rules_to_tenant_namespaces_by_label():
         selector = binding["spec"].get("matchResources", {}).get("namespaceSelector")
         if policy["metadata"]["name"].endswith("tenant-namespace-labels"):
             assert selector is None  # a tenant removing its own label must still meet the rule
+        elif policy["metadata"]["name"].endswith("removed-tenant-frozen"):
+            assert selector["matchExpressions"][0] == {"key": TENANT_LABEL, "operator": "Exists"}  # and not a listed tenant's
         else:
             assert selector == {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}
         assert binding["spec"]["validationActions"] == ["Deny"] and policy["spec"]["failurePolicy"] == "Fail"

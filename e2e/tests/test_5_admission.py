@@ -58,7 +58,7 @@ def _open_crd(group: str, kind: str, plural: str) -> dict:
 
 CRDS = _crds()
 CRDS += [_open_crd(*k) for k in CERT_MANAGER_KINDS if (k[0], k[1]) not in {(c["spec"]["group"], c["spec"]["names"]["kind"]) for c in CRDS}]
-BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io"}
+BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io", "rbac.authorization.k8s.io"}
 SERVED = {(c["spec"]["group"], c["spec"]["names"]["kind"]) for c in CRDS}
 
 
