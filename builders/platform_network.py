@@ -199,7 +199,7 @@ def control_plane_network(
         allowances.append(gateway_allowance(namespace, gateway_ports, scraper))
         allowances += addon_allowances(config, mesh, namespace)
         cert_manager = config.cluster.cert_manager
-        if cert_manager.network_policy:
+        if cert_manager.protected(config):
             namespaces.append(cert_manager.namespace)
             allowances += cert_manager_allowances(cert_manager.namespace, scraper)
         if config.cluster.kube_system.network_policy:

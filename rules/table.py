@@ -576,7 +576,7 @@ RULES: tuple[Rule, ...] = (
         (NETWORK_POLICY, TENANTS_FILE),
         "`NetworkPolicy/default-deny-ingress` in every control-plane namespace (each mesh's), the Istio operator's "
         "(`istio-operator`) and Sail's (`sail-operator`, `istio-cni`) namespaces, and, where the tenants file lets the "
-        "program (`cluster.certManager.networkPolicy`, on by default; `cluster.kubeSystem.networkPolicy`, off by default), "
+        "program (`cluster.certManager.networkPolicy`, on by default wherever the file uses cert-manager; `cluster.kubeSystem.networkPolicy`, off by default), "
         "cert-manager's and kube-system. The openings, one NetworkPolicy each (`builders/platform_network.py`, a list "
         "other parts of the program add to): istiod (above); the platform gateway's server and health ports from "
         "anywhere, its proxy metrics from the scraper; the enabled add-ons from their own namespace (the zipkin "

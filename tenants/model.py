@@ -925,11 +925,19 @@ class CertManager(Model):
     """cert-manager, where the cluster runs it: a namespace the program uses but does not create."""
 
     namespace: DnsLabel = Field("cert-manager", description="cert-manager's namespace.")
-    network_policy: Bool = Field(
-        True,
+    network_policy: Optional[Bool] = Field(
+        None,
         description="Give cert-manager's namespace a default-deny ingress NetworkPolicy, with its webhook open "
-        "(the API server calls it) and its metrics to the scraper only.",
+        "(the API server calls it) and its metrics to the scraper only. Default: on whenever the file uses cert-manager "
+        "(a server names an issuer, or approverPolicy), off otherwise (the namespace may not exist).",
     )
+
+    def protected(self, config: "TenantsFile") -> bool:
+        if self.network_policy is not None:
+            return self.network_policy
+        return self.approver_policy or any(
+            server.tls is not None and server.tls.issuer for tenant in config.tenants for server in tenant.gateway.servers
+        )
     users: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
         default_factory=lambda: [CERT_MANAGER_SERVICE_ACCOUNT],
         description="cert-manager's controller identity: exempt only from the rules about what it must create "

@@ -182,8 +182,9 @@ def test_every_platform_namespace_denies_ingress_by_default(setup):
     denied = {p["metadata"]["namespace"] for p in of_kind(objs, "NetworkPolicy") if p["metadata"]["name"] == "default-deny-ingress"}
     control = {plane["namespace"] for plane in control_planes(program).values()}
     operators = {"operator": {"istio-operator"}, "sail": {"sail-operator", "istio-cni"}}[name.split("-")[0]] if not name.startswith("helm") else set()
-    # Every namespace the program runs the platform in, and cert-manager's (on by default); kube-system is off by default.
-    assert denied == control | operators | {"cert-manager"}
+    # Every namespace the program runs the platform in; cert-manager's only where the file uses it
+    # (these files name no issuer), kube-system is off by default.
+    assert denied == control | operators
     for policy in of_kind(objs, "NetworkPolicy"):
         if policy["metadata"]["name"] == "default-deny-ingress":
             assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}

@@ -541,7 +541,13 @@ def test_the_control_plane_namespace_denies_by_default(dev_objects):
 
 
 def test_cert_manager_is_protected_by_default_and_kube_system_only_when_asked(tmp_path):
-    objs = objects(run(tenants_yaml="tenants: []\n", tmp_path=tmp_path))
+    # Unused, cert-manager's namespace may not exist: left alone unless the file says otherwise.
+    assert not in_namespace(objects(run(tenants_yaml="tenants: []\n", tmp_path=tmp_path)), "NetworkPolicy", "cert-manager")
+    uses_it = (
+        "tenants:\n  - name: t\n    gateway: {servers: [{port: 443, protocol: HTTPS, hosts: [a.example.com], "
+        "tls: {mode: SIMPLE, credentialName: t-tls, issuer: letsencrypt}}]}\n"
+    )
+    objs = objects(run(tenants_yaml=uses_it, tmp_path=tmp_path))
     webhook = {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "webhook"}
     tenant = _ns("shop", **{TENANT_LABEL: "shop"})
     assert network_admits_on(objs, "cert-manager", webhook, None, 10250)  # the API server

@@ -205,8 +205,7 @@ def test_a_tenant_gets_certificates_from_its_own_meshs_istiod_only(objs):
             # XDS and the CA of its own mesh; another mesh's 15012 is closed, its webhooks open (the API server's).
             assert network_admits_on(objs, namespace, {"app": "istiod"}, source, 15012) == (other == mesh)
             assert network_admits_on(objs, namespace, {"app": "istiod"}, source, 15017)
-    # Only the platform mesh (the first) carries the platform gateway's opening and protects cert-manager.
+    # Only the platform mesh (the first) carries the platform gateway's opening.
     first, *others = meshes.values()
     find(objs, "NetworkPolicy", "ingress-gateway", first)
     assert all(not [p for p in of_kind(objs, "NetworkPolicy") if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == "ingress-gateway"] for ns in others)
-    find(objs, "NetworkPolicy", "default-deny-ingress", "cert-manager")
