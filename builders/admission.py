@@ -31,9 +31,10 @@ POLICY_PREFIX = "istio-multitenancy-"
 KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"
 KUBE_SCHEDULER = "system:kube-scheduler"
 CONTROLLER_SERVICE_ACCOUNTS = (
-    "daemon-set-controller", "deployment-controller", "endpoint-controller", "endpointslice-controller",
-    "endpointslicemirroring-controller", "generic-garbage-collector", "horizontal-pod-autoscaler", "namespace-controller",
-    "replicaset-controller", "resourcequota-controller", "statefulset-controller",
+    "cloud-controller-manager", "daemon-set-controller", "deployment-controller", "disruption-controller",
+    "endpoint-controller", "endpointslice-controller", "endpointslicemirroring-controller", "generic-garbage-collector",
+    "horizontal-pod-autoscaler", "namespace-controller", "replicaset-controller", "resourcequota-controller",
+    "root-ca-cert-publisher", "service-account-controller", "service-controller", "statefulset-controller",
 )
 NODES_GROUP = "system:nodes"
 OPERATOR_SERVICE_ACCOUNT = "system:serviceaccount:istio-operator:istio-operator"

@@ -198,7 +198,8 @@ RULES: tuple[Rule, ...] = (
         (ADMISSION, PREVIEW),
         f"Admission policy: objects in tenant namespaces labelled `{TENANT_LABEL}` (every object the program creates there) "
         "are created, changed and deleted by platform identities only (and by Kubernetes' controllers, which run the "
-        "gateways' pods and collect garbage: exempt from this rule alone), subresources included (a gateway's "
+        "gateways' pods, update status and collect garbage, and cert-manager, which keeps the status of the platform's "
+        "Certificates: exempt from this rule), subresources included (a gateway's "
         "`deployments/scale`). The gateways each install path generates (Deployment, pods, Service, ServiceAccount, Role) "
         "carry the label too: the gateway chart's `labels`, the IstioOperator's `label`, the Gateway API `Gateway`'s "
         "`infrastructure.labels`. A tenant's own program may not create such objects.",
@@ -209,7 +210,9 @@ RULES: tuple[Rule, ...] = (
             "false",
             operations=("CREATE", "UPDATE", "DELETE"),
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
-            exempt=(CONTROLLERS,),
+            # The controllers run the gateways and keep status; cert-manager keeps the status of the
+            # platform's Certificates (certificates/status) and fills their Secrets.
+            exempt=(CONTROLLERS, CERT_MANAGER),
         ),
         allowed=f"objects labelled {TENANT_LABEL} in a tenant namespace are the platform's; create your own without that label",
     ),

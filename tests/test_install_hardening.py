@@ -159,7 +159,7 @@ def test_exemptions_are_per_rule_and_per_install_method(setup):
         assert "system:serviceaccounts:kube-system" not in expression
         # Kubernetes' controllers only where they write the platform's objects; cert-manager only where it must create.
         assert (gc in expression) == (rule in {"platform-objects-platform-only", "removed-tenant-frozen"}), rule
-        assert (cert_manager in expression) == (rule in {"certificate-requests-platform-only", "node-port-only-where-allowed", "acme-orders-platform-only"}), rule
+        assert (cert_manager in expression) == (rule in {"certificate-requests-platform-only", "node-port-only-where-allowed", "acme-orders-platform-only", "platform-objects-platform-only"}), rule
 
 
 def test_a_mesh_that_sets_its_outbound_policy_keeps_it(tmp_path):
