@@ -1,5 +1,5 @@
 """The tenant rules as the API server enforces them: a ValidatingAdmissionPolicy and its binding per
-rule of `policy/table.py` that has an admission form, and one ConfigMap of per-tenant parameters.
+rule of `rules/table.py` that has an admission form, and one ConfigMap of per-tenant parameters.
 
 The policies and bindings are the same for every tenant; what differs per tenant (its hosts,
 gateway, exports) is in the params ConfigMap in the control-plane namespace, one key per tenant
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from policy import invariants as inv
-from policy.table import ADMISSION_RULES, Rule
+from rules import invariants as inv
+from rules.table import ADMISSION_RULES, CERT_MANAGER, CONTROLLERS, Rule
 from tenants.meshes import platform_control_plane
 from tenants.model import ServiceType, Tenant, TenantsFile
 
@@ -23,11 +23,20 @@ from .meta import MANAGED_BY, TENANT_LABEL, k8s_object
 ADMISSION = "admissionregistration.k8s.io/v1"
 PARAMS_NAME = "istio-multitenancy-tenants"
 POLICY_PREFIX = "istio-multitenancy-"
-# Identities that act for the platform whatever the tenants file says: every istiod (it creates the
-# Deployments and Services of Gateway API gateways), the Istio operator (tenants' gateways on the
-# operator path), and Kubernetes' own controllers (garbage collection, namespace deletion, endpoint slices).
-KUBERNETES_CONTROLLERS_GROUP = "system:serviceaccounts:kube-system"
+# Kubernetes' own controllers, by the identities they act as: the controller manager (one identity,
+# or one service account per controller with --use-service-account-credentials) and the kubelets.
+# They write the platform's objects in tenant namespaces (pods and ReplicaSets of the gateways,
+# EndpointSlices copying the gateway Service's labels, quota status, garbage collection, namespace
+# deletion), so they are exempt from the rules about those objects, and from no other.
 KUBE_CONTROLLER_MANAGER = "system:kube-controller-manager"
+KUBE_SCHEDULER = "system:kube-scheduler"
+CONTROLLER_SERVICE_ACCOUNTS = (
+    "cloud-controller-manager", "daemon-set-controller", "deployment-controller", "disruption-controller",
+    "endpoint-controller", "endpointslice-controller", "endpointslicemirroring-controller", "generic-garbage-collector",
+    "horizontal-pod-autoscaler", "namespace-controller", "replicaset-controller", "resourcequota-controller",
+    "root-ca-cert-publisher", "service-account-controller", "service-controller", "statefulset-controller",
+)
+NODES_GROUP = "system:nodes"
 OPERATOR_SERVICE_ACCOUNT = "system:serviceaccount:istio-operator:istio-operator"
 
 
@@ -44,24 +53,44 @@ def params_namespace(config: TenantsFile) -> str:
     return platform_control_plane(config).namespace
 
 
-def platform_users(config: TenantsFile) -> list[str]:
-    return sorted({*config.platform_identities.users, *istiod_users(config), OPERATOR_SERVICE_ACCOUNT, KUBE_CONTROLLER_MANAGER})
+def platform_users(config: TenantsFile, operator: bool = False) -> list[str]:
+    """Who acts for the platform on every rule: the file's platform identities, every istiod (it
+    creates the Deployments and Services of Gateway API gateways) and, on the operator path only,
+    the Istio operator (tenants' gateways)."""
+    return sorted({*config.platform_identities.users, *istiod_users(config), *([OPERATOR_SERVICE_ACCOUNT] if operator else [])})
 
 
-def platform_groups(config: TenantsFile) -> list[str]:
-    return sorted({*config.platform_identities.groups, KUBERNETES_CONTROLLERS_GROUP})
+def controller_users() -> list[str]:
+    return [KUBE_CONTROLLER_MANAGER, KUBE_SCHEDULER, *(f"system:serviceaccount:kube-system:{sa}" for sa in CONTROLLER_SERVICE_ACCOUNTS)]
+
+
+def exempt_users(config: TenantsFile, rule: Rule, operator: bool = False) -> list[str]:
+    """The platform's identities, and those the rule exempts besides (Kubernetes' controllers, cert-manager)."""
+    admission = rule.admission
+    assert admission is not None
+    users = set(platform_users(config, operator))
+    if CONTROLLERS in admission.exempt:
+        users.update(controller_users())
+    if CERT_MANAGER in admission.exempt:
+        users.update(config.cluster.cert_manager.users)
+    return sorted(users)
+
+
+def exempt_groups(config: TenantsFile, rule: Rule) -> list[str]:
+    admission = rule.admission
+    assert admission is not None
+    return sorted({*config.platform_identities.groups, *([NODES_GROUP] if CONTROLLERS in admission.exempt else [])})
 
 
 def _cel_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
 
 
-def not_platform(config: TenantsFile) -> str:
-    """CEL: the request is not made by a platform identity."""
-    return (
-        f"!(request.userInfo.username in {_cel_list(platform_users(config))} || "
-        f"request.userInfo.groups.exists(g, g in {_cel_list(platform_groups(config))}))"
-    )
+def not_platform(config: TenantsFile, rule: Rule, operator: bool = False) -> str:
+    """CEL: the request is not made by an identity the rule exempts."""
+    groups = exempt_groups(config, rule)
+    by_group = f" || request.userInfo.groups.exists(g, g in {_cel_list(groups)})" if groups else ""
+    return f"!(request.userInfo.username in {_cel_list(exempt_users(config, rule, operator))}{by_group})"
 
 
 def host_pattern(tenant: Tenant) -> str:
@@ -95,6 +124,10 @@ def tenant_params(tenant: Tenant, config: TenantsFile) -> dict[str, str]:
         "nodePorts": str(tenant.quota.node_ports > 0).lower(),
         # The gateway's own Service may be a NodePort where the file makes it one.
         "gatewayNodePort": str(tenant.gateway.service.type == ServiceType.NODE_PORT).lower(),
+        "jwks": inv.jwks_uri_pattern(config.cluster.jwks_hosts),
+        "priorityClasses": "^(" + "|".join(re.escape(c) for c in config.cluster.priority_classes) + ")$",
+        # The namespaces its own NetworkPolicies may name.
+        "peers": "^(" + "|".join(re.escape(ns) for ns in platform.peer_namespaces(tenant)) + ")$",
     }
     for service in sorted({e.service for e in tenant.exports}):
         data[f"export.{service}"] = _export_pattern(inv.service_export_targets(tenant, platform, service))
@@ -112,7 +145,7 @@ def policy_name(rule: Rule) -> str:
     return POLICY_PREFIX + rule.name
 
 
-def admission_policy(rule: Rule, config: TenantsFile) -> dict:
+def admission_policy(rule: Rule, config: TenantsFile, operator: bool = False) -> dict:
     admission = rule.admission
     assert admission is not None
     groups = sorted({group for group, _ in admission.resources})
@@ -126,7 +159,7 @@ def admission_policy(rule: Rule, config: TenantsFile) -> dict:
         }
         for group in groups
     ]
-    conditions = [{"name": "not-a-platform-identity", "expression": not_platform(config)}]
+    conditions = [{"name": "not-a-platform-identity", "expression": not_platform(config, rule, operator)}]
     if admission.condition:
         conditions.append({"name": "applies", "expression": admission.condition})
     spec: dict = {
@@ -145,7 +178,11 @@ def admission_binding(rule: Rule, config: TenantsFile) -> dict:
     assert admission is not None
     spec: dict = {"policyName": policy_name(rule), "validationActions": ["Deny"]}
     if admission.tenant_namespaces:
-        spec["matchResources"] = {"namespaceSelector": {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}}
+        expressions = [{"key": TENANT_LABEL, "operator": "Exists"}]
+        listed = sorted(t.name for t in config.tenants)
+        if admission.removed_tenants_only and listed:
+            expressions.append({"key": TENANT_LABEL, "operator": "NotIn", "values": listed})
+        spec["matchResources"] = {"namespaceSelector": {"matchExpressions": expressions}}
     if admission.uses_params:
         # Fail closed: without its parameters, a rule refuses rather than admits.
         spec["paramRef"] = {"name": PARAMS_NAME, "namespace": params_namespace(config), "parameterNotFoundAction": "Deny"}
@@ -159,6 +196,7 @@ def params_keeper(config: TenantsFile) -> tuple[dict, dict]:
     return param_keeper(POLICY_PREFIX + "keep-params", PARAMS_NAME, params_namespace(config), MANAGED_BY)
 
 
-def admission_objects(config: TenantsFile) -> tuple[dict, list[tuple[dict, dict]]]:
-    """The params ConfigMap, and each rule's (policy, binding)."""
-    return admission_params(config), [(admission_policy(r, config), admission_binding(r, config)) for r in ADMISSION_RULES]
+def admission_objects(config: TenantsFile, operator: bool = False) -> tuple[dict, list[tuple[dict, dict]]]:
+    """The params ConfigMap, and each rule's (policy, binding); `operator`: Istio is installed by the
+    in-cluster operator, which then acts for the platform too."""
+    return admission_params(config), [(admission_policy(r, config, operator), admission_binding(r, config)) for r in ADMISSION_RULES]

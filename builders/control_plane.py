@@ -6,7 +6,7 @@ from tenants.model import ControlPlane, Observability
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
 from .istio import SECURITY, gateway, pinned_replicas, virtual_service
-from .mesh_settings import hardened_mesh_config, hardened_pilot_env, istiod_network_policy
+from .mesh_settings import hardened_mesh_config, hardened_pilot_env
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 OBSERVABILITY_GATEWAY = "observability-gateway"
@@ -62,11 +62,6 @@ def strict_mtls(namespace_name: str, labels: dict[str, str]) -> dict:
 
 def mesh_wide_mtls(cp: ControlPlane) -> dict:
     return strict_mtls(cp.namespace, MANAGED_BY)
-
-
-def istiod_protection(cp: ControlPlane, obs: Observability) -> dict:
-    """The NetworkPolicy in front of istiod; the scraper's namespace defaults to the control plane's."""
-    return istiod_network_policy(cp.namespace, obs.scraper_namespace or cp.namespace, MANAGED_BY)
 
 
 def addon_host(addon: str, obs: Observability) -> str:

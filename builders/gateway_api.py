@@ -15,7 +15,7 @@ from tenants.model import (
     Destination, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TlsMode, UriMatch,
 )
 
-from .meta import k8s_object, tenant_labels
+from .meta import TENANT_LABEL, k8s_object, tenant_labels
 from .tenant import gateway_resource_name
 
 GROUP = "gateway.networking.k8s.io"
@@ -102,7 +102,9 @@ def kubernetes_gateway(tenant: Tenant, control_plane_labels: Optional[dict[str, 
     annotations = {NAME_OVERRIDE: tenant.gateway_name}
     if service.type != ServiceType.LOAD_BALANCER:
         annotations[SERVICE_TYPE] = service.type.value
-    infrastructure: dict = {"labels": dict(tenant.gateway_labels)}
+    # Istio copies these to the Deployment, pods, Service and ServiceAccount it generates: the tenant
+    # label makes them the platform's objects, which the tenant may not change or delete.
+    infrastructure: dict = {"labels": {**tenant.gateway_labels, TENANT_LABEL: tenant.name}}
     if service.annotations:
         # Istio puts these on everything it generates for the Gateway, the Service included.
         infrastructure["annotations"] = dict(service.annotations)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from tenants.model import EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
+from tenants.model import Cluster, EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
 from tenants.rules import METADATA_ADDRESSES
 
+from .approver_policy import approver_policy_objects
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
 from .mesh_settings import ISTIOD_XDS_PORT
@@ -48,6 +49,7 @@ class Sharing:
 
     consumers: Mapping[str, Mapping[str, tuple[str, ...]]]  # owner tenant -> service -> consumer namespaces
     imports: Mapping[str, tuple[str, ...]]  # consumer tenant -> imported hosts, as Sidecar egress hosts
+    cluster: Cluster = field(default_factory=Cluster)  # the file's `cluster` settings: storage classes, cert-manager
 
     @classmethod
     def of(cls, config: TenantsFile) -> Sharing:
@@ -66,6 +68,7 @@ class Sharing:
         return cls(
             consumers={owner: {s: tuple(sorted(ns)) for s, ns in sorted(services.items())} for owner, services in consumers.items()},
             imports={name: tuple(sorted(hosts)) for name, hosts in imports.items()},
+            cluster=config.cluster,
         )
 
     def consumers_of(self, tenant: Tenant) -> Mapping[str, tuple[str, ...]]:
@@ -106,10 +109,14 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
         tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels),
-        resource_quota(tenant, labels),
+        resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)),
         limit_range(tenant, labels),
     ]
-    access = [*admin_role_bindings(tenant, labels), *certificates(tenant, labels)]
+    access = [
+        *admin_role_bindings(tenant, labels),
+        *certificates(tenant, labels),
+        *approver_policy_objects(tenant, sharing.cluster.cert_manager, labels),
+    ]
     return TenantIsolation(istio, kubernetes, access)
 
 
@@ -233,7 +240,7 @@ def gateway_node_ports(tenant: Tenant) -> int:
     return len(gateway_service_ports(tenant))
 
 
-def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
+def resource_quota(tenant: Tenant, labels: dict[str, str], storage_classes: tuple[str, ...] = ()) -> dict:
     quota = tenant.quota
     hard = {
         "requests.cpu": quota.cpu,
@@ -249,8 +256,38 @@ def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
         # one); its ports take node ports too.
         "services.loadbalancers": "1" if tenant.gateway.service.type == ServiceType.LOAD_BALANCER else "0",
         "services.nodeports": str(gateway_node_ports(tenant) + quota.node_ports),
+        "requests.storage": quota.storage,
+        "limits.ephemeral-storage": quota.limits_ephemeral_storage,
+        **{f"{cls}.storageclass.storage.k8s.io/requests.storage": quota.storage for cls in storage_classes},
+        **object_counts(tenant),
     }
     return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})
+
+
+# Kinds a tenant could otherwise create without bound (each object costs istiod, the API server or
+# cert-manager work for everyone): Istio's, Gateway API's, cert-manager's, and a few built-in ones.
+COUNTED_KINDS = (
+    "virtualservices.networking.istio.io", "destinationrules.networking.istio.io", "serviceentries.networking.istio.io",
+    "gateways.networking.istio.io", "sidecars.networking.istio.io", "workloadentries.networking.istio.io",
+    "peerauthentications.security.istio.io", "authorizationpolicies.security.istio.io",
+    "requestauthentications.security.istio.io", "telemetries.telemetry.istio.io",
+    "gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io", "grpcroutes.gateway.networking.k8s.io",
+    "tcproutes.gateway.networking.k8s.io", "tlsroutes.gateway.networking.k8s.io", "referencegrants.gateway.networking.k8s.io",
+    "certificates.cert-manager.io", "certificaterequests.cert-manager.io", "issuers.cert-manager.io",
+    "orders.acme.cert-manager.io", "challenges.acme.cert-manager.io",
+    "jobs.batch", "cronjobs.batch", "rolebindings.rbac.authorization.k8s.io", "roles.rbac.authorization.k8s.io",
+)
+
+
+def platform_object_allowance(tenant: Tenant) -> int:
+    """Room for the platform's own objects of one kind in the namespace, above the tenant's
+    `quota.objects`: its routes, export policies and certificates, and the two fixed policies."""
+    return len(tenant.routes) + len(tenant.exports) + len(tenant.gateway.servers) + 2
+
+
+def object_counts(tenant: Tenant) -> dict[str, str]:
+    limit = str(tenant.quota.objects + platform_object_allowance(tenant))
+    return {f"count/{kind}": limit for kind in COUNTED_KINDS}
 
 
 def limit_range(tenant: Tenant, labels: dict[str, str]) -> dict:
@@ -259,8 +296,9 @@ def limit_range(tenant: Tenant, labels: dict[str, str]) -> dict:
             "type": "Container",
             "defaultRequest": dict(CONTAINER_DEFAULT_REQUEST),
             "default": dict(CONTAINER_DEFAULT_LIMIT),
-            "max": {"memory": tenant.quota.container_memory},
-        }
+            "max": {"memory": tenant.quota.container_memory, "ephemeral-storage": tenant.quota.container_ephemeral_storage},
+        },
+        {"type": "PersistentVolumeClaim", "max": {"storage": tenant.quota.volume_size}},
     ]
     return k8s_object("v1", "LimitRange", "tenant-limits", tenant.namespace_name, labels=labels, spec={"limits": limits})
 

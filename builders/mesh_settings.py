@@ -8,8 +8,6 @@ names them.
 
 from __future__ import annotations
 
-from .meta import k8s_object, namespace_peer
-
 # Istio's `MeshConfig.OutboundTrafficPolicy.Mode`: only hosts in the service registry (Services,
 # ServiceEntries) are reachable through a sidecar; ALLOW_ANY would pass anything through.
 REGISTRY_ONLY = "REGISTRY_ONLY"
@@ -46,6 +44,10 @@ def hardened_pilot_env() -> dict[str, str]:
         # the monitoring port 15014 answers any caller that reaches it; off, it is served only
         # over authenticated XDS (`istioctl x internal-debug`).
         "ENABLE_DEBUG_ON_HTTP": "false",
+        # istiod would fetch every RequestAuthentication's jwksUri itself, from inside the control
+        # plane's network, for any tenant: the proxies fetch them instead (through their own
+        # NetworkPolicy), and admission limits jwksUri to the file's cluster.jwksHosts.
+        "PILOT_JWT_ENABLE_REMOTE_JWKS": "envoy",
     }
 
 
@@ -84,18 +86,3 @@ ISTIOD_XDS_PORT = 15012  # XDS and the CA, over mTLS or with a service account t
 ISTIOD_WEBHOOK_PORT = 15017  # the injection and validation webhooks, called by the API server
 ISTIOD_MONITORING_PORT = 15014  # metrics (and, unless ENABLE_DEBUG_ON_HTTP=false, debug endpoints)
 
-
-def istiod_network_policy(control_plane_namespace: str, scraper_namespace: str, labels: dict[str, str]) -> dict:
-    """istiod admits XDS/CA and webhook calls from anywhere (sidecars and gateways in every
-    namespace; the API server, which comes from no pod), metrics from the scraper's namespace only,
-    and nothing else: 15010 (XDS in plain text, no authentication) is closed."""
-    tcp = [{"protocol": "TCP", "port": port} for port in (ISTIOD_XDS_PORT, ISTIOD_WEBHOOK_PORT)]
-    spec = {
-        "podSelector": {"matchLabels": dict(ISTIOD_POD_LABELS)},
-        "policyTypes": ["Ingress"],
-        "ingress": [
-            {"ports": tcp},
-            {"from": [namespace_peer(scraper_namespace)], "ports": [{"protocol": "TCP", "port": ISTIOD_MONITORING_PORT}]},
-        ],
-    }
-    return k8s_object("networking.k8s.io/v1", "NetworkPolicy", "istiod-ingress", control_plane_namespace, labels=labels, spec=spec)

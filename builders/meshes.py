@@ -24,7 +24,7 @@ from tenants.model import Mesh, Revision
 from . import helm_values
 from .control_plane import strict_mtls
 from .helm_values import ChartRelease
-from .mesh_settings import istiod_mesh_config, istiod_network_policy
+from .mesh_settings import istiod_mesh_config
 from .meta import MANAGED_BY, MESH_LABEL, k8s_object, namespace
 
 REVISION_LABEL = "istio.io/rev"
@@ -53,12 +53,6 @@ def mesh_namespace(mesh: Mesh) -> dict:
 def mesh_mtls(mesh: Mesh) -> dict:
     """STRICT mTLS for the whole mesh: a PeerAuthentication in its root namespace."""
     return strict_mtls(mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh)})
-
-
-def mesh_istiod_protection(mesh: Mesh, scraper_namespace: Optional[str]) -> dict:
-    """The NetworkPolicy in front of the mesh's istiods (every revision's): as the platform
-    control plane's; metrics from the file's scraper namespace, else the mesh's own."""
-    return istiod_network_policy(mesh.namespace_name, scraper_namespace or mesh.namespace_name, {**MANAGED_BY, **mesh_labels(mesh)})
 
 
 def injection_labels(place: Placement) -> dict[str, str]:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-TENANT_LABEL = "istio-multitenancy.io/tenant"
-# The label the program puts on every namespace of a mesh (several meshes); each mesh's istiod selects its value.
-MESH_LABEL = "istio-multitenancy.io/mesh"
-# Set by the API server from the namespace's name and immutable: a tenant cannot forge it.
-NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+# The labels live with the rules that read them (rules/ sits below builders/); re-exported here.
+from rules.labels import MESH_LABEL, NAMESPACE_NAME_LABEL, TENANT_LABEL  # noqa: F401
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "istio-multitenancy"}
 
 # pulumi-kubernetes (>= 4.18.4) waits on this before creating dependants: the operator

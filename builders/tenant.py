@@ -12,7 +12,7 @@ from tenants.model import ControlPlane, Route, RouteKind, Server, Tenant
 from .control_plane import DEFAULT_NAMESPACE
 from .istio import gateway, pinned_replicas, virtual_service
 from .mesh_settings import gateway_pod_security_context
-from .meta import WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
+from .meta import TENANT_LABEL, WAIT_FOR_HEALTHY, k8s_object, namespace, tenant_labels
 from .pod_security import pod_security_labels
 
 
@@ -109,7 +109,9 @@ def gateway_operator(tenant: Tenant, cp: ControlPlane) -> dict:
         "name": tenant.gateway_name,
         "namespace": tenant.namespace_name,
         "enabled": True,
-        "label": dict(tenant.gateway_labels),
+        # The tenant label too: the operator puts `label` on the gateway's Deployment, pods, Service,
+        # ServiceAccount and Role, which the platform-objects rule then protects from the tenant.
+        "label": {**tenant.gateway_labels, TENANT_LABEL: tenant.name},
     }
     k8s = gateway_operator_service(tenant)
     # The pod runs under the namespace's Pod Security level (restricted by default).

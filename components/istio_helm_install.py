@@ -45,6 +45,9 @@ class IstioHelmInstall(pulumi.ComponentResource):
 class HelmMethod:
     """Current Istio from its Helm charts (`kubernetes.helm.v4.Chart`: every object a resource of its own)."""
 
+    # The platform gateway's Service targets each server port at itself (helm_values.control_plane_gateway_service).
+    gateway_target_ports: Optional[tuple[int, ...]] = None
+
     def __init__(self, install: Installation, provider: pulumi.ProviderResource):
         assert install.charts is not None, "the Helm install needs a chart source"
         self.install_settings = install

@@ -9,6 +9,8 @@ import pulumi
 
 from builders.control_plane import control_plane_operator
 from builders.operator import operator_objects
+from builders.meta import MANAGED_BY
+from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS, default_deny
 from builders.tenant import gateway_operator
 from tenants.install import Installation
 from tenants.model import ControlPlane, Observability, Tenant
@@ -53,12 +55,17 @@ class IstioOperatorInstall(pulumi.ComponentResource):
         # The operator starts only once its CRD, its namespace and its permissions exist.
         self.deployment = add(deployment, [self.namespace, self.crd, account_res, binding_res])
         add(service, [self.namespace])
+        # Nothing calls the operator (its metrics listen on localhost): the namespace admits no one.
+        add(default_deny(namespace["metadata"]["name"], MANAGED_BY), [self.namespace])
         self.register_outputs({})
 
 
 class OperatorMethod:
     """Istio 1.22-1.23 through the in-cluster operator: one `IstioOperator` for the control plane,
     one per tenant gateway, each waited on until the operator reports it HEALTHY."""
+
+    # The profiles' ingress gateway Service maps 80 and 443 to these pod ports.
+    gateway_target_ports: Optional[tuple[int, ...]] = OPERATOR_GATEWAY_TARGET_PORTS
 
     def __init__(self, install: Installation, provider: pulumi.ProviderResource):
         self.version = install.istio_version

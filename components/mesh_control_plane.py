@@ -8,18 +8,21 @@ from typing import Optional
 
 import pulumi
 
-from builders.meshes import mesh_istiod_protection, mesh_mtls, mesh_namespace
+from builders.control_plane import observability_servers
+from builders.meshes import mesh_mtls, mesh_namespace, mesh_labels
+from builders.meta import MANAGED_BY
+from builders.platform_network import control_plane_network, gateway_pod_ports
 from tenants.meshes import control_plane_of
 from tenants.model import ControlPlane, Mesh, Observability, TenantsFile
 
 from .install_method import InstallMethod
 from .kubernetes import child_declarer
-from .platform_control_plane import PlatformControlPlane, add_observability
+from .platform_control_plane import PlatformControlPlane, add_observability, add_platform_network
 
 
 class MeshControlPlane(pulumi.ComponentResource):
     """`ready`: Istio's CRDs, every revision's istiod and the mesh's tags; its tenants' Istio objects wait for it.
-    `scraper_namespace`: where the Prometheus that scrapes istiod runs (default: the mesh's namespace)."""
+    `tenants`: the whole file (the scraper's namespace, which platform namespaces to protect)."""
 
     def __init__(
         self,
@@ -27,7 +30,7 @@ class MeshControlPlane(pulumi.ComponentResource):
         *,
         observability: Optional[Observability],
         method: InstallMethod,
-        scraper_namespace: Optional[str] = None,
+        tenants: TenantsFile,
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -46,8 +49,11 @@ class MeshControlPlane(pulumi.ComponentResource):
         parts = method.mesh_control_planes(self, mesh.name, mesh, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_mtls(mesh), [self.namespace, *self.ready])
-        # Every install method runs the mesh's istiods here: the same NetworkPolicy in front of them.
-        add(mesh_istiod_protection(mesh, scraper_namespace), [self.namespace])
+        # Every install method runs the mesh's istiods here: the same NetworkPolicies in front of
+        # them; the platform mesh's also protect its gateway and the namespaces the file names.
+        ports = gateway_pod_ports(observability_servers(observability), method.gateway_target_ports) if observability else []
+        network = control_plane_network(tenants, mesh, mesh.namespace_name, ports, platform=observability is not None)
+        add_platform_network(self, mesh.name, provider, network, mesh.namespace_name, self.namespace, {**MANAGED_BY, **mesh_labels(mesh)})
         if observability is not None:
             add_observability(add, self.config, observability, self.namespace, parts)
         self.register_outputs({})
@@ -59,7 +65,9 @@ def control_planes(
     """The file's control planes by mesh name: each mesh's, or (key None) the one platform control plane."""
     if config.meshes is None:
         cp = config.control_plane
-        platform = PlatformControlPlane(cp.name, config=cp, observability=config.observability, method=method, provider=provider)
+        platform = PlatformControlPlane(
+            cp.name, config=cp, observability=config.observability, method=method, provider=provider, tenants=config
+        )
         return {None: platform}
     # The platform mesh first: it installs what the cluster shares (Istio's CRDs, the CNI agent).
     return {
@@ -67,7 +75,7 @@ def control_planes(
             mesh,
             observability=config.observability if i == 0 else None,
             method=method,
-            scraper_namespace=config.observability.scraper_namespace,
+            tenants=config,
             provider=provider,
             opts=_was_the_platform() if i == 0 else None,
         )

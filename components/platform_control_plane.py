@@ -7,8 +7,9 @@ from typing import Optional
 
 import pulumi
 
-from builders.control_plane import control_plane_namespace, istiod_protection, mesh_wide_mtls, observability_objects
-from tenants.model import ControlPlane, Observability
+from builders.control_plane import control_plane_namespace, mesh_wide_mtls, observability_objects, observability_servers
+from builders.platform_network import PlatformNetwork, control_plane_network, gateway_pod_ports
+from tenants.model import ControlPlane, Observability, TenantsFile
 
 from .install_method import ControlPlaneParts, InstallMethod
 from .kubernetes import child_declarer
@@ -25,6 +26,8 @@ class PlatformControlPlane(pulumi.ComponentResource):
         observability: the tenants file's `observability` (which add-ons get a route, on which domain).
         method: the install method (components.install_method: Helm, operator or Sail).
         provider: the Kubernetes provider (cluster); tenants use the same one.
+        tenants: the whole tenants file, for the platform namespaces' NetworkPolicies (which
+            namespaces the program may protect, the scraper); default: one with this control plane.
 
     Outputs (attributes): `namespace` (protected), `installation`, and `ready`: Istio's CRDs and a
     running istiod; every Istio object of the platform and the tenants waits for it.
@@ -38,6 +41,7 @@ class PlatformControlPlane(pulumi.ComponentResource):
         observability: Observability,
         method: InstallMethod,
         provider: pulumi.ProviderResource,
+        tenants: Optional[TenantsFile] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("istio-multitenancy:index:PlatformControlPlane", name, None, opts)
@@ -53,8 +57,12 @@ class PlatformControlPlane(pulumi.ComponentResource):
         parts = method.control_plane(self, name, config, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_wide_mtls(config), [self.namespace, *self.ready])
-        # Every install path runs istiod here: the same NetworkPolicy in front of it.
-        add(istiod_protection(config, observability), [self.namespace])
+        # Every install path runs istiod here: the same NetworkPolicies in front of it, and of
+        # the platform namespaces the file lets the program protect.
+        tenants = tenants or TenantsFile(control_plane=config, observability=observability)
+        ports = gateway_pod_ports(observability_servers(observability), method.gateway_target_ports)
+        network = control_plane_network(tenants, None, config.namespace, ports)
+        add_platform_network(self, name, provider, network, config.namespace, self.namespace)
         add_observability(add, config, observability, self.namespace, parts)
         self.register_outputs({})
 
@@ -65,3 +73,23 @@ def add_observability(add, config: ControlPlane, observability: Observability, n
         # The observability Gateway selects the control plane's ingress gateway pods.
         after = [*parts.ready, *parts.ingress] if obj["kind"] == "Gateway" else parts.ready
         add(obj, [namespace, *after])
+
+
+def add_platform_network(
+    owner: pulumi.Resource,
+    scope: str,
+    provider: pulumi.ProviderResource,
+    network: PlatformNetwork,
+    own: str,
+    namespace: pulumi.Resource,
+    labels: Optional[dict[str, str]] = None,
+) -> None:
+    """The default denies and openings: those of the component's own namespace named `<scope>/<name>`
+    (istiod-ingress keeps its name), the others' `<scope>/<namespace>/<name>` (each namespace has a
+    `default-deny-ingress`)."""
+    declarers = {}
+    for obj in network.objects(labels) if labels else network.objects():
+        ns = obj["metadata"]["namespace"]
+        if ns not in declarers:
+            declarers[ns] = child_declarer(owner, scope if ns == own else f"{scope}/{ns}", provider)
+        declarers[ns](obj, [namespace] if ns == own else [])

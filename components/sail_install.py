@@ -9,6 +9,7 @@ from typing import Optional
 import pulumi
 
 from builders.meta import MANAGED_BY, namespace
+from builders.platform_network import default_deny
 from builders.sail import (
     CNI_NAMESPACE, SAIL_OPERATOR_NAMESPACE, cni_resource, istio_resource, operator_chart_arguments, platform_istio, revision_tag,
 )
@@ -34,6 +35,9 @@ class SailOperatorInstall(pulumi.ComponentResource):
         # Sail installs components into namespaces that exist; the CNI agent's is the program's.
         cni_namespace = add(namespace(CNI_NAMESPACE, dict(MANAGED_BY)), [], protect=True)
         self.cni = add(cni_resource(install.istio_version), [cni_namespace, self.operator])
+        # Nothing calls the operator, and the CNI agent runs on the host network: both namespaces admit no one.
+        for ns, resource in ((SAIL_OPERATOR_NAMESPACE, operator_namespace), (CNI_NAMESPACE, cni_namespace)):
+            child_declarer(self, f"{name}/{ns}", provider)(default_deny(ns, MANAGED_BY), [resource])
         self.register_outputs({})
 
 

@@ -10,6 +10,7 @@ import pulumi
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
 from tenants.meshes import placement
+from tenants.model import InstallMethod
 from tenants.stack import Settings
 
 from .gateway_api_crds import GatewayApiCrds
@@ -57,7 +58,9 @@ def build_stack(
     meshes = control_planes(config, method, provider)
     # The in-cluster tenant rules; their parameters live in the platform mesh's namespace.
     platform = next(iter(meshes.values()))
-    admission = TenantAdmission("admission", config=config, namespace=platform.namespace, provider=provider)
+    # The Istio operator's service account is a platform identity on the operator path only.
+    operator = settings.stack.install_method == InstallMethod.OPERATOR
+    admission = TenantAdmission("admission", config=config, namespace=platform.namespace, provider=provider, operator=operator)
     crds = settings.install.gateway_api.manifests
     gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
     sharing = Sharing.of(config)

@@ -14,7 +14,8 @@ from .kubernetes import child_declarer
 
 class TenantAdmission(pulumi.ComponentResource):
     """`params` is the per-tenant parameters ConfigMap: a tenant's namespace waits for it, so that
-    the rules find the tenant's parameters from the namespace's first object on."""
+    the rules find the tenant's parameters from the namespace's first object on. `operator`: Istio is
+    installed by the in-cluster operator, whose service account then acts for the platform."""
 
     def __init__(
         self,
@@ -23,11 +24,12 @@ class TenantAdmission(pulumi.ComponentResource):
         config: TenantsFile,
         namespace: pulumi.Resource,
         provider: pulumi.ProviderResource,
+        operator: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__("istio-multitenancy:index:TenantAdmission", name, None, opts)
         add = child_declarer(self, name, provider)
-        params, rules = admission_objects(config)
+        params, rules = admission_objects(config, operator)
         self.params = add(params, [namespace])
         for policy, binding in rules:
             declared = add(policy, [])

@@ -1,4 +1,4 @@
-"""The CrossGuard pack: `pulumi preview --policy-pack policy` (the invariants live in `invariants.py`).
+"""The CrossGuard pack: `pulumi preview --policy-pack policy` (the rules and their checks live in `rules/table.py` and `rules/invariants.py`).
 
 Pulumi runs this file with the pack's own virtualenv (policy/.venv, from policy/requirements.txt):
 pulumi-policy pins protobuf 5, the program's .venv has protobuf 6.
@@ -25,8 +25,8 @@ from pulumi_policy import (  # noqa: E402
 )
 
 from policy import engine_stack  # noqa: E402
-from policy.invariants import Invariant, Platform, kubernetes_object, tenants_path  # noqa: E402
-from policy.table import INVARIANTS, looks_at  # noqa: E402
+from rules.invariants import Invariant, Platform, kubernetes_object, tenants_path  # noqa: E402
+from rules.table import INVARIANTS, looks_at  # noqa: E402
 from tenants import ConfigError, Problem  # noqa: E402
 from tenants.stack import NAMESPACE  # noqa: E402
 

@@ -749,7 +749,8 @@ def _gateways(render: Render, tenant: str) -> list[tuple[str, dict]]:
     for key, head in render.heads.items():
         if head.tenant == tenant and key[1] == "IstioOperator":
             for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
-                out.append((gw.get("name", ""), gw.get("label") or {}))
+                # The tenant label follows the tenant whatever is pinned (as on the chart below).
+                out.append((gw.get("name", ""), {k: v for k, v in (gw.get("label") or {}).items() if k != TENANT_LABEL}))
     for _, entry in _gateway_charts(render, tenant):
         inputs = entry.get("inputs") or {}
         values = inputs.get("values") or {}

@@ -775,6 +775,17 @@ class Quota(Model):
     node_ports: NonNegativeInt = Field(
         0, description="Node ports the tenant's own NodePort Services may take; 0 refuses NodePort Services."
     )
+    storage: Quantity = Field(
+        "100Gi", description="requests.storage: total storage the tenant's PVCs request (per listed StorageClass too)."
+    )
+    volume_size: Quantity = Field("20Gi", description="Largest PersistentVolumeClaim (LimitRange max).")
+    limits_ephemeral_storage: Quantity = Field(
+        "40Gi", description="limits.ephemeral-storage: total local disk limit of the pods of the tenant's namespace."
+    )
+    container_ephemeral_storage: Quantity = Field("4Gi", description="Largest ephemeral-storage limit of one container (LimitRange max).")
+    objects: PositiveInt = Field(
+        50, description="Maximum objects of each Istio, Gateway API and cert-manager kind, and of Jobs, CronJobs and RoleBindings."
+    )
 
 
 class PodSecurity(str, Enum):
@@ -899,11 +910,73 @@ class PlatformIdentities(Model):
     """Who acts for the platform in the cluster: exempt from the admission policies that bind tenants."""
 
     users: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
-        default_factory=lambda: ["system:serviceaccount:cert-manager:cert-manager"],
-        description="Users (the Pulumi deployer's, cert-manager's service account).",
+        default_factory=list,
+        description="Users (the Pulumi deployer's). cert-manager is not one: it is exempted per rule (cluster.certManager.users).",
     )
     groups: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
         default_factory=lambda: ["system:masters"], description="Groups (cluster administrators)."
+    )
+
+
+CERT_MANAGER_SERVICE_ACCOUNT = "system:serviceaccount:cert-manager:cert-manager"
+
+
+class CertManager(Model):
+    """cert-manager, where the cluster runs it: a namespace the program uses but does not create."""
+
+    namespace: DnsLabel = Field("cert-manager", description="cert-manager's namespace.")
+    network_policy: Optional[Bool] = Field(
+        None,
+        description="Give cert-manager's namespace a default-deny ingress NetworkPolicy, with its webhook open "
+        "(the API server calls it) and its metrics to the scraper only. Default: on whenever the file uses cert-manager "
+        "(a server names an issuer, or approverPolicy), off otherwise (the namespace may not exist).",
+    )
+
+    def protected(self, config: "TenantsFile") -> bool:
+        if self.network_policy is not None:
+            return self.network_policy
+        return self.approver_policy or any(
+            server.tls is not None and server.tls.issuer for tenant in config.tenants for server in tenant.gateway.servers
+        )
+    users: Annotated[list[Annotated[str, Field(min_length=1)]], AfterValidator(_unique)] = Field(
+        default_factory=lambda: [CERT_MANAGER_SERVICE_ACCOUNT],
+        description="cert-manager's controller identity: exempt only from the rules about what it must create "
+        "(CertificateRequests, ACME Orders and Challenges, its HTTP-01 solvers), never from the Certificate rules.",
+    )
+    approver_policy: Bool = Field(
+        False,
+        description="The cluster runs cert-manager's approver-policy: generate one CertificateRequestPolicy per tenant "
+        "(its hosts, no CA, no subject) and its RBAC.",
+    )
+
+
+class KubeSystem(Model):
+    """kube-system, which the program uses (DNS) but does not own."""
+
+    network_policy: Bool = Field(
+        False,
+        description="Give kube-system a default-deny ingress NetworkPolicy with DNS (53) open to every namespace. "
+        "Off by default: kube-system runs components the program does not know (metrics-server behind the API "
+        "server's aggregation, the CNI's and the cloud's own agents), which a default deny would cut off.",
+    )
+
+
+class Cluster(Model):
+    """What the cluster offers tenants, and which of its own namespaces the program protects."""
+
+    cert_manager: CertManager = Field(default_factory=CertManager, description="cert-manager, as the cluster runs it.")
+    kube_system: KubeSystem = Field(default_factory=KubeSystem, description="kube-system's protection.")
+    jwks_hosts: Annotated[list[DnsSubdomain], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="Hosts a tenant's RequestAuthentication may fetch JWKS from (jwksUri, https only); none by default.",
+    )
+    storage_classes: Annotated[list[DnsSubdomain], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="StorageClasses named in each tenant's quota, each with the tenant's quota.storage (the total "
+        "requests.storage bounds every class anyway).",
+    )
+    priority_classes: Annotated[list[DnsSubdomain], AfterValidator(_unique)] = Field(
+        default_factory=list, description="PriorityClasses tenants' pods may use (none: pods without a PriorityClass only)."
     )
 
 
@@ -927,6 +1000,9 @@ class TenantsFile(Model):
     )
     observability: Observability = Field(
         default_factory=Observability, description="Observability add-ons on the control-plane gateway."
+    )
+    cluster: Cluster = Field(
+        default_factory=Cluster, description="What the cluster offers tenants (storage, priority classes, JWKS hosts) and cert-manager."
     )
     tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
 

@@ -68,7 +68,7 @@ def _matches(rules: list[dict], request: Request) -> bool:
         assert set(rule) <= {"apiGroups", "apiVersions", "operations", "resources", "scope"}, rule
         if (
             any(g in ("*", request.group) for g in rule["apiGroups"])
-            and any(r in ("*", resource) for r in rule["resources"])
+            and any(r in ("*", "*/*", resource) for r in rule["resources"])
             and any(o in ("*", request.operation) for o in rule["operations"])
             and not (rule.get("scope") == "Namespaced" and request.subject["kind"] == "Namespace")
         ):

@@ -7,6 +7,7 @@ instead of being misjudged.
 from __future__ import annotations
 
 import ipaddress
+from typing import Optional
 
 from tests.support import of_kind
 
@@ -151,3 +152,29 @@ def policy_namespaces(objs: list[dict], namespace: str) -> set[str]:
         for entry in rule.get("from", [])
         for ns in entry["source"].get("namespaces", [])
     }
+
+
+def network_admits_on(objs: list[dict], namespace: str, pod_labels: dict, source: Optional[dict], port: int, protocol: str = "TCP") -> bool:
+    """Kubernetes' verdict on a connection to `port` of a pod, from a pod of a namespace labelled
+    `source` (its namespace's labels; None: from outside any namespace). Peers with a podSelector
+    are taken to name pods of their own namespace, which the caller's `source` never holds."""
+    selecting = [
+        policy["spec"] for policy in in_namespace(objs, "NetworkPolicy", namespace)
+        if "Ingress" in policy["spec"]["policyTypes"] and label_selector_selects(policy["spec"]["podSelector"], pod_labels)
+    ]
+    if not selecting:
+        return True
+    for spec in selecting:
+        for rule in spec.get("ingress") or []:
+            ports = rule.get("ports")
+            if ports and not any(p["port"] == port and p.get("protocol", "TCP") == protocol for p in ports):
+                continue
+            if "from" not in rule:
+                return True
+            for peer in rule["from"]:
+                assert set(peer) <= {"namespaceSelector", "podSelector"}, peer
+                if "podSelector" in peer and "namespaceSelector" not in peer:
+                    continue
+                if source is not None and label_selector_selects(peer["namespaceSelector"], source):
+                    return True
+    return False

@@ -13,8 +13,8 @@ import yaml
 from builders.admission import PARAMS_NAME, admission_objects, admission_params, host_pattern, params_keeper
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import tenant_namespace
-from policy.invariants import CLUSTER_SCOPED_KINDS, Platform
-from policy.table import ADMISSION_RULES, RULES, evaluate
+from rules.invariants import CLUSTER_SCOPED_KINDS, Platform
+from rules.table import ADMISSION_RULES, RULES, evaluate
 from tenants import load_tenants
 from tests.admission_support import Request, refusals
 from tests.support import schema_errors
@@ -35,6 +35,8 @@ def emitted() -> tuple[list[dict], dict[str, dict]]:
     objects = [params, *(obj for pair in rules for obj in pair)]
     namespaces = {t.namespace_name: tenant_namespace(t)["metadata"]["labels"] for t in config().tenants}
     namespaces["istio-system"] = {"kubernetes.io/metadata.name": "istio-system"}
+    for retained in CASES["retained"]:
+        namespaces[retained["namespace"]] = {"kubernetes.io/metadata.name": retained["namespace"], TENANT_LABEL: retained["tenant"]}
     return objects, namespaces
 
 
@@ -88,10 +90,16 @@ def _crossguard(case: dict) -> list[str]:
     return [v.policy for v in evaluate([("urn:case", resource_type(obj["apiVersion"], obj["kind"]), obj)], platform)]
 
 
-# Requests a tenant's program never makes through Pulumi: deletions, and namespaces (cluster-scoped).
+def _tenant_admin(user: str) -> bool:
+    return any(CASES["users"][user]["username"] in t.admins.users for t in config().tenants)
+
+
+# Requests a tenant's program never makes through Pulumi: deletions, namespaces (cluster-scoped),
+# what the platform's identities (the deployer, cert-manager) do, and removed tenants' namespaces.
 PREVIEWED = [
     c for c in CEL_CASES
-    if c["operation"] != "DELETE" and c["object"]["kind"] not in CLUSTER_SCOPED_KINDS and CASES["users"][c["as"]] != CASES["users"]["deployer"]
+    if c["operation"] != "DELETE" and c["object"]["kind"] not in CLUSTER_SCOPED_KINDS and _tenant_admin(c["as"])
+    and c["object"]["metadata"].get("namespace") not in {r["namespace"] for r in CASES["retained"]}
 ]
 
 
@@ -126,6 +134,21 @@ def test_a_namespace_without_parameters_is_refused_what_needs_them():
     assert admission_refusals(web_service, without_shop) == [RULE_BY_NAME["virtual-service-own-hosts"].message]
     missing = [o for o in objects if o["kind"] != "ConfigMap"]
     assert admission_refusals(web_service, missing) == ["istio-multitenancy-virtual-service-own-hosts: no params"]
+
+
+def test_only_removed_tenants_namespaces_are_frozen_and_deletions_there_never_need_parameters():
+    """The frozen rule reads no parameters: without them the namespace controller could delete nothing."""
+    (binding,) = [b for _, b in admission_objects(config())[1] if b["metadata"]["name"] == "istio-multitenancy-removed-tenant-frozen"]
+    assert "paramRef" not in binding["spec"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"] == [
+        {"key": TENANT_LABEL, "operator": "Exists"}, {"key": TENANT_LABEL, "operator": "NotIn", "values": ["bank", "shop"]},
+    ]
+    objects, _ = emitted()
+    missing = [o for o in objects if o["kind"] != "ConfigMap"]
+    frozen_delete = next(c for c in REFUSED if c["name"] == "frozen-namespace-loses-a-config-map")
+    assert admission_refusals(frozen_delete, missing) == [RULE_BY_NAME["removed-tenant-frozen"].message]
+    cleanup = {**frozen_delete, "as": "deployer"}
+    assert admission_refusals(cleanup, missing) == []
 
 
 def test_params_hold_each_tenants_data_under_its_namespace():
@@ -168,19 +191,21 @@ def test_bindings_scope_rules_to_tenant_namespaces_by_label():
         selector = binding["spec"].get("matchResources", {}).get("namespaceSelector")
         if policy["metadata"]["name"].endswith("tenant-namespace-labels"):
             assert selector is None  # a tenant removing its own label must still meet the rule
+        elif policy["metadata"]["name"].endswith("removed-tenant-frozen"):
+            assert selector["matchExpressions"][0] == {"key": TENANT_LABEL, "operator": "Exists"}  # and not a listed tenant's
         else:
             assert selector == {"matchExpressions": [{"key": TENANT_LABEL, "operator": "Exists"}]}
         assert binding["spec"]["validationActions"] == ["Deny"] and policy["spec"]["failurePolicy"] == "Fail"
 
 
 def test_the_isolation_pages_table_is_the_rules_table():
-    from policy.table import TABLE_BEGIN, TABLE_PAGE, rules_table
+    from rules.table import TABLE_BEGIN, TABLE_PAGE, rules_table
     from render.engine import PROJECT_ROOT
 
     assert TABLE_PAGE == PROJECT_ROOT / "docs" / "isolation.md"
     page = TABLE_PAGE.read_text(encoding="utf-8")
     assert page.count(TABLE_BEGIN) == 1
-    assert rules_table() in page, "docs/isolation.md's rules table is out of date: run `python -m policy.table`"
+    assert rules_table() in page, "docs/isolation.md's rules table is out of date: run `python -m rules.table`"
     for rule in RULES:  # every rule says where it is enforced, from the known places
         assert rule.enforced and set(rule.enforced) <= {"tenants file", "preview", "admission", "mesh", "Pod Security", "NetworkPolicy"}
         assert ("admission" in rule.enforced) == (rule.admission is not None) or rule.name in ADMISSION_BY_OTHER_RULES

@@ -64,7 +64,8 @@ def test_three_istio_operators(classic_objects):
         (gateway,) = spec["components"]["ingressGateways"]
         k8s = gateway["k8s"]
         assert {k: v for k, v in gateway.items() if k != "k8s"} == {
-            "name": gateway_name, "namespace": workspace, "enabled": True, "label": labels,
+            # The tenant label too: on everything the operator generates, which the tenant may then not change.
+            "name": gateway_name, "namespace": workspace, "enabled": True, "label": {**labels, "istio-multitenancy.io/tenant": workspace},
         }
         # The health port and the one declared server, on the target port Istio's own default
         # gives port 80 (its gateway pods run unprivileged); nothing else is opened. The gateway's

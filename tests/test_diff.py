@@ -194,7 +194,11 @@ def test_a_rename_with_previous_names_reads_as_one_tenant(base, tmp_path):
 
     assert report.hints == [] and report.moves == [] and report.warnings == []
     assert sorted(t for t, g in report.groups.items() if g) == ["payments", "platform"]
-    (params,) = report.groups["platform"].changed
+    # The parameters, and the frozen rule's binding, which lists the tenants by name (the renamed
+    # tenant's namespace must not read as a removed tenant's).
+    changed = {c.key[-1]: c for c in report.groups["platform"].changed}
+    assert set(changed) == {"istio-multitenancy-tenants", "istio-multitenancy-removed-tenant-frozen"}
+    params = changed["istio-multitenancy-tenants"]
     assert params.fields == ['data.workspace-2.tenant: "workspace-2" -> "payments"']
     group = report.groups["payments"]
     assert group.title == "tenant payments (renamed from workspace-2: previousNames)"
@@ -263,7 +267,11 @@ def test_a_rename_keeping_default_gateway_names_warns_that_the_gateway_is_replac
     group = pinned.groups["payments"]
     assert operator not in dict(group.removed) and operator not in group.added
     (change,) = [c for c in group.changed if c.key == operator]
-    assert change.fields == ['metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"']
+    # The tenant label follows the tenant (on the IstioOperator and on everything it deploys), as on the Helm path.
+    assert change.fields == [
+        'metadata.labels.istio-multitenancy.io/tenant: "workspace-2" -> "payments"',
+        'spec.components.ingressGateways[name=workspace-2-ingressgw].label.istio-multitenancy.io/tenant: "workspace-2" -> "payments"',
+    ]
 
 
 # The Helm path (stack dev): a tenant's gateway is a Helm release, a Chart resource whose objects are

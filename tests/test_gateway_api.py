@@ -131,9 +131,10 @@ def test_the_gateway(shop_objects):
     gateway = find(shop_objects, "Gateway", "shop-gateway", "shop")
     spec = gateway["spec"]
     assert spec["gatewayClassName"] == "istio"
-    # The generated pods carry the tenant's gateway labels; the Service its type and annotations.
+    # The generated pods carry the tenant's gateway labels, and everything generated the tenant
+    # label (the platform's objects, which the tenant may not change); the Service its type and annotations.
     assert spec["infrastructure"] == {
-        "labels": SHOP["gateway"]["labels"],
+        "labels": {**SHOP["gateway"]["labels"], "istio-multitenancy.io/tenant": "shop"},
         "annotations": SHOP["gateway"]["service"]["annotations"],
     }
     assert gateway["metadata"]["annotations"] == {NAME_OVERRIDE: "shop-ingressgw", SERVICE_TYPE: "NodePort"}

@@ -14,8 +14,8 @@ import yaml
 
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import gateway_service_ports
-from policy.invariants import Platform
-from policy.table import evaluate
+from rules.invariants import Platform
+from rules.table import evaluate
 from render.charts import KUBERNETES_VERSION, Expansion, expand, helm_binary, template
 from render.engine import PROJECT_ROOT, ProgramRun, run_program
 from tenants.loader import parse_tenants

@@ -153,7 +153,7 @@ def test_istiod_scopes_gateways_uses_cni_and_runs_the_chosen_images():
     assert (istiod.chart, istiod.name, istiod.namespace) == ("istiod", "istiod", "mesh-system")
     values = istiod.values
     # Gateways scoped to their namespace; no debug endpoints over plain HTTP (the operator path's settings).
-    assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false"}
+    assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false", "PILOT_JWT_ENABLE_REMOTE_JWKS": "envoy"}
     assert values["cni"] == {"enabled": True}
     assert values["meshConfig"] == {
         "ingressControllerMode": "OFF",

@@ -12,7 +12,7 @@ from builders.admission import PARAMS_NAME, platform_users
 from builders.mesh_settings import gateway_chart_pod_security_context, gateway_pod_security_context, hardened_mesh_config, hardened_pilot_env
 from render.engine import PROJECT_ROOT, ProgramRun
 from tenants.loader import parse_tenants
-from tests.support import chart_values, charts, find, objects, of_kind, registration_of, run
+from tests.support import chart_values, charts, deployed_gateway, find, objects, of_kind, registration_of, run
 
 DEV = (PROJECT_ROOT / "tenants" / "dev.yaml").read_text(encoding="utf-8")
 MESHES = (PROJECT_ROOT / "tenants" / "meshes.yaml").read_text(encoding="utf-8")
@@ -67,6 +67,7 @@ def test_every_istiod_gets_the_hardened_mesh_settings(setup):
     assert len(planes) == (sum(len(m.revision_list) for m in config.meshes) if config.meshes else 1)
     for plane in planes.values():
         assert hardened_pilot_env().items() <= plane["env"].items()
+        assert plane["env"]["PILOT_JWT_ENABLE_REMOTE_JWKS"] == "envoy"  # every install path, every mesh
         assert hardened_mesh_config().items() <= plane["meshConfig"].items()
         assert plane["cni"] is True  # injected pods need no istio-init with NET_ADMIN
         if name != "operator":  # Istio 1.23 deploys no Gateway API gateways here (the rules refuse such tenants)
@@ -90,6 +91,7 @@ def test_istiod_is_behind_its_network_policy_in_every_control_plane_namespace(se
     namespaces = {plane["namespace"] for plane in control_planes(program).values()}
     assert namespaces
     for namespace in namespaces:
+        find(objs, "NetworkPolicy", "default-deny-ingress", namespace)
         policy = find(objs, "NetworkPolicy", "istiod-ingress", namespace)
         assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "istiod"}}
         opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
@@ -144,6 +146,22 @@ def test_every_istiod_is_a_platform_identity(setup):
     assert all(f"'{user}'" in exempt for user in users)
 
 
+def test_exemptions_are_per_rule_and_per_install_method(setup):
+    name, program, _ = setup
+    policies = {p["metadata"]["name"].removeprefix("istio-multitenancy-"): p["spec"]["matchConditions"][0]["expression"]
+                for p in of_kind(objects(program), "ValidatingAdmissionPolicy") if "keep-params" not in p["metadata"]["name"]}
+    operator = "system:serviceaccount:istio-operator:istio-operator"
+    cert_manager = "system:serviceaccount:cert-manager:cert-manager"
+    gc = "system:serviceaccount:kube-system:generic-garbage-collector"
+    for rule, expression in policies.items():
+        # The operator acts for the platform on its own path only; no whole group of kube-system is exempt.
+        assert (operator in expression) == (name == "operator"), rule
+        assert "system:serviceaccounts:kube-system" not in expression
+        # Kubernetes' controllers only where they write the platform's objects; cert-manager only where it must create.
+        assert (gc in expression) == (rule in {"platform-objects-platform-only", "removed-tenant-frozen"}), rule
+        assert (cert_manager in expression) == (rule in {"certificate-requests-platform-only", "node-port-only-where-allowed", "acme-orders-platform-only", "platform-objects-platform-only"}), rule
+
+
 def test_a_mesh_that_sets_its_outbound_policy_keeps_it(tmp_path):
     meshes = yaml.safe_load(MESHES)
     meshes["meshes"][1]["meshConfig"]["outboundTrafficPolicy"] = {"mode": "ALLOW_ANY"}
@@ -156,3 +174,31 @@ def test_a_mesh_that_sets_its_outbound_policy_keeps_it(tmp_path):
             rest = {k: v for k, v in hardened_mesh_config().items() if k != "outboundTrafficPolicy"}
             assert rest.items() <= plane["meshConfig"].items()
 
+
+
+def test_every_platform_namespace_denies_ingress_by_default(setup):
+    name, program, _ = setup
+    objs = objects(program)
+    denied = {p["metadata"]["namespace"] for p in of_kind(objs, "NetworkPolicy") if p["metadata"]["name"] == "default-deny-ingress"}
+    control = {plane["namespace"] for plane in control_planes(program).values()}
+    operators = {"operator": {"istio-operator"}, "sail": {"sail-operator", "istio-cni"}}[name.split("-")[0]] if not name.startswith("helm") else set()
+    # Every namespace the program runs the platform in; cert-manager's only where the file uses it
+    # (these files name no issuer), kube-system is off by default.
+    assert denied == control | operators
+    for policy in of_kind(objs, "NetworkPolicy"):
+        if policy["metadata"]["name"] == "default-deny-ingress":
+            assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+
+
+def test_every_tenant_gateway_carries_the_tenant_label(setup):
+    """So the platform-objects rule protects the Deployment, Service, ServiceAccount and Role each method generates."""
+    _, program, text = setup
+    config = parse_tenants(text, "tenants.yaml")
+    for tenant in config.tenants:
+        if tenant.gateway.api.value == "gateway-api":
+            (gateway,) = [g for g in of_kind(objects(program), "Gateway") if g["apiVersion"].startswith("gateway.networking.k8s.io/")
+                          and g["metadata"]["namespace"] == tenant.namespace_name]
+            labels = gateway["spec"]["infrastructure"]["labels"]
+        else:
+            labels = deployed_gateway(program, tenant.gateway_name, tenant.namespace_name).labels
+        assert labels["istio-multitenancy.io/tenant"] == tenant.name and tenant.gateway_labels.items() <= labels.items()

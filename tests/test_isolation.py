@@ -11,6 +11,7 @@ from tests.isolation_support import (
     in_namespace,
     mesh_admits,
     network_admits,
+    network_admits_on,
     network_egress_allows,
     policy_namespaces,
     sidecar_hosts,
@@ -215,35 +216,53 @@ DEFAULT_QUOTA = {
     "configmaps": "100", "secrets": "100", "services": "20", "persistentvolumeclaims": "20",
     # One load balancer, the gateway's; its Service's ports (status, and the one server's 80) take node ports.
     "services.loadbalancers": "1", "services.nodeports": "2",
+    "requests.storage": "100Gi", "limits.ephemeral-storage": "40Gi",
 }
+COUNTED = ("virtualservices.networking.istio.io", "authorizationpolicies.security.istio.io", "certificates.cert-manager.io",
+           "orders.acme.cert-manager.io", "httproutes.gateway.networking.k8s.io", "jobs.batch", "cronjobs.batch",
+           "rolebindings.rbac.authorization.k8s.io")
+
+
+def _without_counts(hard: dict) -> dict:
+    return {k: v for k, v in hard.items() if not k.startswith("count/")}
 
 
 def test_quotas_defaults_and_overrides(three):
-    assert find(three, "ResourceQuota", "tenant-quota", "shop-a")["spec"]["hard"] == {
-        **DEFAULT_QUOTA, "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100",
-    }
+    shop_a = find(three, "ResourceQuota", "tenant-quota", "shop-a")["spec"]["hard"]
+    assert _without_counts(shop_a) == {**DEFAULT_QUOTA, "requests.cpu": "8", "requests.memory": "16Gi", "pods": "100"}
+    # 50 of each counted kind, above the platform's own (shop-a: a route, an export, a server, two policies).
+    assert all(shop_a[f"count/{kind}"] == "55" for kind in COUNTED)
     for ns in ("b-prod", "shop-c"):
-        assert find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"] == DEFAULT_QUOTA
+        hard = find(three, "ResourceQuota", "tenant-quota", ns)["spec"]["hard"]
+        assert _without_counts(hard) == DEFAULT_QUOTA and all(hard[f"count/{kind}"] == "53" for kind in COUNTED)
     for ns in NAMESPACES.values():
-        (limits,) = find(three, "LimitRange", "tenant-limits", ns)["spec"]["limits"]
+        limits, volumes = find(three, "LimitRange", "tenant-limits", ns)["spec"]["limits"]
         # Every container ends up with requests, so the requests quota never rejects a pod for
         # lacking them, and with memory and disk limits, which the limits quota counts.
         assert limits["type"] == "Container" and set(limits["defaultRequest"]) == {"cpu", "memory", "ephemeral-storage"}
-        assert set(limits["default"]) == {"memory", "ephemeral-storage"} and limits["max"] == {"memory": "8Gi"}
+        assert set(limits["default"]) == {"memory", "ephemeral-storage"} and limits["max"] == {"memory": "8Gi", "ephemeral-storage": "4Gi"}
+        assert volumes == {"type": "PersistentVolumeClaim", "max": {"storage": "20Gi"}}
 
 
 def test_every_quota_field_can_be_overridden(tmp_path):
     quota = (
         "{cpu: '1', memory: 1Gi, pods: 5, limitsMemory: 4Gi, containerMemory: 2Gi, ephemeralStorage: 1Gi, "
-        "configMaps: 7, secrets: 8, services: 3, persistentVolumeClaims: 0, nodePorts: 2}"
+        "configMaps: 7, secrets: 8, services: 3, persistentVolumeClaims: 0, nodePorts: 2, storage: 5Gi, volumeSize: 1Gi, "
+        "limitsEphemeralStorage: 3Gi, containerEphemeralStorage: 2Gi, objects: 4}"
     )
-    objs = objects(run(tenants_yaml=f"tenants:\n  - name: t\n    quota: {quota}\n", tmp_path=tmp_path))
-    assert find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"] == {
+    cluster = "cluster: {storageClasses: [fast, standard]}\n"
+    objs = objects(run(tenants_yaml=f"{cluster}tenants:\n  - name: t\n    quota: {quota}\n", tmp_path=tmp_path))
+    hard = find(objs, "ResourceQuota", "tenant-quota", "t")["spec"]["hard"]
+    assert _without_counts(hard) == {
         "requests.cpu": "1", "requests.memory": "1Gi", "limits.memory": "4Gi", "requests.ephemeral-storage": "1Gi",
         "pods": "5", "configmaps": "7", "secrets": "8", "services": "3", "persistentvolumeclaims": "0",
         "services.loadbalancers": "1", "services.nodeports": "4",  # the gateway's 2, and the 2 asked for
+        "requests.storage": "5Gi", "limits.ephemeral-storage": "3Gi",
+        "fast.storageclass.storage.k8s.io/requests.storage": "5Gi", "standard.storageclass.storage.k8s.io/requests.storage": "5Gi",
     }
-    assert find(objs, "LimitRange", "tenant-limits", "t")["spec"]["limits"][0]["max"] == {"memory": "2Gi"}
+    assert all(hard[f"count/{kind}"] == "7" for kind in COUNTED)  # 4, and the default server and two policies
+    containers, volumes = find(objs, "LimitRange", "tenant-limits", "t")["spec"]["limits"]
+    assert containers["max"] == {"memory": "2Gi", "ephemeral-storage": "2Gi"} and volumes["max"] == {"storage": "1Gi"}
 
 
 @pytest.mark.parametrize("service, balancers, node_ports", [("LoadBalancer", "1", "3"), ("NodePort", "0", "3"), ("ClusterIP", "0", "0")])
@@ -307,6 +326,7 @@ def test_the_operator_path_applies_the_shared_mesh_hardening(classic_objects):
     env = spec["values"]["pilot"]["env"]
     assert env == hardened_pilot_env()
     assert env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true" and env["ENABLE_DEBUG_ON_HTTP"] == "false"
+    assert env["PILOT_JWT_ENABLE_REMOTE_JWKS"] == "envoy"  # istiod fetches no URL for a tenant
     mesh = spec["meshConfig"]
     assert mesh == hardened_mesh_config()
     assert mesh["ingressControllerMode"] == "OFF" and mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
@@ -487,23 +507,68 @@ def test_egress_allowances_never_reach_the_metadata_address(tmp_path):
         assert allows("2001:db8::1", 443) and not allows("fd00:ec2::254", 443)
 
 
+def _ns(name: str, **labels: str) -> dict:
+    return {"kubernetes.io/metadata.name": name, **labels}
+
+
+ISTIOD = {"app": "istiod"}
+
+
 def test_istiod_admits_only_what_must_reach_it(dev_objects):
-    policy = find(dev_objects, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)
-    assert policy["spec"]["podSelector"] == {"matchLabels": {"app": "istiod"}}
-    anyone, scraper = policy["spec"]["ingress"]
-    assert anyone == {"ports": [{"protocol": "TCP", "port": 15012}, {"protocol": "TCP", "port": 15017}]}  # no `from`: everyone
-    assert scraper == {
-        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": CONTROL_PLANE}}}],
-        "ports": [{"protocol": "TCP", "port": 15014}],
-    }
-    opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
-    assert 15010 not in opened and 8080 not in opened
+    admits = lambda source, port: network_admits_on(dev_objects, CONTROL_PLANE, ISTIOD, source, port)  # noqa: E731
+    tenant = _ns("shop", **{TENANT_LABEL: "shop"})
+    stranger = _ns("somewhere-else")
+    # XDS and the CA: the mesh's namespaces (its tenants', its own), no one else.
+    assert admits(tenant, 15012) and admits(_ns(CONTROL_PLANE), 15012)
+    assert not admits(stranger, 15012) and not admits(None, 15012)
+    # Webhooks: the API server comes from no pod.
+    assert admits(None, 15017) and admits(stranger, 15017)
+    # Metrics: the scraper's namespace only; plain-text XDS and anything else: no one.
+    assert admits(_ns(CONTROL_PLANE), 15014) and not admits(tenant, 15014)
+    for port in (15010, 8080, 9876):
+        assert not any(admits(src, port) for src in (tenant, stranger, _ns(CONTROL_PLANE), None))
+
+
+def test_the_control_plane_namespace_denies_by_default(dev_objects):
+    deny = find(dev_objects, "NetworkPolicy", "default-deny-ingress", CONTROL_PLANE)
+    assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []}
+    tenant = _ns("shop", **{TENANT_LABEL: "shop"})
+    # A pod without a sidecar in a tenant namespace reaches nothing there but istiod and the gateway.
+    assert not network_admits_on(dev_objects, CONTROL_PLANE, {"app": "kiali"}, tenant, 20001)
+    assert not network_admits_on(dev_objects, CONTROL_PLANE, {"app": "grafana"}, tenant, 3000)
+    gateway = {"app": "istio-ingressgateway", "istio": "ingressgateway"}
+    assert network_admits_on(dev_objects, CONTROL_PLANE, gateway, None, 15021)
+
+
+def test_cert_manager_is_protected_by_default_and_kube_system_only_when_asked(tmp_path):
+    # Unused, cert-manager's namespace may not exist: left alone unless the file says otherwise.
+    assert not in_namespace(objects(run(tenants_yaml="tenants: []\n", tmp_path=tmp_path)), "NetworkPolicy", "cert-manager")
+    uses_it = (
+        "tenants:\n  - name: t\n    gateway: {servers: [{port: 443, protocol: HTTPS, hosts: [a.example.com], "
+        "tls: {mode: SIMPLE, credentialName: t-tls, issuer: letsencrypt}}]}\n"
+    )
+    objs = objects(run(tenants_yaml=uses_it, tmp_path=tmp_path))
+    webhook = {"app.kubernetes.io/instance": "cert-manager", "app.kubernetes.io/component": "webhook"}
+    tenant = _ns("shop", **{TENANT_LABEL: "shop"})
+    assert network_admits_on(objs, "cert-manager", webhook, None, 10250)  # the API server
+    assert not network_admits_on(objs, "cert-manager", webhook, tenant, 9402)
+    assert not network_admits_on(objs, "cert-manager", {"app": "anything"}, tenant, 10250)
+    assert not in_namespace(objs, "NetworkPolicy", "kube-system")
+    objs = objects(run(
+        tenants_yaml="cluster: {certManager: {networkPolicy: false}, kubeSystem: {networkPolicy: true}}\ntenants: []\n",
+        tmp_path=tmp_path,
+    ))
+    assert not in_namespace(objs, "NetworkPolicy", "cert-manager")
+    dns = {"k8s-app": "kube-dns"}
+    assert network_admits_on(objs, "kube-system", dns, tenant, 53, "UDP") and network_admits_on(objs, "kube-system", dns, tenant, 53)
+    assert not network_admits_on(objs, "kube-system", dns, tenant, 9153)
+    assert not network_admits_on(objs, "kube-system", {"component": "metrics-server"}, tenant, 443)
 
 
 def test_the_scraper_namespace_is_the_files(tmp_path):
     objs = objects(run(tenants_yaml="observability: {scraperNamespace: monitoring}\ntenants: []\n", tmp_path=tmp_path))
-    _, scraper = find(objs, "NetworkPolicy", "istiod-ingress", CONTROL_PLANE)["spec"]["ingress"]
-    assert scraper["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert network_admits_on(objs, CONTROL_PLANE, ISTIOD, _ns("monitoring"), 15014)
+    assert not network_admits_on(objs, CONTROL_PLANE, ISTIOD, _ns(CONTROL_PLANE), 15014)
 
 
 def test_the_operator_path_installs_istio_cni(classic_objects):
@@ -519,3 +584,41 @@ def test_tenant_namespaces_enforce_their_pod_security_level(tmp_path):
         labels = find(objs, "Namespace", ns)["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == level
         assert labels["pod-security.kubernetes.io/warn"] == labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+def test_approver_policy_limits_cert_manager_per_tenant_when_the_file_turns_it_on(tmp_path, three):
+    assert not of_kind(three, "CertificateRequestPolicy")
+    tenants = (
+        "cluster: {certManager: {approverPolicy: true}}\n"
+        "tenants:\n  - name: t\n    gateway: {servers: [{port: 443, protocol: HTTPS, hosts: [a.example.com, '*.b.example.com'], "
+        "tls: {mode: SIMPLE, credentialName: t-tls, issuer: letsencrypt}}]}\n"
+    )
+    objs = objects(run(tenants_yaml=tenants, tmp_path=tmp_path))
+    (policy,) = of_kind(objs, "CertificateRequestPolicy")
+    spec = policy["spec"]
+    # The tenant's hosts as DNS names; nothing else (no CA, subject, IP, URI: omitted fields must be empty).
+    assert spec["allowed"]["dnsNames"] == {"values": ["*.b.example.com", "a.example.com"]}
+    assert set(spec["allowed"]) == {"dnsNames", "usages"}
+    assert spec["selector"]["namespace"] == {"matchNames": ["t"]}
+    role = find(objs, "ClusterRole", policy["metadata"]["name"])
+    assert role["rules"] == [{"apiGroups": ["policy.cert-manager.io"], "resources": ["certificaterequestpolicies"],
+                              "verbs": ["use"], "resourceNames": [policy["metadata"]["name"]]}]
+    binding = find(objs, "RoleBinding", "cert-manager-policy", "t")
+    assert binding["subjects"] == [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:serviceaccount:cert-manager:cert-manager"}]
+
+
+def test_the_platform_network_takes_more_openings_as_data():
+    from builders.platform_network import Allowance, Opening, control_plane_network, tcp
+    from tenants import parse_tenants
+
+    config = parse_tenants("tenants: []\n", "tenants.yaml")
+    base = control_plane_network(config, None, CONTROL_PLANE)
+    grafana = Allowance("grafana", "observability", {"app": "grafana"}, (Opening(tcp(3000), ({"namespaceSelector": {}},)),))
+    objs = base.with_(["observability"], [grafana]).objects()
+    assert objs[: len(base.objects())] != [] and find(objs, "NetworkPolicy", "default-deny-ingress", "observability")
+    assert network_admits_on(objs, "observability", {"app": "grafana"}, _ns("shop"), 3000)
+    assert not network_admits_on(objs, "observability", {"app": "grafana"}, _ns("shop"), 3001)
+    assert not network_admits_on(objs, "observability", {"app": "other"}, _ns("shop"), 3000)
+    # An opening in a namespace nobody closed is dropped: it would mean nothing.
+    stray = Allowance("stray", "elsewhere", {}, (Opening(tcp(1)),))
+    assert not in_namespace(base.with_(allowances=[stray]).objects(), "NetworkPolicy", "elsewhere")

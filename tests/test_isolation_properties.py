@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from builders.control_plane import CONTROL_PLANE_GATEWAY_SELECTOR, mesh_wide_mtls
 from builders.isolation import Sharing, tenant_isolation
+from builders.meta import TENANT_LABEL
 from builders.tenant import gateway_operator, tenant_gateway, tenant_namespace
 from tenants import ConfigError, parse_tenants
 from tenants.model import TenantsFile
@@ -143,7 +144,8 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
         # Exactly one gateway pod set matches its Gateway, cluster-wide: its own.
         (gateway,) = in_namespace(objs, "Gateway", ns)
         selected = [p for p in pods if gateway["spec"]["selector"].items() <= p[1].items()]
-        assert selected == [(ns, tenant.gateway_labels)]
+        # (its pods carry the tenant label too, which makes them the platform's objects)
+        assert selected == [(ns, {**tenant.gateway_labels, TENANT_LABEL: tenant.name})]
         # Only VirtualServices of its own namespace bind to its hosts.
         assert all(host.startswith(("./", f"{ns}/")) for server in gateway["spec"]["servers"] for host in server["hosts"])
 

@@ -193,3 +193,19 @@ def test_stack_outputs_say_each_tenants_mesh_and_revision(program):
         "app-ns-2": ("usergroup-2", "usergroup-2"),
         "app-ns-3": ("usergroup-2", "usergroup-2"),
     }
+
+
+def test_a_tenant_gets_certificates_from_its_own_meshs_istiod_only(objs):
+    from tests.isolation_support import network_admits_on
+
+    meshes = {m["name"]: m.get("namespace", m["name"]) for m in MESHES["meshes"]}
+    for tenant_ns, mesh in TENANT_MESH.items():
+        source = {"kubernetes.io/metadata.name": tenant_ns, MESH_LABEL: mesh}
+        for other, namespace in meshes.items():
+            # XDS and the CA of its own mesh; another mesh's 15012 is closed, its webhooks open (the API server's).
+            assert network_admits_on(objs, namespace, {"app": "istiod"}, source, 15012) == (other == mesh)
+            assert network_admits_on(objs, namespace, {"app": "istiod"}, source, 15017)
+    # Only the platform mesh (the first) carries the platform gateway's opening.
+    first, *others = meshes.values()
+    find(objs, "NetworkPolicy", "ingress-gateway", first)
+    assert all(not [p for p in of_kind(objs, "NetworkPolicy") if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == "ingress-gateway"] for ns in others)

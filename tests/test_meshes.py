@@ -179,7 +179,7 @@ def test_mesh_settings_reach_every_revision():
         }
         # Two replicas that the chart's autoscaler does not scale back down.
         assert (values["replicaCount"], values["autoscaleMin"], values["autoscaleMax"]) == (2, 2, 5)
-        assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false"}
+        assert values["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false", "PILOT_JWT_ENABLE_REMOTE_JWKS": "envoy"}
 
 
 def test_each_revision_is_a_release_of_its_own_with_its_version():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policy.invariants import (
+from rules.invariants import (
     PROJECT_ROOT,
     Platform,
     authorization_admits_only_granted,
@@ -22,7 +22,7 @@ from policy.invariants import (
     tenant_program_stays_namespaced,
     tenants_path,
 )
-from policy.table import INVARIANTS, evaluate
+from rules.table import INVARIANTS, evaluate
 from render.output import plain
 from tenants import ConfigError, parse_tenants
 from tests.support import run

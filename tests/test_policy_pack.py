@@ -16,8 +16,8 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from policy.invariants import PROJECT_ROOT
-from policy.table import INVARIANTS, looks_at
+from rules.invariants import PROJECT_ROOT
+from rules.table import INVARIANTS, looks_at
 from render.output import plain
 from tests.support import run
 

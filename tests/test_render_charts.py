@@ -123,7 +123,7 @@ def test_with_helm_every_chart_is_expanded_and_marked(tmp_path, capsys, fake_hel
         "chart": "istiod", "version": "1.30.3", "repo": "https://blob.istio.io/istio-release/charts",
         "namespace": "istio-system", "kubeVersion": KUBERNETES_VERSION, "flags": "--include-crds --no-hooks", "values": None,
     }
-    assert json.loads(istiod["data"]["values"])["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false"}
+    assert json.loads(istiod["data"]["values"])["env"] == {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "ENABLE_DEBUG_ON_HTTP": "false", "PILOT_JWT_ENABLE_REMOTE_JWKS": "envoy"}
     assert rendered["wk1-ingressgw-rendered"]["metadata"]["namespace"] == "workspace-1"
     assert f"# chart: workspace-1/wk1-ingressgw\n" in text
 

@@ -94,7 +94,7 @@ CASES = [
         tenant:
           - name: a
         """,
-        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: controlPlane, meshes, observability, "
+        "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: cluster, controlPlane, meshes, observability, "
         "platformIdentities, tenants",
     ),
     case(

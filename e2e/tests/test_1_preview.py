@@ -64,7 +64,7 @@ def test_preview_leaves_the_cluster_empty(e2e, previewed, stack):
 
 def _pack_config(ws, stack: str) -> str:
     """A `--policy-pack-config` naming the stack's tenants file for every policy."""
-    from policy.table import INVARIANTS
+    from rules.table import INVARIANTS
 
     path = ws.path / "policy-config.json"
     path.write_text(json.dumps({i.name: {"tenantsFile": str(ws.tenants_path(stack))} for i in INVARIANTS}))

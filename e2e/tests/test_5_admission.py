@@ -16,7 +16,7 @@ from harness.state import resource_arg
 from conftest import BUILD, REFERENCE, ROOT
 
 from builders.admission import PARAMS_NAME, policy_name
-from policy.table import RULES
+from rules.table import RULES
 
 CASES = yaml.safe_load((ROOT / "tests" / "admission" / "cases.yaml").read_text(encoding="utf-8"))
 TENANTS_FILE = ROOT / "tests" / "admission" / "tenants.yaml"
@@ -34,8 +34,31 @@ def _crds() -> list[dict]:
     return [d for p in CRD_FILES for d in yaml.safe_load_all(p.read_text()) if d and d.get("kind") == "CustomResourceDefinition"]
 
 
+# cert-manager's CRDs are not in ../shared/reference: the replay declares its namespaced kinds with
+# open schemas, so that its cases reach admission (which reads the request as sent; cert-manager's
+# own validation is not what these cases test).
+CERT_MANAGER_KINDS = (
+    ("cert-manager.io", "Certificate", "certificates"), ("cert-manager.io", "CertificateRequest", "certificaterequests"),
+    ("cert-manager.io", "Issuer", "issuers"), ("acme.cert-manager.io", "Order", "orders"),
+    ("acme.cert-manager.io", "Challenge", "challenges"),
+)
+
+
+def _open_crd(group: str, kind: str, plural: str) -> dict:
+    schema = {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": schema}],
+        },
+    }
+
+
 CRDS = _crds()
-BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io"}
+CRDS += [_open_crd(*k) for k in CERT_MANAGER_KINDS if (k[0], k[1]) not in {(c["spec"]["group"], c["spec"]["names"]["kind"]) for c in CRDS}]
+BUILT_IN_GROUPS = {"", "apps", "networking.k8s.io", "rbac.authorization.k8s.io"}
 SERVED = {(c["spec"]["group"], c["spec"]["names"]["kind"]) for c in CRDS}
 
 
@@ -51,7 +74,7 @@ def _no_crd(case: dict) -> bool:
 
 SKIPPED = [c["name"] for c in CASES["cases"] if _no_crd(c)]
 SKIP_REASON = (f"no CRD for {sorted({'/'.join(_group_kind(c)) for c in CASES['cases'] if _no_crd(c)})} in "
-               f"../shared/reference (cert-manager's CRDs are not there): {', '.join(SKIPPED)}")
+               f"../shared/reference: {', '.join(SKIPPED)}")
 
 
 # Cases the API server refuses before admission: the request is not one a client can make.
@@ -89,6 +112,19 @@ def _admins() -> dict[str, str]:
     return result
 
 
+def _admin_bindings(user: str, namespace: str) -> list[dict]:
+    """`admin` and the cases' extra rights for `user` in `namespace`."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": f"e2e-{user.split('@')[0]}-{role}", "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }
+        for role in ("admin", TENANT_ROLE)
+    ]
+
+
 def _rbac() -> list[dict]:
     rules = CASES["rbac"]
     cluster_rules = [r for r in rules if r["resources"] == ["namespaces"]]
@@ -100,19 +136,22 @@ def _rbac() -> list[dict]:
     user_kind = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User"}
     for user, namespace in sorted(_admins().items()):
         slug = user.split("@")[0]
-        for role in ("admin", TENANT_ROLE):
-            objects.append({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                "metadata": {"name": f"e2e-{slug}-{role}", "namespace": namespace},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{**user_kind, "name": user}],
-            })
+        objects += _admin_bindings(user, namespace)
         objects.append({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": f"e2e-{slug}-{NAMESPACE_CREATOR_ROLE}"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAMESPACE_CREATOR_ROLE},
             "subjects": [{**user_kind, "name": user}],
         })
+    # Identities the cases give cluster-wide rights (cert-manager's controller, whose real role is as broad).
+    for key, user in sorted(CASES["users"].items()):
+        if user.get("clusterAdmin"):
+            objects.append({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                "metadata": {"name": f"e2e-{key}-cluster-admin"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{**user_kind, "name": user["username"]}],
+            })
     # The platform's deployer (a platform identity in the tenants file) acts cluster-wide.
     deployer = CASES["users"]["deployer"]["username"]
     objects.append({
@@ -121,6 +160,23 @@ def _rbac() -> list[dict]:
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{**user_kind, "name": deployer}],
     })
+    return objects
+
+
+def _fixtures() -> list[dict]:
+    """What the cases expect the cluster to hold besides the program's objects: each retained
+    namespace of a removed tenant (labelled as its, its admins still bound there) and the
+    PriorityClasses the cases name."""
+    objects: list[dict] = []
+    for retained in CASES["retained"]:
+        ns = retained["namespace"]
+        objects.append({"apiVersion": "v1", "kind": "Namespace",
+                        "metadata": {"name": ns, "labels": {"istio-multitenancy.io/tenant": retained["tenant"],
+                                                            "pod-security.kubernetes.io/enforce": "restricted"}}})
+        for user in retained["admins"]:
+            objects += _admin_bindings(user, ns)
+    for value, name in enumerate(CASES["priorityClasses"]):
+        objects.append({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": 1000 + value})
     return objects
 
 
@@ -178,10 +234,12 @@ def admission(e2e):
     bindings = [o for o in objects if o["kind"] == "ValidatingAdmissionPolicyBinding"]
     assert namespaces and len(params) == 1 and policies and len(policies) == len(bindings)
     rbac = _rbac()
+    fixtures = _fixtures()
+    retained = [o for o in fixtures if o["kind"] == "Namespace"]
     try:
         _apply(kube, CRDS)
         kube("wait", "--for=condition=Established", "--timeout=120s", *(f"crd/{c['metadata']['name']}" for c in CRDS), timeout=180)
-        _apply(kube, [*namespaces, *params, *rbac, *policies, *bindings])
+        _apply(kube, [*namespaces, *retained, *params, *rbac, *[o for o in fixtures if o["kind"] != "Namespace"], *policies, *bindings])
         # A policy is enforced once the API server has loaded and compiled it: poll one refusal of each
         # rule (one request sent as a tenant admin) until refused; the per-case tests judge the rest.
         witnesses = {}
@@ -203,8 +261,8 @@ def admission(e2e):
             pass  # the per-case tests below fail with the server's own answer
         yield {"namespaces": namespaces, "policies": policies}
     finally:
-        kube.delete_namespaces(sorted(o["metadata"]["name"] for o in namespaces))
-        for obj in [*bindings, *policies, *rbac]:
+        kube.delete_namespaces(sorted(o["metadata"]["name"] for o in [*namespaces, *retained]))
+        for obj in [*bindings, *policies, *rbac, *fixtures]:
             if not obj["metadata"].get("namespace"):
                 kube("delete", resource_arg(obj["apiVersion"], obj["kind"]), obj["metadata"]["name"], "--ignore-not-found", check=False)
         kube("delete", "crd", *(c["metadata"]["name"] for c in CRDS), "--ignore-not-found", "--wait=true", timeout=180, check=False)

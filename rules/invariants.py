@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
-from builders.meta import TENANT_LABEL
+from rules.labels import NAMESPACE_NAME_LABEL, TENANT_LABEL
 from tenants import TenantsFile, load_tenants
+from tenants.meshes import placement
 from tenants.model import ServiceType, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_LABELS, format_labels
 
+KUBE_SYSTEM = "kube-system"
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 # Sidecar injection derives a pod's canonical service from these labels, in this order: an
@@ -85,6 +87,19 @@ class Platform:
         for other in self.tenants.tenants:
             if other.name != tenant.name:
                 yield f"tenant {other.name!r}'s gateway", other.gateway_labels
+
+    def peer_namespaces(self, tenant: Tenant) -> list[str]:
+        """The namespaces a tenant's own NetworkPolicies may name: its own, those of the tenants it
+        imports from and exports to, and the platform's openings it uses (its mesh's control plane,
+        DNS in kube-system)."""
+        by_name = {t.name: t for t in self.tenants.tenants}
+        others = {i.tenant for i in tenant.imports} | {to for e in tenant.exports for to in e.to}
+        namespaces = {by_name[o].namespace_name for o in others if o in by_name}
+        return sorted({tenant.namespace_name, *namespaces, self.control_plane_of(tenant), KUBE_SYSTEM})
+
+    def control_plane_of(self, tenant: Tenant) -> str:
+        place = placement(self.tenants, tenant)
+        return place.namespace
 
     def granted(self, owner: Tenant, consumer_namespace: str) -> set[str]:
         """Services `owner` exports to the tenant living in `consumer_namespace`."""
@@ -378,15 +393,69 @@ def _binds_mesh(spec: Mapping) -> bool:
     return not gateways or "mesh" in gateways
 
 
+def own_gateway_reference(gateway: str, namespace: str) -> bool:
+    """`mesh`, `<name>`, `./<name>` or `<namespace>/<name>`. A dotted short form (`gw.other-ns`) is
+    Istio's legacy spelling of `other-ns/gw`, so a short name with a dot names another namespace."""
+    if gateway == "mesh" or gateway.startswith(("./", f"{namespace}/")):
+        return True
+    return "/" not in gateway and "." not in gateway
+
+
+def bound_gateways(spec: Mapping) -> Iterator[str]:
+    """Every gateway a VirtualService names: its `gateways` and those of its routes' matches."""
+    yield from spec.get("gateways") or []
+    for kind in ("http", "tcp", "tls"):
+        for route in spec.get(kind) or []:
+            for match in (route or {}).get("match") or []:
+                yield from (match or {}).get("gateways") or []
+
+
 def virtual_service_own_gateways(obj: Mapping, platform: Platform) -> Iterator[str]:
     """A tenant's VirtualService binds only gateways of its own namespace (or the mesh)."""
     tenant = _tenant(obj, platform) if _is(obj, "VirtualService", "networking.istio.io") else None
     if tenant is None:
         return
     ns = tenant.namespace_name
-    for gateway in _spec(obj).get("gateways") or []:
-        if gateway != "mesh" and "/" in gateway and not gateway.startswith(f"{ns}/"):
-            yield f"{identity(obj)} binds gateway {gateway!r} of another namespace; bind '<name>' or '{ns}/<name>'"
+    for gateway in bound_gateways(_spec(obj)):
+        if not own_gateway_reference(gateway, ns):
+            yield f"{identity(obj)} binds gateway {gateway!r} of another namespace; bind '<name>', './<name>' or '{ns}/<name>'"
+
+
+def no_external_name_services(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """No ExternalName Service in a tenant namespace: it aliases any DNS name, another tenant's Services included."""
+    if _is(obj, "Service", "") and _tenant(obj, platform) and _spec(obj).get("type") == "ExternalName":
+        yield f"{identity(obj)} is an ExternalName Service; declare external hosts with a ServiceEntry"
+
+
+def jwks_from_allowed_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's RequestAuthentication fetches keys only from the file's `cluster.jwksHosts`, over https:
+    without `jwks` or `jwksUri`, the proxy would discover them from the issuer's URL."""
+    tenant = _tenant(obj, platform) if _is(obj, "RequestAuthentication", "security.istio.io") else None
+    if tenant is None:
+        return
+    hosts = platform.tenants.cluster.jwks_hosts
+    for index, rule in enumerate(_spec(obj).get("jwtRules") or []):
+        rule = rule or {}
+        if rule.get("jwks"):
+            continue
+        uri = rule.get("jwksUri")
+        if uri is None or re.fullmatch(jwks_uri_pattern(hosts), uri) is None:
+            yield f"{identity(obj)} jwtRules[{index}] fetches keys from {uri or rule.get('issuer')!r}; allowed: https:// on {', '.join(hosts) or 'no host (give jwks inline)'}"
+
+
+def jwks_uri_pattern(hosts: list[str]) -> str:
+    """An RE2 pattern of the https URLs on the allowed hosts (any port and path)."""
+    if not hosts:
+        return "^$"
+    return "^https://(" + "|".join(re.escape(h) for h in hosts) + ")(:[0-9]+)?(/.*)?$"
+
+
+def priority_class_listed(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's pod names only a PriorityClass the file lists (cluster.priorityClasses), or none."""
+    tenant = _tenant(obj, platform) if _is(obj, "Pod", "") else None
+    name = _spec(obj).get("priorityClassName")
+    if tenant is not None and name and name not in platform.tenants.cluster.priority_classes:
+        yield f"{identity(obj)} uses PriorityClass {name!r}; allowed: {', '.join(platform.tenants.cluster.priority_classes) or 'none'}"
 
 
 def istio_config_stays_in_namespace(obj: Mapping, platform: Platform) -> Iterator[str]:
@@ -473,6 +542,46 @@ def certificate_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
             yield f"{identity(obj)} asks for {field}; a tenant's certificates name DNS hosts only"
 
 
+CERTIFICATE_SUBJECT_FIELDS = ("isCA", "literalSubject", "subject")
+
+
+def certificate_leaf_only(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's Certificate is a leaf for DNS names: no CA (a tenant intermediate from a shared CA
+    would sign any host, and any workload identity where the mesh trusts that CA), no subject."""
+    tenant = _tenant(obj, platform) if _is(obj, "Certificate", "cert-manager.io") else None
+    if tenant is None:
+        return
+    spec = _spec(obj)
+    for name in CERTIFICATE_SUBJECT_FIELDS:
+        if name in spec and spec[name] not in (None, False):
+            yield f"{identity(obj)} sets {name}; a tenant's certificates are leaves naming DNS hosts only"
+
+
+ACME_ANNOTATION_PREFIXES = ("cert-manager.io/", "acme.cert-manager.io/")
+TLS_ACME_ANNOTATION = "kubernetes.io/tls-acme"
+
+
+def asks_cert_manager(obj: Mapping) -> bool:
+    return any(k.startswith(ACME_ANNOTATION_PREFIXES) or k == TLS_ACME_ANNOTATION for k in _annotations(obj))
+
+
+def ingress_hosts(obj: Mapping) -> list[str]:
+    spec = _spec(obj)
+    hosts = [h for tls in spec.get("tls") or [] for h in (tls or {}).get("hosts") or []]
+    return hosts + [r["host"] for r in spec.get("rules") or [] if (r or {}).get("host")]
+
+
+def cert_manager_annotations_own_hosts(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """An Ingress that asks cert-manager for a certificate (its annotations) names only the tenant's
+    hosts: cert-manager's ingress-shim would create the Certificate for them."""
+    tenant = _tenant(obj, platform) if _is(obj, "Ingress", "networking.k8s.io") else None
+    if tenant is None or not asks_cert_manager(obj):
+        return
+    for host in ingress_hosts(obj):
+        if not given_host(tenant, host):
+            yield f"{identity(obj)} asks cert-manager for {host!r}, which the tenants file does not give tenant {tenant.name!r}"
+
+
 def _tenant_program_creates(kind: str, group: str, why: str) -> Callable[[Mapping, Platform], Iterator[str]]:
     """A check for what only the platform creates in a tenant namespace: it fires in a tenant's program."""
 
@@ -485,6 +594,12 @@ def _tenant_program_creates(kind: str, group: str, why: str) -> Callable[[Mappin
 
 certificate_requests_platform_only = _tenant_program_creates(
     "CertificateRequest", "cert-manager.io", "certificate requests come from cert-manager's Certificates, which name the tenant's hosts"
+)
+acme_orders_platform_only = _tenant_program_creates(
+    "Order", "acme.cert-manager.io", "ACME Orders and Challenges are cert-manager's; ask for a Certificate"
+)
+acme_challenges_platform_only = _tenant_program_creates(
+    "Challenge", "acme.cert-manager.io", "ACME Orders and Challenges are cert-manager's; ask for a Certificate"
 )
 gateway_api_gateways_platform_only = _tenant_program_creates(
     "Gateway", "gateway.networking.k8s.io", "a Gateway API Gateway gets a load balancer of its own; the platform creates the tenant's"
@@ -500,6 +615,42 @@ def network_policy_egress_to_pods_only(obj: Mapping, platform: Platform) -> Iter
         peers = (rule or {}).get("to") or []
         if not peers or any("ipBlock" in (peer or {}) for peer in peers):
             yield f"{identity(obj)} egress[{index}] opens addresses outside the pods; ask for them in the tenants file's egress"
+
+
+def _pinned_namespaces(peer: Mapping) -> Optional[list[str]]:
+    """The namespaces a NetworkPolicy peer's namespaceSelector pins by name; None when it pins none
+    (it would select namespaces by labels anyone may set, or every namespace)."""
+    selector = peer.get("namespaceSelector")
+    if not isinstance(selector, Mapping):
+        return None
+    named = (selector.get("matchLabels") or {}).get(NAMESPACE_NAME_LABEL)
+    if named is not None:
+        return [named]
+    for expression in selector.get("matchExpressions") or []:
+        if expression.get("key") == NAMESPACE_NAME_LABEL and expression.get("operator") == "In" and expression.get("values"):
+            return list(expression["values"])
+    return None
+
+
+def network_policy_peers_pinned(obj: Mapping, platform: Platform) -> Iterator[str]:
+    """A tenant's own NetworkPolicy names other namespaces only by `kubernetes.io/metadata.name`, and
+    only the tenant's own, those it imports from or exports to, and the platform's openings."""
+    tenant = _tenant(obj, platform) if _is(obj, "NetworkPolicy", "networking.k8s.io") else None
+    if platform.tenant is None or tenant is None:
+        return
+    allowed = platform.peer_namespaces(tenant)
+    spec = _spec(obj)
+    for direction, key in (("ingress", "from"), ("egress", "to")):
+        for index, rule in enumerate(spec.get(direction) or []):
+            for peer in (rule or {}).get(key) or []:
+                if "namespaceSelector" not in (peer or {}):
+                    continue
+                pinned = _pinned_namespaces(peer)
+                if pinned is None:
+                    yield f"{identity(obj)} {direction}[{index}] selects namespaces without naming them ({NAMESPACE_NAME_LABEL}); allowed: {', '.join(allowed)}"
+                else:
+                    for namespace in sorted(set(pinned) - set(allowed)):
+                        yield f"{identity(obj)} {direction}[{index}] names namespace {namespace!r}; allowed: {', '.join(allowed)}"
 
 
 def platform_labels_platform_only(obj: Mapping, platform: Platform) -> Iterator[str]:

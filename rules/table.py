@@ -7,7 +7,7 @@ into a ValidatingAdmissionPolicy). The pack, the admission policies and the rule
 docs/isolation.md all come from `RULES`, so they cannot drift; the same case list runs through
 both forms (tests/test_admission.py).
 
-`python -m policy.table` rewrites the table in docs/isolation.md (`--check`: exit 1 if it is out of date).
+`python -m rules.table` rewrites the table in docs/isolation.md (`--check`: exit 1 if it is out of date).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional
 
-from builders.meta import MESH_LABEL, TENANT_LABEL
-from policy import invariants as inv
-from policy.invariants import CLUSTER_SCOPED_KINDS, Invariant, Platform, kubernetes_object
+from rules.labels import MESH_LABEL, NAMESPACE_NAME_LABEL, TENANT_LABEL
+from rules import invariants as inv
+from rules.invariants import CLUSTER_SCOPED_KINDS, Invariant, Platform, kubernetes_object
 
 # Where a rule is enforced.
 TENANTS_FILE = "tenants file"
@@ -51,6 +51,22 @@ def _has_label(obj: str, key: str) -> str:
     return f"({_PRESENT[obj]} && has({obj}.metadata.labels) && '{key}' in {obj}.metadata.labels)"
 
 
+def _pinned_peer(peer: str) -> str:
+    """CEL: a NetworkPolicy peer without namespaceSelector, or one pinning the namespace's name to the tenant's peers."""
+    name = f"'{NAMESPACE_NAME_LABEL}'"
+    sel = f"{peer}.namespaceSelector"
+    return (
+        f"(!has({peer}.namespaceSelector) || ({has_param('peers')} && ("
+        f"(has({sel}.matchLabels) && {name} in {sel}.matchLabels && {sel}.matchLabels[{name}].matches({param('peers')})) || "
+        f"(has({sel}.matchExpressions) && {sel}.matchExpressions.exists(e, e.key == {name} && e.operator == 'In' && "
+        f"has(e.values) && size(e.values) > 0 && e.values.all(v, v.matches({param('peers')})))))))"
+    )
+
+
+def _own_gateway(var: str) -> str:
+    return f"({var} == 'mesh' || {var}.startsWith('./') || {var}.startsWith({NS} + '/') || (!{var}.contains('/') && !{var}.contains('.')))"
+
+
 def _has_annotation(key: str) -> str:
     return f"(has(object.metadata.annotations) && '{key}' in object.metadata.annotations)"
 
@@ -67,6 +83,9 @@ def _own_service_host(var: str) -> str:
 # Labels of a tenant namespace that only the platform changes: the tenant's, injection (and, with
 # several meshes, the mesh its istiod discovers it by), Pod Security.
 MANAGED_NAMESPACE_LABELS = (TENANT_LABEL, inv.INJECTION_LABEL, inv.REVISION_LABEL, MESH_LABEL)
+# Labels that change how the mesh treats the namespace's pods (ambient capture, a waypoint that sees
+# their traffic, the network their endpoints are reached on): none is the tenant's to set.
+MESH_BEHAVIOUR_LABELS = ("istio.io/dataplane-mode", "istio.io/use-waypoint", "istio.io/use-waypoint-namespace", "topology.istio.io/network")
 POD_SECURITY_PREFIX = "pod-security.kubernetes.io/"
 
 
@@ -87,6 +106,11 @@ def _same_prefixed_labels(prefix: str) -> str:
     return f"{kept} && {none_added}"
 
 
+# Identities exempted per rule (builders/admission.py names them).
+CONTROLLERS = "Kubernetes' controllers"  # the controller manager and the kubelets
+CERT_MANAGER = "cert-manager"  # the file's cluster.certManager.users
+
+
 @dataclass(frozen=True)
 class Admission:
     """A rule as a ValidatingAdmissionPolicy: which requests it looks at and the CEL that must hold."""
@@ -99,6 +123,13 @@ class Admission:
     # Bound to tenant namespaces by their label; a rule on Namespace objects themselves looks at
     # every namespace (a tenant removing its label must still meet it) and narrows with `condition`.
     tenant_namespaces: bool = True
+    # Identities the rule exempts beyond the platform's own (CONTROLLERS, CERT_MANAGER): each only
+    # from the rules about what it must write.
+    exempt: tuple[str, ...] = ()
+    # Bound only to namespaces labelled as a tenant's whose tenant the file no longer lists (by the
+    # binding's namespaceSelector, not by parameters: a rule that reads parameters refuses
+    # everything, deletions by the namespace controller included, once they are gone).
+    removed_tenants_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,18 +168,20 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "tenant-namespace-labels",
-        "A tenant cannot change its namespace's tenant, mesh, injection or Pod Security labels, nor label another namespace as a tenant's.",
+        "A tenant cannot change its namespace's tenant, mesh, injection, mesh-behaviour or Pod Security labels, nor label "
+        "another namespace as a tenant's.",
         (ADMISSION,),
-        "Admission policy on `Namespace` updates: those labels stay as they are unless a platform identity changes them.",
+        "Admission policy on `Namespace` updates (and its `status` and `finalize` subresources): those labels "
+        f"({', '.join(f'`{k}`' for k in MESH_BEHAVIOUR_LABELS)} included) stay as they are unless a platform identity changes them.",
         "The built-in `admin` role cannot edit namespaces anyway; this holds if a cluster grants more.",
         admission=Admission(
-            (("", "namespaces"),),
-            f"request.operation == 'UPDATE' && {' && '.join(_same_label(k) for k in MANAGED_NAMESPACE_LABELS)} && "
+            (("", "namespaces"), ("", "namespaces/status"), ("", "namespaces/finalize")),
+            f"request.operation == 'UPDATE' && {' && '.join(_same_label(k) for k in MANAGED_NAMESPACE_LABELS + MESH_BEHAVIOUR_LABELS)} && "
             f"{_same_prefixed_labels(POD_SECURITY_PREFIX)}",
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
             tenant_namespaces=False,
         ),
-        allowed=f"the tenant, mesh, injection and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
+        allowed=f"the tenant, mesh, injection, mesh-behaviour and {POD_SECURITY_PREFIX}* labels of a tenant namespace are changed by the platform only",
     ),
     Rule(
         "tenant-namespace-injection",
@@ -164,14 +197,22 @@ RULES: tuple[Rule, ...] = (
         "What protects a tenant namespace cannot be removed or changed by the tenant.",
         (ADMISSION, PREVIEW),
         f"Admission policy: objects in tenant namespaces labelled `{TENANT_LABEL}` (every object the program creates there) "
-        "are created, changed and deleted by platform identities only. A tenant's own program may not create such objects.",
+        "are created, changed and deleted by platform identities only (and by Kubernetes' controllers, which run the "
+        "gateways' pods, update status and collect garbage, and cert-manager, which keeps the status of the platform's "
+        "Certificates: exempt from this rule), subresources included (a gateway's "
+        "`deployments/scale`). The gateways each install path generates (Deployment, pods, Service, ServiceAccount, Role) "
+        "carry the label too: the gateway chart's `labels`, the IstioOperator's `label`, the Gateway API `Gateway`'s "
+        "`infrastructure.labels`. A tenant's own program may not create such objects.",
         "Tenants can still add their own `NetworkPolicy` or `AuthorizationPolicy` objects, which only open their own namespace.",
         check=inv.platform_labels_platform_only, kinds=frozenset({"*"}),
         admission=Admission(
-            (("*", "*"),),
+            (("*", "*/*"),),  # subresources too: a gateway's deployments/scale, a Service's status
             "false",
             operations=("CREATE", "UPDATE", "DELETE"),
             condition=f"{_has_label('object', TENANT_LABEL)} || {_has_label('oldObject', TENANT_LABEL)}",
+            # The controllers run the gateways and keep status; cert-manager keeps the status of the
+            # platform's Certificates (certificates/status) and fills their Secrets.
+            exempt=(CONTROLLERS, CERT_MANAGER),
         ),
         allowed=f"objects labelled {TENANT_LABEL} in a tenant namespace are the platform's; create your own without that label",
     ),
@@ -182,8 +223,23 @@ RULES: tuple[Rule, ...] = (
         "`retainOnDelete` on the namespace and on everything that protects it (`PeerAuthentication`, `AuthorizationPolicy`s, "
         "`Sidecar`, both `NetworkPolicy`s, `ResourceQuota`, `LimitRange`) until `decommission: true`; admins' `RoleBinding`, "
         "routes, gateway and certificates leave with the tenant.",
-        "The admission parameters of a removed tenant are gone: its retained namespace refuses every Service, route and "
-        "Istio object a tenant would create (frozen) until the tenant returns or the namespace is deleted.",
+        "Objects the tenant created itself (its Deployments, its own RoleBindings) stay: the program never listed them. "
+        "See `removed-tenant-frozen`.",
+    ),
+    Rule(
+        "removed-tenant-frozen",
+        "A removed tenant's retained namespace is frozen: no one but the platform writes there.",
+        (ADMISSION,),
+        "Admission policy on every resource and subresource, bound (`namespaceSelector`) to the namespaces labelled as a "
+        "tenant's whose tenant the file no longer lists (a removed tenant's, retained): every create, update and delete "
+        "there is refused but the platform's (and Kubernetes' controllers', which delete what the namespace holds when it goes).",
+        "Reads are not writes: RoleBindings the tenant created still let their subjects read the namespace (its Secrets "
+        "included), and its workloads keep running. The program cannot list what a tenant created; "
+        "[removing a tenant](day-2.md) says how to delete those RoleBindings and scale the workloads to zero.",
+        admission=Admission(
+            (("*", "*/*"),), "false", operations=("CREATE", "UPDATE", "DELETE"), exempt=(CONTROLLERS,), removed_tenants_only=True,
+        ),
+        allowed="the namespace belongs to a tenant the platform no longer lists (frozen); ask the platform team",
     ),
     # --- Services and entry points ------------------------------------------------------------
     Rule(
@@ -194,6 +250,15 @@ RULES: tuple[Rule, ...] = (
         check=inv.no_external_ips, kinds=frozenset({"Service"}),
         admission=Admission((("", "services"),), "!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0"),
         allowed="Services in tenant namespaces set no spec.externalIPs; publish through the tenant's gateway",
+    ),
+    Rule(
+        "no-external-name-services",
+        "A tenant's Service never aliases another name (another tenant's Service, an external host past the registry).",
+        (PREVIEW, ADMISSION),
+        "Admission policy on `Service`: no type `ExternalName`.",
+        check=inv.no_external_name_services, kinds=frozenset({"Service"}),
+        admission=Admission((("", "services"),), "!has(object.spec.type) || object.spec.type != 'ExternalName'"),
+        allowed="Services in tenant namespaces are not ExternalName; declare external hosts with a ServiceEntry",
     ),
     Rule(
         "load-balancer-only-for-gateway",
@@ -223,6 +288,7 @@ RULES: tuple[Rule, ...] = (
             f"!has(object.spec.type) || object.spec.type != 'NodePort' || ({has_param('nodePorts')} && {param('nodePorts')} == 'true') || "
             f"({has_param('gatewayNodePort')} && {param('gatewayNodePort')} == 'true' && object.metadata.name == {param('gateway')})",
             uses_params=True,
+            exempt=(CERT_MANAGER,),  # its HTTP-01 solvers' Services are NodePorts by default
         ),
         allowed="type NodePort only where the tenants file gives the tenant quota.nodePorts, or for a NodePort gateway's own Service",
     ),
@@ -297,13 +363,20 @@ RULES: tuple[Rule, ...] = (
         "virtual-service-own-gateways",
         "A tenant's VirtualService binds only its own namespace's gateways (or its own sidecars).",
         (PREVIEW, ADMISSION),
-        "Admission policy on `VirtualService`: each of `gateways` is `mesh`, `<name>` or `<own namespace>/<name>`.",
+        "Admission policy on `VirtualService`: each of `gateways`, and of its routes' `match[].gateways`, is `mesh`, "
+        "`<name>`, `./<name>` or `<own namespace>/<name>`; never the dotted `<name>.<namespace>` (Istio's legacy form of "
+        "`<namespace>/<name>`).",
         check=inv.virtual_service_own_gateways, kinds=frozenset({"VirtualService"}),
         admission=Admission(
             (("networking.istio.io", "virtualservices"),),
-            f"!has(object.spec.gateways) || object.spec.gateways.all(g, g == 'mesh' || !g.contains('/') || g.startsWith({NS} + '/'))",
+            f"(!has(object.spec.gateways) || object.spec.gateways.all(g, {_own_gateway('g')})) && "
+            + " && ".join(
+                f"(!has(object.spec.{kind}) || object.spec.{kind}.all(r, !has(r.match) || r.match.all(m, !has(m.gateways) || "
+                f"m.gateways.all(g, {_own_gateway('g')}))))"
+                for kind in ("http", "tcp", "tls")
+            ),
         ),
-        allowed="gateways are 'mesh', '<name>' or '<own namespace>/<name>'",
+        allowed="gateways are 'mesh', '<name>', './<name>' or '<own namespace>/<name>'",
     ),
     Rule(
         "virtual-service-own-hosts",
@@ -415,6 +488,40 @@ RULES: tuple[Rule, ...] = (
         allowed="a Sidecar keeps outboundTrafficPolicy REGISTRY_ONLY; declare external hosts with a ServiceEntry",
     ),
     Rule(
+        "jwks-from-allowed-hosts",
+        "No one fetches a URL a tenant chose: JWT keys come inline or from the hosts the platform allows.",
+        (MESH, PREVIEW, ADMISSION, TENANTS_FILE),
+        "istiod's `PILOT_JWT_ENABLE_REMOTE_JWKS=envoy` on every install path (the proxies fetch keys, istiod does not); "
+        "admission policy on `RequestAuthentication`: every `jwtRules[]` gives `jwks` inline or a `jwksUri` on "
+        "https:// on one of the tenants file's `cluster.jwksHosts` (without either, the issuer's discovery URL would be fetched).",
+        "The proxies fetch the allowed URLs through the tenant's egress NetworkPolicy: the tenant's `egress` must allow them.",
+        check=inv.jwks_from_allowed_hosts, kinds=frozenset({"RequestAuthentication"}),
+        admission=Admission(
+            (("security.istio.io", "requestauthentications"),),
+            f"!has(object.spec.jwtRules) || object.spec.jwtRules.all(r, has(r.jwks) || (has(r.jwksUri) && {has_param('jwks')} && "
+            f"r.jwksUri.matches({param('jwks')})))",
+            uses_params=True,
+        ),
+        allowed="a jwtRule gives jwks inline or a jwksUri on https:// on the tenants file's cluster.jwksHosts",
+    ),
+    Rule(
+        "priority-classes-listed",
+        "A tenant's pods cannot preempt others' with a priority the platform did not give tenants.",
+        (PREVIEW, ADMISSION, TENANTS_FILE),
+        "Admission policy on `Pod` creation (the controllers' included): `priorityClassName` unset or one of the tenants "
+        "file's `cluster.priorityClasses`.",
+        "A cluster whose PriorityClass is `globalDefault` gives it to every pod: list it.",
+        check=inv.priority_class_listed, kinds=frozenset({"Pod"}),
+        admission=Admission(
+            (("", "pods"),),
+            f"!has(object.spec.priorityClassName) || object.spec.priorityClassName == '' || "
+            f"({has_param('priorityClasses')} && object.spec.priorityClassName.matches({param('priorityClasses')}))",
+            operations=("CREATE",),
+            uses_params=True,
+        ),
+        allowed="a pod names no PriorityClass, or one of the tenants file's cluster.priorityClasses",
+    ),
+    Rule(
         "network-ingress",
         "Below the mesh, pods admit only their namespace, the control plane (metrics) and importing tenants; the gateway admits everyone.",
         (NETWORK_POLICY,),
@@ -438,13 +545,49 @@ RULES: tuple[Rule, ...] = (
         allowed="a tenant's NetworkPolicy opens egress to pods only; addresses outside the cluster go in the tenants file's egress",
     ),
     Rule(
+        "network-policy-peers",
+        "A tenant's own NetworkPolicies open traffic only with its own namespace, the tenants it imports from or exports "
+        "to, and the platform's openings it uses.",
+        (ADMISSION, PREVIEW),
+        f"Admission policy on tenants' `NetworkPolicy`s: every `namespaceSelector` of `ingress.from` and `egress.to` pins "
+        f"`{NAMESPACE_NAME_LABEL}` (which the API server sets and no one can forge), in `matchLabels` or an `In` expression, "
+        "to those namespaces (its mesh's control plane and kube-system included).",
+        "A peer without `namespaceSelector` is the policy's own namespace; `ipBlock` peers in ingress open only the tenant itself.",
+        check=inv.network_policy_peers_pinned, kinds=frozenset({"NetworkPolicy"}),
+        admission=Admission(
+            (("networking.k8s.io", "networkpolicies"),),
+            f"(!has(object.spec.ingress) || object.spec.ingress.all(r, !has(r.from) || r.from.all(p, {_pinned_peer('p')}))) && "
+            f"(!has(object.spec.egress) || object.spec.egress.all(r, !has(r.to) || r.to.all(p, {_pinned_peer('p')})))",
+            uses_params=True,
+        ),
+        allowed=f"a NetworkPolicy names other namespaces by {NAMESPACE_NAME_LABEL} only: the tenant's own, those it imports "
+        "from or exports to, its control plane and kube-system",
+    ),
+    Rule(
         "istiod-protected",
         "istiod serves configuration only over authenticated XDS; its debug endpoints answer no one.",
         (MESH, NETWORK_POLICY),
         "`NetworkPolicy/istiod-ingress` in every control-plane namespace (each mesh's), on every install method: 15012 "
-        "(XDS, CA) and 15017 (webhooks) from anywhere, 15014 (metrics) from `observability.scraperNamespace` only, 15010 "
-        "closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
+        "(XDS, CA) from the namespaces of that mesh only (its mesh label; with one control plane, its own namespace and "
+        "the tenant namespaces), 15017 (webhooks, called by the API server) from anywhere, 15014 (metrics) from "
+        "`observability.scraperNamespace` only, 15010 closed; istiod's `ENABLE_DEBUG_ON_HTTP=false`.",
         "Kiali's views that read istiod's debug endpoints stay empty.",
+    ),
+    Rule(
+        "platform-namespaces-closed",
+        "A pod without a sidecar reaches nothing in the platform's namespaces but what the platform opens.",
+        (NETWORK_POLICY, TENANTS_FILE),
+        "`NetworkPolicy/default-deny-ingress` in every control-plane namespace (each mesh's), the Istio operator's "
+        "(`istio-operator`) and Sail's (`sail-operator`, `istio-cni`) namespaces, and, where the tenants file lets the "
+        "program (`cluster.certManager.networkPolicy`, on by default wherever the file uses cert-manager; `cluster.kubeSystem.networkPolicy`, off by default), "
+        "cert-manager's and kube-system. The openings, one NetworkPolicy each (`builders/platform_network.py`, a list "
+        "other parts of the program add to): istiod (above); the platform gateway's server and health ports from "
+        "anywhere, its proxy metrics from the scraper; the enabled add-ons from their own namespace (the zipkin "
+        "collector from the mesh); cert-manager's webhook (10250) from anywhere and its metrics (9402) from the scraper; "
+        "DNS (53) in kube-system from every namespace.",
+        "Needs a CNI that enforces NetworkPolicy. kube-system stays open by default: it runs components the program does "
+        "not know (metrics-server behind the API server, the CNI's and the cloud's agents). Pods on the host network "
+        "(the CNI agent) are outside any NetworkPolicy.",
     ),
     # --- Resources and access ---------------------------------------------------------------
     Rule(
@@ -475,9 +618,11 @@ RULES: tuple[Rule, ...] = (
         "A tenant obtains certificates only for its own hosts, even from a shared `ClusterIssuer`.",
         (ADMISSION, PREVIEW),
         "Admission policy on cert-manager `Certificate`s: `dnsNames` and `commonName` among the tenant's hosts, no IP, URI "
-        "or e-mail names; `CertificateRequest`s come from cert-manager only (its service account is a platform identity).",
-        "Other issuers' APIs (an ACME `Order`, a CSR against Kubernetes' own signer) are not covered; cert-manager's "
-        "approver-policy is the alternative that limits the issuer itself.",
+        "or e-mail names; the rule binds cert-manager too (its ingress-shim creates Certificates from annotations a "
+        "tenant writes), which is exempt only from the rules about what it must create.",
+        "A CSR against Kubernetes' own signers is not covered (the `admin` role cannot create one). cert-manager's "
+        "approver-policy limits the issuer itself: `cluster.certManager.approverPolicy` generates a "
+        "`CertificateRequestPolicy` per tenant.",
         check=inv.certificate_own_hosts, kinds=frozenset({"Certificate"}),
         admission=Admission(
             (("cert-manager.io", "certificates"),),
@@ -489,12 +634,61 @@ RULES: tuple[Rule, ...] = (
         allowed="a Certificate names only the tenant's hosts (from the tenants file), as DNS names",
     ),
     Rule(
+        "certificate-leaf-only",
+        "A tenant's certificate can sign nothing and claims no identity but its DNS names.",
+        (ADMISSION, PREVIEW),
+        "Admission policy on cert-manager `Certificate`s: no `isCA: true`, no `literalSubject`, no `subject` (cert-manager "
+        "included: its ingress-shim writes what a tenant's annotations ask).",
+        "A tenant-issued intermediate from a shared CA would sign any host, and any workload identity where the mesh "
+        "trusts that CA.",
+        check=inv.certificate_leaf_only, kinds=frozenset({"Certificate"}),
+        admission=Admission(
+            (("cert-manager.io", "certificates"),),
+            "(!has(object.spec.isCA) || object.spec.isCA == false) && !has(object.spec.literalSubject) && !has(object.spec.subject)",
+        ),
+        allowed="a Certificate is a leaf: no isCA, literalSubject or subject",
+    ),
+    Rule(
+        "cert-manager-annotations-own-hosts",
+        "A tenant cannot make cert-manager issue, as itself, a certificate for another tenant's host.",
+        (ADMISSION, PREVIEW),
+        f"Admission policy on `Ingress`es: with a `cert-manager.io/*`, `acme.cert-manager.io/*` or `{inv.TLS_ACME_ANNOTATION}` "
+        "annotation, every host (`tls[].hosts`, `rules[].host`) is one the tenants file gives the tenant. Gateway API "
+        "`Gateway`s, the other thing cert-manager's gateway-shim reads, are the platform's (rule above).",
+        "An Ingress without those annotations may name any host: no certificate follows, and istiod ignores Ingresses.",
+        check=inv.cert_manager_annotations_own_hosts, kinds=frozenset({"Ingress"}),
+        admission=Admission(
+            (("networking.k8s.io", "ingresses"),),
+            "!(has(object.metadata.annotations) && object.metadata.annotations.exists(k, k.startsWith('cert-manager.io/') || "
+            f"k.startsWith('acme.cert-manager.io/') || k == '{inv.TLS_ACME_ANNOTATION}')) || "
+            f"((!has(object.spec.tls) || object.spec.tls.all(t, !has(t.hosts) || t.hosts.all(h, {_given_host('h')}))) && "
+            f"(!has(object.spec.rules) || object.spec.rules.all(r, !has(r.host) || {_given_host('r.host')})))",
+            uses_params=True,
+        ),
+        allowed="an Ingress asking cert-manager for a certificate names only the tenant's hosts (from the tenants file)",
+    ),
+    Rule(
+        "acme-orders-platform-only",
+        "A tenant cannot drive an ACME issuer directly.",
+        (ADMISSION, PREVIEW),
+        "Admission policy on `acme.cert-manager.io` `Order`s and `Challenge`s in tenant namespaces: written by cert-manager "
+        "(exempt from this rule) only; cert-manager's default roles aggregate them into `admin`.",
+        check=lambda obj, platform: [*inv.acme_orders_platform_only(obj, platform), *inv.acme_challenges_platform_only(obj, platform)],
+        kinds=frozenset({"Order", "Challenge"}),
+        admission=Admission(
+            (("acme.cert-manager.io", "orders"), ("acme.cert-manager.io", "challenges")), "false",
+            operations=("CREATE", "UPDATE", "DELETE"), exempt=(CERT_MANAGER,),
+        ),
+        allowed="ACME Orders and Challenges are cert-manager's; ask for a Certificate",
+    ),
+    Rule(
         "certificate-requests-platform-only",
         "A tenant cannot ask an issuer to sign an arbitrary CSR.",
         (ADMISSION, PREVIEW),
-        "Admission policy on `CertificateRequest`s in tenant namespaces: created by cert-manager (a platform identity) only.",
+        "Admission policy on `CertificateRequest`s in tenant namespaces: created by cert-manager (`cluster.certManager.users`, "
+        "exempt from this rule) only.",
         check=inv.certificate_requests_platform_only, kinds=frozenset({"CertificateRequest"}),
-        admission=Admission((("cert-manager.io", "certificaterequests"),), "false", operations=("CREATE",)),
+        admission=Admission((("cert-manager.io", "certificaterequests"),), "false", operations=("CREATE",), exempt=(CERT_MANAGER,)),
         allowed="CertificateRequests come from cert-manager's Certificates; create a Certificate",
     ),
     Rule(
@@ -555,7 +749,7 @@ def evaluate(resources: Iterable[tuple[str, str, Mapping[str, Any]]], platform: 
 # --- The table in docs/isolation.md -------------------------------------------------------------
 
 TABLE_PAGE = Path(__file__).resolve().parent.parent / "docs" / "isolation.md"
-TABLE_BEGIN = "<!-- rules: generated by `python -m policy.table` from policy/table.py; do not edit -->"
+TABLE_BEGIN = "<!-- rules: generated by `python -m rules.table` from rules/table.py; do not edit -->"
 TABLE_END = "<!-- rules: end -->"
 
 
