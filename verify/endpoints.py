@@ -14,6 +14,7 @@ from typing import Optional
 
 from builders.control_plane import observability_servers
 from builders.mesh_settings import ISTIOD_MONITORING_PORT, ISTIOD_XDS_PORT
+from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS
 from builders.tenant import STATUS_PORT, operator_target_ports
 from tenants.meshes import placement, platform_control_plane
 from tenants.model import InstallMethod, ServiceType, Tenant, TenantsFile
@@ -105,7 +106,7 @@ def tenant_endpoints(config: TenantsFile, install_method: InstallMethod) -> list
     return workloads + gateways
 
 
-def platform_endpoints(config: TenantsFile) -> list[Endpoint]:
+def platform_endpoints(config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM) -> list[Endpoint]:
     endpoints = [
         Endpoint(
             namespace, "istiod", "istiod", None, meshed=False, labels=(("app", "istiod"), ("istio", "pilot")),
@@ -115,7 +116,10 @@ def platform_endpoints(config: TenantsFile) -> list[Endpoint]:
         for namespace in control_plane_namespaces(config)
     ]
     cp = platform_control_plane(config)
-    gateway_ports = tcp(STATUS_PORT["port"], *(s["port"]["number"] for s in observability_servers(config.observability)))
+    # The pod ports: the operator's profile targets 80 and 443 at 8080 and 8443, the charts each port at itself.
+    targets = dict(zip((80, 443), OPERATOR_GATEWAY_TARGET_PORTS)) if install_method == InstallMethod.OPERATOR else {}
+    servers = (s["port"]["number"] for s in observability_servers(config.observability))
+    gateway_ports = tcp(STATUS_PORT["port"], *(targets.get(port, port) for port in servers))
     endpoints.append(
         Endpoint(
             cp.namespace, "istio-ingressgateway", "platform-gateway", None, meshed=False,
@@ -141,7 +145,7 @@ def platform_endpoints(config: TenantsFile) -> list[Endpoint]:
 
 
 def stack_endpoints(config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM) -> list[Endpoint]:
-    return tenant_endpoints(config, install_method) + platform_endpoints(config)
+    return tenant_endpoints(config, install_method) + platform_endpoints(config, install_method)
 
 
 def tenant_control_plane(config: TenantsFile, tenant: Tenant) -> str:
