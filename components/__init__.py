@@ -10,6 +10,7 @@ from .install_method import InstallMethod
 from .istio_helm_install import HelmMethod, IstioHelmInstall
 from .istio_operator_install import IstioOperatorInstall, OperatorMethod
 from .mesh_control_plane import MeshControlPlane, control_planes
+from .observability_addons import ObservabilityAddons
 from .platform_control_plane import PlatformControlPlane
 from .sail_install import SailMethod, SailOperatorInstall
 from .tenant_admission import TenantAdmission
@@ -24,6 +25,6 @@ def install_method(install: Installation, provider: pulumi.ProviderResource) -> 
 
 
 __all__ = [
-    "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "PlatformControlPlane",
+    "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "ObservabilityAddons", "PlatformControlPlane",
     "SailOperatorInstall", "TenantAdmission", "TenantMesh", "control_planes", "install_method",
 ]

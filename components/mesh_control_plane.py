@@ -8,6 +8,7 @@ from typing import Optional
 
 import pulumi
 
+from builders.control_plane import scraper_namespace
 from builders.meshes import mesh_istiod_protection, mesh_mtls, mesh_namespace
 from tenants.meshes import control_plane_of
 from tenants.model import Mesh, Observability, TenantsFile
@@ -67,7 +68,7 @@ def control_planes(
             mesh,
             observability=config.observability if i == 0 else None,
             method=method,
-            scraper_namespace=config.observability.scraper_namespace,
+            scraper_namespace=scraper_namespace(config.observability, mesh.namespace_name),
             provider=provider,
         )
         for i, mesh in enumerate(config.meshes)

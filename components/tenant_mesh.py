@@ -44,11 +44,13 @@ class TenantMesh(pulumi.ComponentResource):
         sharing: Sharing,
         admission: Sequence[pulumi.Resource] = (),
         gateway_api: Sequence[pulumi.Resource] = (),
+        access: Sequence[dict] = (),
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         """`admission`: what the namespace waits for (the admission parameters: the rules find the
         tenant's from the namespace's first object on); `gateway_api`: what a Gateway API tenant's
-        objects wait for (the Gateway API's CRDs)."""
+        objects wait for (the Gateway API's CRDs); `access`: more RBAC objects of the namespace
+        (builders.telemetry.tenant_observability_access: what Kiali needs of the tenant's admins)."""
         # Named after the tenant, never its position in the file: reordering changes nothing.
         # A rename keeps every resource through aliases: children's names start with the
         # tenant's name, so Pulumi derives their aliases from the component's.
@@ -88,6 +90,6 @@ class TenantMesh(pulumi.ComponentResource):
             add(obj, [self.namespace, *mesh.ready], retain_on_delete=protect)
         for obj in isolation.kubernetes:
             add(obj, [self.namespace], retain_on_delete=protect)
-        for obj in isolation.access:
+        for obj in [*isolation.access, *access]:
             add(obj, [self.namespace])
         self.register_outputs({})

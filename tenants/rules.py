@@ -15,7 +15,7 @@ from typing import Optional, Union
 from . import mesh_rules
 from .meshes import platform_control_plane
 from .model import (
-    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
+    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Exposure, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
     TlsMode, UriMatch, dns_part, is_service_name,
 )
 
@@ -136,6 +136,8 @@ def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
     platform = {n: "a system namespace" for n in RESERVED_NAMESPACES}
     if config.meshes is None:  # with meshes, tenants.mesh_rules names the mesh whose namespace it is
         platform[config.control_plane.namespace] = "the control-plane namespace"
+    if config.observability.install:
+        platform.setdefault(config.observability.namespace, "the observability add-ons' namespace")
     for i, tenant in enumerate(config.tenants):
         ns = tenant.namespace_name
         field = "namespace" if tenant.namespace else "name"
@@ -361,7 +363,17 @@ def _egress(config: TenantsFile) -> Iterator[Finding]:
 def _observability(config: TenantsFile) -> Iterator[Finding]:
     obs = config.observability
     enabled = [addon for addon in OBSERVABILITY_ADDONS if getattr(obs.addons, addon)]
-    if enabled and not obs.credential_name:
+    if obs.exposure == Exposure.GATEWAY and obs.oidc is None:
+        yield ("observability", "exposure"), (
+            "exposure 'gateway' publishes the add-ons behind a login: set observability.oidc (issuer, clientId, clientSecret), "
+            "or exposure: port-forward"
+        )
+    elif enabled and obs.oidc is None and obs.exposure != Exposure.PORT_FORWARD:
+        yield ("observability", "addons"), (
+            f"the add-on routes on ({', '.join(enabled)}) would be open to anyone who reaches the platform gateway: set "
+            f"observability.oidc for a login in front of them, or exposure: port-forward to keep them off (kubectl port-forward only)"
+        )
+    if enabled and obs.routed and not obs.credential_name:
         yield ("observability", "addons"), (
             f"the add-ons on ({', '.join(enabled)}) are served over HTTPS only: set observability.credentialName, the Secret "
             f"in the control-plane namespace {platform_control_plane(config).namespace!r} holding their certificate"

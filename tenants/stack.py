@@ -12,6 +12,7 @@ from .errors import ConfigError, Problem
 from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
 from .loader import error_message, load_tenants, parse_document, read_text
 from .model import StackSettings, TenantsFile
+from .observability import observability_rules
 
 NAMESPACE = "istio-multitenancy"
 
@@ -81,5 +82,7 @@ def load_settings(
         raise fail(problems)
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
-    tenants = load_tenants(full, shown=settings.tenants_file, extra=tenants_file_rules(settings.install_method, charts_version(settings)))
+    method_rules = tenants_file_rules(settings.install_method, charts_version(settings))
+    addon_rules = observability_rules(settings.install_method, root)
+    tenants = load_tenants(full, shown=settings.tenants_file, extra=lambda config: method_rules(config) + addon_rules(config))
     return Settings(stack=settings, install=installation(settings, tenants, root), tenants=tenants, tenants_path=full)

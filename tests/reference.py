@@ -60,6 +60,14 @@ GATEWAY_API_1_1_0 = "690f754646e8326128fd686e3e46117ac479cfdf"
 GATEWAY_API_1_5_1 = "e7677b70ae75d14a4448fba94870e7deea6cf0ad"
 SAIL_OPERATOR_1_30_3 = "4241170416706137c6263939099a4f4aaefc76d1"
 CRDS_CATALOG = "7b1e26ef9deea49293714d204c1a2270aab1178f"
+# The observability add-ons' charts (../shared/reference/README.md, "observability add-on charts").
+PROMETHEUS_CHARTS = "cf408a290aec489277a94450bb3511432477a53a"
+GRAFANA_CHARTS = "3386a1156177c6bcd7fdb1ad4c6b1dda094296e0"
+JAEGER_CHARTS = "6c602b54a1800ff35ea055d16789a9522166e0a6"
+BITNAMI_CHARTS = "5165628ae06697f8f68a670bef7739d93c4b7f44"
+OAUTH2_PROXY_CHARTS = "fe328b0b3fca2ebce87590db52b6cad7f75a5997"
+KIALI_CHARTS = "03256abf169b29bacfd4faeb71a2dd3a06ce13c2"  # tag v2.29.0
+REDIS_HA_CHARTS = "6224454507be15acba7a619c33fa6148a06bcf85"  # the HEAD the reference copied (2026-06-15)
 
 
 class Source(NamedTuple):
@@ -135,6 +143,17 @@ SOURCES = [
     Source("sail-operator/1.30.3/docs/resources/", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "docs/deployment-models/resources/"),
     Source("sail-operator/LICENSE", "istio-ecosystem/sail-operator", SAIL_OPERATOR_1_30_3, "LICENSE"),
     Source("crds-catalog/", "datreeio/CRDs-catalog", CRDS_CATALOG, ""),
+    Source("addons/prometheus/", "prometheus-community/helm-charts", PROMETHEUS_CHARTS, "charts/prometheus/"),
+    *(
+        Source(f"addons/prometheus/charts/{sub}/", "prometheus-community/helm-charts", PROMETHEUS_CHARTS, f"charts/{sub}/")
+        for sub in ("alertmanager", "kube-state-metrics", "prometheus-node-exporter", "prometheus-pushgateway")
+    ),
+    Source("addons/grafana/", "grafana-community/helm-charts", GRAFANA_CHARTS, "charts/grafana/"),
+    Source("addons/kiali-server/", "kiali/helm-charts", KIALI_CHARTS, "kiali-server/"),
+    Source("addons/jaeger/", "jaegertracing/helm-charts", JAEGER_CHARTS, "charts/jaeger/"),
+    Source("addons/jaeger/charts/common/", "bitnami/charts", BITNAMI_CHARTS, "bitnami/common/"),
+    Source("addons/oauth2-proxy/", "oauth2-proxy/manifests", OAUTH2_PROXY_CHARTS, "helm/oauth2-proxy/"),
+    Source("addons/oauth2-proxy/charts/redis-ha/", "DandyDeveloper/charts", REDIS_HA_CHARTS, "charts/redis-ha/"),
     # Only on the unmerged pull request's head, kept for provenance.
     Source("crds-catalog/_unmerged-pr-631/", "datreeio/CRDs-catalog", "074d3b5d96804949c06e4230c9aa4e8ef71c7817", ""),
     Source(ISTIO_OPERATOR_PROTO, "istio/api", ISTIO_API_1_23_4, "operator/v1alpha1/operator.proto", "istio.io/api@v1.23.4"),
