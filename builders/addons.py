@@ -181,6 +181,9 @@ def kiali_release(obs: Observability, control_plane_namespace: str) -> ChartRele
     values = {
         "auth": auth,
         "deployment": deployment,
+        # Its ClusterRole is the program's (telemetry.kiali_viewer_role): the chart's viewer role
+        # also lets Kiali open port-forwards into any pod.
+        "skipResources": ["clusterrole"],
         "server": {"port": KIALI[1], "web_fqdn": f"kiali.{obs.domain}" if obs.routed else ""},
         "external_services": {
             "istio": {"root_namespace": control_plane_namespace},

@@ -83,6 +83,24 @@ def mesh_viewer_role() -> dict:
     return k8s_object(f"{RBAC}/v1", "ClusterRole", MESH_VIEWER_ROLE, labels=MANAGED_BY, rules=rules)
 
 
+KIALI_VIEWER_ROLE = "kiali-viewer"  # the name the kiali-server chart binds its service account to
+
+
+def kiali_viewer_role() -> dict:
+    """What Kiali's own service account may do: read workloads and the mesh configuration, nothing
+    else (the chart's viewer role less port-forwarding into pods and OpenShift's kinds). A
+    TokenReview creates nothing: it asks the API server whose a token is."""
+    rules = [
+        {"apiGroups": [""], "resources": ["configmaps", "pods/log", "namespaces", "pods", "replicationcontrollers", "services", "endpoints"], "verbs": list(READ)},
+        {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "statefulsets"], "verbs": list(READ)},
+        {"apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": list(READ)},
+        {"apiGroups": list(MESH_API_GROUPS), "resources": ["*"], "verbs": list(READ)},
+        {"apiGroups": ["admissionregistration.k8s.io"], "resources": ["mutatingwebhookconfigurations"], "verbs": ["list"]},
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+    ]
+    return k8s_object(f"{RBAC}/v1", "ClusterRole", KIALI_VIEWER_ROLE, labels=MANAGED_BY, rules=rules)
+
+
 def mesh_viewer_bindings(tenant: Tenant, labels: dict[str, str]) -> list[dict]:
     """The tenant's admins may read its mesh configuration (in its namespace only), so that Kiali,
     which acts with their identity, shows them their namespace and nothing else."""

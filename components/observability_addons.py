@@ -11,7 +11,7 @@ from builders.addons import addon_releases, addon_source
 from builders.control_plane import addon_host, enabled_addons
 from builders.helm_values import chart_arguments
 from builders.meta import MANAGED_BY, namespace
-from builders.telemetry import grafana_ingress, login_policy, mesh_tracing, mesh_viewer_role
+from builders.telemetry import grafana_ingress, kiali_viewer_role, login_policy, mesh_tracing, mesh_viewer_role
 from tenants.model import TenantsFile
 
 from .kubernetes import chart_declarer, child_declarer
@@ -54,4 +54,5 @@ class ObservabilityAddons(pulumi.ComponentResource):
         if obs.install:
             # What the tenants' RoleBindings (TenantMesh `access`) grant.
             add(mesh_viewer_role(), [])
+            add(kiali_viewer_role(), [])
         self.register_outputs({})

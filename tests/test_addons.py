@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from builders.addons import addon_releases
-from builders.telemetry import extension_providers
+from builders.telemetry import KIALI_VIEWER_ROLE, extension_providers, kiali_viewer_role
+from render.charts import helm_binary, template
 from render.engine import ProgramFailed, run_program
 from tenants.loader import parse_tenants
 from tenants.model import InstallMethod
@@ -323,3 +324,46 @@ def test_a_chart_directory_is_used_for_every_addon(tmp_path):
 def test_a_chart_directory_without_the_charts_is_an_error(tmp_path):
     with pytest.raises(ProgramFailed, match=r"observability.chartDirectory: .* lacks the add-on chart\(s\) prometheus, grafana"):
         run(tenants_yaml=PORT_FORWARD.replace("install: true,", f"install: true, chartDirectory: '{tmp_path}',"), tmp_path=tmp_path)
+
+
+# --- `helm template` of every add-on chart with the program's values ----------------------------------
+
+HELM = helm_binary()
+
+
+@pytest.fixture(scope="module")
+def templated(tmp_path_factory) -> dict[str, list[dict]]:
+    """Each add-on chart of ../shared/reference/addons, rendered by helm with what the program registers."""
+    if HELM is None:
+        pytest.skip("no helm (set HELM_BIN or put helm on PATH)")
+    directory = str(reference("addons"))
+    path = tmp_path_factory.mktemp("templated") / "tenants.yaml"
+    path.write_text(ROUTED.replace("install: true", f"install: true\n  chartDirectory: '{directory}'"), encoding="utf-8")
+    program = run_program("dev", str(path))
+    addons = [c for c in charts(program) if c.inputs["chart"].startswith(directory)]
+    assert len(addons) == len(ADDON_CHARTS)
+    return {c.inputs["name"]: template(HELM, c.inputs) for c in addons}
+
+
+def test_every_addon_chart_renders_with_the_programs_values(templated):
+    deployments = {o["metadata"]["name"] for objs in templated.values() for o in objs if o["kind"] == "Deployment"}
+    assert deployments == {"prometheus", "grafana", "kiali", "jaeger", "oauth2-proxy"}
+    problems = {f"{o['kind']} {o['metadata']['name']}": schema_errors(o) for objs in templated.values() for o in objs}
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_rendered_kiali_is_read_only_and_grafana_never_anonymous(templated):
+    assert [o for o in templated["kiali"] if o["kind"] in ("ClusterRole", "Role")] == []  # the program's own role instead
+    (binding,) = [o for o in templated["kiali"] if o["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == KIALI_VIEWER_ROLE
+    (config,) = [o for o in templated["kiali"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "kiali"]
+    kiali = yaml.safe_load(config["data"]["config.yaml"])
+    assert kiali["deployment"]["view_only_mode"] is True and kiali["auth"]["strategy"] == "openid"
+    (ini,) = [o["data"]["grafana.ini"] for o in templated["grafana"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "grafana"]
+    assert re.search(r"\[auth\.anonymous\]\nenabled = false", ini), ini
+
+
+def test_the_kiali_role_writes_nothing():
+    verbs = {(tuple(r["resources"]), v) for r in kiali_viewer_role()["rules"] for v in r["verbs"]}
+    assert {v for _, v in verbs} == {"get", "list", "watch", "create"}
+    assert [resources for resources, v in verbs if v == "create"] == [("tokenreviews",)]
