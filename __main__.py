@@ -10,7 +10,6 @@ from components import GatewayApiCrds, ObservabilityAddons, TenantAdmission, Ten
 from components.kubernetes import collect_young_garbage_only
 from builders.isolation import Sharing
 from builders.outputs import stack_outputs
-from builders.telemetry import tenant_observability_access
 from tenants import ConfigError
 from tenants.meshes import placement
 from tenants.stack import load_settings, project_values
@@ -39,8 +38,10 @@ gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)]
 for tenant in settings.tenants.tenants:
     place = placement(settings.tenants, tenant)
     mesh = meshes[place.mesh.name if place.mesh else None]
-    access = tenant_observability_access(settings.tenants, tenant)
-    TenantMesh(tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api, access=access)
+    TenantMesh(
+        tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api,
+        observability=settings.tenants.observability,
+    )
 # Prometheus, Grafana, Kiali, Jaeger and their login, beside the platform mesh (when installed or logged into).
 if settings.tenants.observability.install or settings.tenants.observability.oidc:
     ObservabilityAddons("observability", config=settings.tenants, platform=platform, provider=provider)

@@ -4,7 +4,9 @@ CUSTOM `AuthorizationPolicy`), and the RBAC and network paths the add-ons need."
 
 from __future__ import annotations
 
-from tenants.model import Observability, Tenant, TenantsFile
+from typing import Optional
+
+from tenants.model import Observability, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
 from .addon_services import GRAFANA, JAEGER_OTLP_GRPC, JAEGER_QUERY, OAUTH2_PROXY_SERVICE, service_host
@@ -112,9 +114,18 @@ def mesh_viewer_bindings(tenant: Tenant, labels: dict[str, str]) -> list[dict]:
     return [k8s_object(f"{RBAC}/v1", "RoleBinding", MESH_VIEWER_BINDING, tenant.namespace_name, labels=labels, roleRef=role, subjects=subjects)]
 
 
-def tenant_observability_access(config: TenantsFile, tenant: Tenant) -> list[dict]:
+def tenant_observability_access(obs: Optional[Observability], tenant: Tenant) -> list[dict]:
     """The tenant's RBAC for the add-ons the program installs (none without them)."""
-    return mesh_viewer_bindings(tenant, tenant_labels(tenant.name)) if config.observability.install else []
+    return mesh_viewer_bindings(tenant, tenant_labels(tenant.name)) if obs is not None and obs.install else []
+
+
+def addons_egress(obs: Optional[Observability]) -> list[dict]:
+    """What a tenant's pods may reach of the add-ons: Jaeger's OTLP port (their proxies' traces),
+    nothing else. Rules of the tenant's egress NetworkPolicy."""
+    if obs is None or not obs.install:
+        return []
+    jaeger = {**namespace_peer(obs.namespace), "podSelector": {"matchLabels": {"app.kubernetes.io/name": JAEGER_QUERY[0]}}}
+    return [{"to": [jaeger], "ports": [{"protocol": "TCP", "port": JAEGER_OTLP_GRPC}]}]
 
 
 def grafana_ingress(obs: Observability, control_plane_namespace: str) -> list[dict]:

@@ -367,3 +367,24 @@ def test_the_kiali_role_writes_nothing():
     verbs = {(tuple(r["resources"]), v) for r in kiali_viewer_role()["rules"] for v in r["verbs"]}
     assert {v for _, v in verbs} == {"get", "list", "watch", "create"}
     assert [resources for resources, v in verbs if v == "create"] == [("tokenreviews",)]
+
+
+def test_tenants_reach_only_jaegers_receiver_and_grafana_only_the_gateway_and_kiali(routed_run):
+    _, program = routed_run
+    objs = objects(program)
+    egress = find(objs, "NetworkPolicy", "restrict-tenant-egress", "shop")["spec"]["egress"]
+    to_addons = [rule for rule in egress if any(peer.get("namespaceSelector", {}).get("matchLabels", {}).get(
+        "kubernetes.io/metadata.name") == "istio-system" and "podSelector" in peer for peer in rule.get("to", []))]
+    assert to_addons == [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+                                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "jaeger"}}}],
+                          "ports": [{"protocol": "TCP", "port": 4317}]}]
+    grafana = find(objs, "NetworkPolicy", "grafana-ingress", "istio-system")["spec"]
+    peers = [p["podSelector"]["matchLabels"] for p in grafana["ingress"][0]["from"]]
+    assert peers == [{"istio": "ingressgateway"}, {"app.kubernetes.io/name": "kiali"}]
+    assert schema_errors(find(objs, "NetworkPolicy", "grafana-ingress", "istio-system")) == []
+
+
+def test_without_the_addons_the_tenants_egress_is_unchanged(tmp_path):
+    objs = objects(run(tenants_yaml="tenants:\n  - name: shop\n", tmp_path=tmp_path))
+    egress = find(objs, "NetworkPolicy", "restrict-tenant-egress", "shop")["spec"]["egress"]
+    assert not [r for r in egress if any("podSelector" in p for p in r.get("to", []))]
