@@ -373,6 +373,13 @@ def _observability(config: TenantsFile) -> Iterator[Finding]:
             f"the add-on routes on ({', '.join(enabled)}) would be open to anyone who reaches the platform gateway: set "
             f"observability.oidc for a login in front of them, or exposure: port-forward to keep them off (kubectl port-forward only)"
         )
+    control_plane = platform_control_plane(config).namespace
+    if enabled and obs.routed and obs.install and obs.namespace != control_plane:
+        # Services are visible only in their own namespace (the mesh's defaultServiceExportTo: ["."]).
+        yield ("observability", "namespace"), (
+            f"the routed add-ons must run beside the platform gateway that serves them: namespace {obs.namespace!r} is not "
+            f"the control-plane namespace {control_plane!r} (use it, or exposure: port-forward)"
+        )
     if enabled and obs.routed and not obs.credential_name:
         yield ("observability", "addons"), (
             f"the add-ons on ({', '.join(enabled)}) are served over HTTPS only: set observability.credentialName, the Secret "

@@ -63,6 +63,10 @@ BAD = {
     "sampling-below-0": ("observability: {samplingRate: -0.5}", "observability.samplingRate", "-0.5 is not a percentage"),
     "gateway-without-login": ("observability: {exposure: gateway}", "observability.exposure", "set observability.oidc"),
     "exposure-unknown": ("observability: {exposure: public}", "observability.exposure", "public"),
+    "routed-addons-elsewhere": (
+        f"observability: {{install: true, namespace: monitoring, credentialName: c, {OIDC}, addons: {{kiali: true}}}}",
+        "observability.namespace", "namespace 'monitoring' is not the control-plane namespace 'istio-system'",
+    ),
 }
 
 
@@ -388,3 +392,18 @@ def test_without_the_addons_the_tenants_egress_is_unchanged(tmp_path):
     objs = objects(run(tenants_yaml="tenants:\n  - name: shop\n", tmp_path=tmp_path))
     egress = find(objs, "NetworkPolicy", "restrict-tenant-egress", "shop")["spec"]["egress"]
     assert not [r for r in egress if any("podSelector" in p for p in r.get("to", []))]
+
+
+def test_addons_in_a_namespace_of_their_own(tmp_path):
+    program = run(tenants_yaml=PORT_FORWARD.replace("install: true,", "install: true, namespace: monitoring,"), tmp_path=tmp_path)
+    objs = objects(program)
+    assert find(objs, "Namespace", "monitoring")["metadata"]["labels"]["istio-injection"] == "disabled"
+    assert {c.inputs["namespace"] for c in charts(program) if c.inputs["name"] in ("prometheus", "grafana", "kiali", "jaeger")} == {"monitoring"}
+    # istiod's metrics are open to the scraper's namespace, the tenants' proxies send traces there.
+    istiod = find(objs, "NetworkPolicy", "istiod-ingress", "istio-system")["spec"]["ingress"]
+    assert {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": 15014}]} in istiod
+    egress = find(objs, "NetworkPolicy", "restrict-tenant-egress", "shop")["spec"]["egress"]
+    assert any(p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
+               for rule in egress for p in rule.get("to", []))
+    assert parse_tenants(PORT_FORWARD.replace("install: true,", "install: true, namespace: monitoring,")).observability.namespace == "monitoring"
