@@ -423,8 +423,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "network-egress",
-        "A tenant's pods, its gateway's included, connect only to DNS, istiod, their namespace, the tenants they import from "
-        "and the tenants file's `egress`; never to the cloud metadata address.",
+        "A tenant's pods, its gateway's included, connect only to DNS, istiod, their namespace, the tenants they import from, "
+        "the tenants file's `egress` and (with `observability.install`) Jaeger's trace receiver; never to the cloud metadata address.",
         (NETWORK_POLICY, TENANTS_FILE, ADMISSION, PREVIEW),
         "`NetworkPolicy/restrict-tenant-egress`; an `egress` range aimed at 169.254.169.254 (or AWS's fd00:ec2::254) is a "
         "validation error, a wider one gets it cut out (`ipBlock.except`); admission policy on tenants' own "
