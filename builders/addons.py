@@ -20,6 +20,8 @@ from tenants.observability import ADDON_CHARTS, OAUTH2_PROXY
 from .helm_values import ChartRelease
 from .addon_services import GRAFANA, JAEGER_QUERY, KIALI, MERGED_METRICS_PORT, OAUTH2_PROXY_SERVICE, PROMETHEUS, service_url
 
+GRAFANA_ADMIN_SECRET = "grafana-admin"  # admin-user and admin-password, created by the platform team
+KIALI_SECRET = "kiali"  # the kiali-server chart's default Secret, read when there is no OIDC Secret
 KIALI_IMAGE = "v2.29.0"  # the kiali-server chart's source tree leaves its tag to the release: its own
 # Istio's dashboards of the Istio release the charts validate (raw files of its manifests/addons).
 ISTIO_DASHBOARDS = "https://raw.githubusercontent.com/istio/istio/1.30.3/manifests/addons/dashboards"
@@ -155,7 +157,16 @@ def grafana_release(config: TenantsFile) -> ChartRelease:
         "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": [prometheus]}},
         "dashboardProviders": {"dashboardproviders.yaml": {"apiVersion": 1, "providers": providers}},
         "dashboards": dashboards,
+        # No API access: no sidecar reads dashboards from ConfigMaps (and an empty ClusterRole diffs forever).
+        "rbac": {"create": False},
     }
+    # Nothing random in the rendered chart (a new admin password at every render would update the
+    # Deployment at every `pulumi up`): behind the login there is no admin account to create;
+    # without it, the admin's password is the platform team's Secret.
+    if obs.routed:
+        values["env"] = {"GF_SECURITY_DISABLE_INITIAL_ADMIN_CREATION": "true"}
+    else:
+        values["admin"] = {"existingSecret": GRAFANA_ADMIN_SECRET}
     return ChartRelease("grafana", "grafana", obs.namespace, values)
 
 
@@ -178,9 +189,12 @@ def kiali_release(obs: Observability, control_plane_namespace: str) -> ChartRele
         }
         # Kiali reads its OIDC client secret as `oidc-secret` of this Secret.
         deployment["secret_name"] = obs.oidc.client_secret
+    # Kiali signs its session tokens with this key; the chart would make up a new one at every render.
+    signing = f"secret:{obs.oidc.client_secret if obs.oidc is not None else KIALI_SECRET}:signing-key"
     values = {
         "auth": auth,
         "deployment": deployment,
+        "login_token": {"signing_key": signing},
         # Its ClusterRole is the program's (telemetry.kiali_viewer_role): the chart's viewer role
         # also lets Kiali open port-forwards into any pod.
         "skipResources": ["clusterrole"],

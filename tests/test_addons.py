@@ -236,7 +236,7 @@ def test_prometheus_scrapes_istiod_and_the_merged_metrics_port_only():
 def routed_run(request, tmp_path_factory):
     text = ROUTED
     if request.param == "meshes":
-        text = "meshes: [{name: platform}, {name: other}]\n" + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
+        text = "meshes: [{name: platform, namespace: istio-system}, {name: other}]\n" + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
     path = tmp_path_factory.mktemp(request.param) / "tenants.yaml"
     path.write_text(text, encoding="utf-8")
     stack = "dev" if request.param == "meshes" else request.param
@@ -260,7 +260,7 @@ def test_every_install_path_wires_tracing_and_the_login_into_the_mesh(routed_run
     assert providers["jaeger"]["opentelemetry"] == {"service": "jaeger.istio-system.svc.cluster.local", "port": 4317}
     assert providers["oauth2-proxy"]["envoyExtAuthzHttp"]["service"] == "oauth2-proxy.istio-system.svc.cluster.local"
     objs = objects(program)
-    root = "platform" if name == "meshes" else "istio-system"
+    root = "istio-system"
     telemetry = find(objs, "Telemetry", "mesh-default", root)
     assert telemetry["spec"]["tracing"] == [{"providers": [{"name": "jaeger"}], "randomSamplingPercentage": 12.5}]
     policy = find(objs, "AuthorizationPolicy", "observability-login", root)
@@ -407,3 +407,16 @@ def test_addons_in_a_namespace_of_their_own(tmp_path):
     assert any(p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
                for rule in egress for p in rule.get("to", []))
     assert parse_tenants(PORT_FORWARD.replace("install: true,", "install: true, namespace: monitoring,")).observability.namespace == "monitoring"
+
+
+def test_every_addon_chart_renders_the_same_twice(templated, tmp_path_factory):
+    """Nothing random (a generated password or signing key) in what the charts render: else every
+    `pulumi up` would update the add-ons (what e2e's `preview --expect-no-changes` caught)."""
+    directory = str(reference("addons"))
+    path = tmp_path_factory.mktemp("again") / "tenants.yaml"
+    path.write_text(ROUTED.replace("install: true", f"install: true\n  chartDirectory: '{directory}'"), encoding="utf-8")
+    program = run_program("dev", str(path))
+    again = {c.inputs["name"]: template(HELM, c.inputs) for c in charts(program) if c.inputs["chart"].startswith(directory)}
+    assert again == templated
+    empty = [o["metadata"]["name"] for objs in templated.values() for o in objs if o["kind"] in ("ClusterRole", "Role") and not o.get("rules")]
+    assert empty == []
