@@ -5,8 +5,10 @@ from __future__ import annotations
 from tenants.model import ControlPlane, Observability
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
+from .addon_services import INSTALLED_SERVICES, service_host
 from .istio import SECURITY, gateway, pinned_replicas, virtual_service
-from .mesh_settings import hardened_mesh_config, hardened_pilot_env
+from .mesh_settings import hardened_pilot_env, istiod_mesh_config
+from .platform_network import scraper_namespace  # noqa: F401  (the control plane's view of it)
 from .meta import MANAGED_BY, WAIT_FOR_HEALTHY, k8s_object, namespace
 
 OBSERVABILITY_GATEWAY = "observability-gateway"
@@ -25,11 +27,11 @@ def control_plane_namespace(cp: ControlPlane) -> dict:
     return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
 
 
-def control_plane_operator(cp: ControlPlane) -> dict:
+def control_plane_operator(cp: ControlPlane, extension_providers: list[dict] = ()) -> dict:
     spec: dict = {
         "profile": cp.profile,
         # The same hardening as every install path (mesh_settings.py).
-        "meshConfig": hardened_mesh_config(),
+        "meshConfig": istiod_mesh_config({}, extension_providers),
         # Istio CNI sets up each pod's traffic redirection, so that pods need no istio-init
         # container with NET_ADMIN: the Pod Security levels of tenant namespaces allow none.
         "values": {"pilot": {"env": hardened_pilot_env(), "cni": {"enabled": True}}},
@@ -69,7 +71,17 @@ def addon_host(addon: str, obs: Observability) -> str:
 
 
 def enabled_addons(obs: Observability) -> list[str]:
-    return [addon for addon in ADDON_SERVICES if getattr(obs.addons, addon)]
+    """The add-ons with a route: those turned on, and only behind a login (`Observability.routed`)."""
+    return [addon for addon in ADDON_SERVICES if getattr(obs.addons, addon)] if obs.routed else []
+
+
+def addon_destination(addon: str, obs: Observability, control_plane_namespace: str) -> tuple[str, int]:
+    """(host, port) of an add-on's Service: the program's own install, else Istio's samples/addons in the control plane's namespace."""
+    if obs.install:
+        service, port = INSTALLED_SERVICES[addon]
+        return service_host((service, port), obs.namespace), port
+    service, port = ADDON_SERVICES[addon]
+    return f"{service}.{control_plane_namespace}.svc.cluster.local", port
 
 
 def observability_servers(obs: Observability) -> list[dict]:
@@ -97,13 +109,13 @@ def observability_objects(cp: ControlPlane, obs: Observability) -> list[dict]:
     addons = enabled_addons(obs)
     objects = [gateway(OBSERVABILITY_GATEWAY, cp.namespace, CONTROL_PLANE_GATEWAY_SELECTOR, servers, MANAGED_BY)]
     for addon in addons:
-        service, port = ADDON_SERVICES[addon]
+        host, port = addon_destination(addon, obs, cp.namespace)
         objects.append(
             virtual_service(
                 addon, cp.namespace, MANAGED_BY,
                 hosts=[addon_host(addon, obs)],
                 gateways=[OBSERVABILITY_GATEWAY],
-                http=[{"route": [{"destination": {"host": f"{service}.{cp.namespace}.svc.cluster.local", "port": {"number": port}}}]}],
+                http=[{"route": [{"destination": {"host": host, "port": {"number": port}}}]}],
             )
         )
     return objects

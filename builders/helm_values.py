@@ -19,6 +19,7 @@ from .gateway_api import GATEWAY_CLASS, alpha_gateway_api_env
 from .istio import autoscaler_bounds
 from .mesh_settings import gateway_chart_pod_security_context, gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
 from .meta import TENANT_LABEL
+from .telemetry import extension_providers
 from .tenant import STATUS_PORT, gateway_service_values
 
 # Release names as Istio's Helm install guide gives them.
@@ -63,10 +64,15 @@ def cni_release(cp: ControlPlane, install: Installation) -> ChartRelease:
     return ChartRelease("cni", CNI_RELEASE, cp.namespace, values)
 
 
-def mesh_config(cp: ControlPlane) -> dict:
+def mesh_config(cp: ControlPlane, install: Installation) -> dict:
     """The platform control plane's meshConfig: the hardening every install path applies (the
     operator's IstioOperator and Sail's `Istio` get the same, from builders/mesh_settings.py)."""
-    return istiod_mesh_config({})
+    return istiod_mesh_config({}, install_extension_providers(install))
+
+
+def install_extension_providers(install: Installation) -> list[dict]:
+    """The add-ons' extension providers, the same on every install path."""
+    return extension_providers(install.observability) if install.observability is not None else []
 
 
 def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
@@ -84,7 +90,7 @@ def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
         # The demo profile turns istiod's autoscaler off, the others keep it: both counts hold.
         low, high = autoscaler_bounds(cp.replicas.pilot)
         values.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
-    values["meshConfig"] = mesh_config(cp)
+    values["meshConfig"] = mesh_config(cp, install)
     return ChartRelease("istiod", ISTIOD_RELEASE, cp.namespace, values)
 
 

@@ -95,7 +95,8 @@ class TenantIsolation(NamedTuple):
     access: list[dict]  # needs only the namespace; removed with the tenant
 
 
-def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing) -> TenantIsolation:
+def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing, addons_egress: list[dict] = ()) -> TenantIsolation:
+    """`addons_egress`: egress rules towards the observability add-ons (builders.telemetry.addons_egress)."""
     labels = tenant_labels(tenant.name)
     exported = sharing.consumers_of(tenant)
     importers = sorted({ns for namespaces in exported.values() for ns in namespaces})
@@ -108,7 +109,7 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     ]
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
-        tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels),
+        tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels, addons_egress),
         resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)),
         limit_range(tenant, labels),
     ]
@@ -212,15 +213,18 @@ def _ip_block(allowance: EgressAllowance) -> dict:
     return {"cidr": allowance.cidr, **({"except": cut} if cut else {})}
 
 
-def tenant_egress_policy(tenant: Tenant, control_plane_namespace: str, imported_namespaces: list[str], labels: dict[str, str]) -> dict:
+def tenant_egress_policy(
+    tenant: Tenant, control_plane_namespace: str, imported_namespaces: list[str], labels: dict[str, str], addons: list[dict] = ()
+) -> dict:
     """Every pod of the namespace, the gateway's included, connects only to: DNS, istiod's XDS and
-    CA port, its own namespace, the tenants it imports from, and the tenants file's `egress`
-    allowances. Nothing else, so never the cloud metadata address (a node-local service no
+    CA port, its own namespace, the tenants it imports from, the tenants file's `egress`
+    allowances and, with the add-ons installed, Jaeger's trace receiver. Nothing else, so never the cloud metadata address (a node-local service no
     namespace selector reaches, and cut out of every allowance)."""
     egress = [
         {"to": [namespace_peer(DNS_NAMESPACE)], "ports": [{"protocol": "UDP", "port": 53}, _tcp(53)]},
         {"to": [namespace_peer(control_plane_namespace)], "ports": [_tcp(ISTIOD_XDS_PORT)]},
         {"to": [namespace_peer(ns) for ns in [tenant.namespace_name, *imported_namespaces]]},
+        *addons,
     ]
     for allowance in tenant.egress:
         rule: dict = {"to": [{"ipBlock": _ip_block(allowance)}]}

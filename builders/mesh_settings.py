@@ -27,11 +27,15 @@ def hardened_mesh_config() -> dict:
     }
 
 
-def istiod_mesh_config(own: dict) -> dict:
+def istiod_mesh_config(own: dict, extension_providers: list[dict] = ()) -> dict:
     """A control plane's meshConfig: the hardening, under the control plane's own settings (a mesh's
     discovery selectors and the `meshConfig` the tenants file gives it). A mesh that sets a field
-    itself, such as `outboundTrafficPolicy`, has that setting: the file says so explicitly."""
-    return {**hardened_mesh_config(), **own}
+    itself, such as `outboundTrafficPolicy`, has that setting: the file says so explicitly.
+    `extension_providers`: the tracing and login providers of the observability add-ons (telemetry.py)."""
+    config = {**hardened_mesh_config(), **own}
+    if extension_providers:
+        config["extensionProviders"] = list(extension_providers)
+    return config
 
 
 def hardened_pilot_env() -> dict[str, str]:

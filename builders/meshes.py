@@ -93,7 +93,7 @@ def istiod_release(mesh: Mesh, revision: Revision, install: Installation) -> Cha
     platform = helm_values.istiod_release(control_plane_of(mesh), revision_install(install, revision))
     values = {**platform.values, "revision": revision.name}
     # The hardening of every control plane, under the mesh's discovery selectors and own settings.
-    values["meshConfig"] = istiod_mesh_config(mesh_config(mesh))
+    values["meshConfig"] = istiod_mesh_config(mesh_config(mesh), helm_values.install_extension_providers(install))
     return ChartRelease("istiod", f"istiod-{revision.name}", mesh.namespace_name, values)
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from builders.control_plane import addon_host, enabled_addons
+from builders.addon_services import INSTALLED_SERVICES
+from builders.control_plane import ADDON_SERVICES, addon_host, enabled_addons
 from builders.tenant import service_host
 from tenants.meshes import placement
-from tenants.model import Tenant, TenantsFile
+from tenants.model import Observability, Tenant, TenantsFile
 
 
 def stack_outputs(config: TenantsFile) -> dict:
     """`tenants.<name>`: where the tenant lives (with meshes, in which mesh and on which revision) and
-    how its gateway is reached; `observability`: add-on URLs."""
+    how its gateway is reached; `observability`: each add-on's URL and whether a login protects it."""
     return {
         "tenants": {
             t.name: {
@@ -24,8 +25,30 @@ def stack_outputs(config: TenantsFile) -> dict:
             }
             for t in config.tenants
         },
-        "observability": {addon: f"https://{addon_host(addon, config.observability)}" for addon in enabled_addons(config.observability)},
+        "observability": observability_outputs(config.observability),
     }
+
+
+# Installed add-ons with a login of their own when reached through port-forward: Kiali asks for a
+# token, Grafana for its admin password; Prometheus and Jaeger have none (port-forward itself takes
+# the right to open one, which tenants do not have in the add-ons' namespace).
+OWN_LOGIN = ("kiali", "grafana")
+
+
+def observability_outputs(obs: Observability) -> dict:
+    """`{addon: {url, login}}`: routed add-ons at https://<addon>.<domain> behind the OIDC login; installed
+    ones without a route at localhost, once `portForward` (the kubectl command) runs."""
+    routed = enabled_addons(obs)
+    outputs = {addon: {"url": f"https://{addon_host(addon, obs)}", "login": True} for addon in routed}
+    if obs.install:
+        for addon in ADDON_SERVICES:
+            if addon not in routed:
+                service, port = INSTALLED_SERVICES[addon]
+                outputs[addon] = {
+                    "url": f"http://localhost:{port}", "login": addon in OWN_LOGIN,
+                    "portForward": f"kubectl -n {obs.namespace} port-forward svc/{service} {port}",
+                }
+    return outputs
 
 
 def _mesh(config: TenantsFile, tenant: Tenant) -> dict:

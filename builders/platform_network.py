@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional
 
-from tenants.model import Mesh, TenantsFile
+from tenants.model import Mesh, Observability, TenantsFile
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
+from .addon_services import INSTALLED_SERVICES, JAEGER_OTLP_GRPC, OAUTH2_PROXY_POD_PORT
 from .mesh_settings import ISTIOD_MONITORING_PORT, ISTIOD_POD_LABELS, ISTIOD_WEBHOOK_PORT, ISTIOD_XDS_PORT
 from .meta import MANAGED_BY, MESH_LABEL, TENANT_LABEL, k8s_object, namespace_peer
 
@@ -153,11 +154,20 @@ ADDON_POD_PORTS = {"kiali": (20001,), "grafana": (3000,), "prometheus": (9090,),
 ZIPKIN_PORT = 9411  # where the mesh's proxies send spans when tracing is on
 
 
+def scraper_namespace(obs: Observability, control_plane_namespace: str) -> str:
+    """Where Prometheus scrapes from: the stack's `scraperNamespace`, else the installed add-ons'
+    namespace, else the control plane's (an add-on installed there by someone else)."""
+    return obs.scraper_namespace or (obs.namespace if obs.install else control_plane_namespace)
+
+
 def addon_allowances(config: TenantsFile, mesh: Optional[Mesh], namespace: str) -> list[Allowance]:
     """The enabled add-ons, in the control-plane namespace: their ports from that namespace only
     (the platform gateway and the other add-ons run there, no tenant does); the tracing collector
     from the mesh's namespaces, whose proxies send it spans."""
-    addons = [a for a in ADDON_POD_PORTS if getattr(config.observability.addons, a)]
+    obs = config.observability
+    if obs.install and obs.namespace == namespace:
+        return [installed_addon_allowance(config, mesh, namespace)]
+    addons = [a for a in ADDON_POD_PORTS if getattr(obs.addons, a)]
     if not addons:
         return []
     ports = sorted({port for a in addons for port in ADDON_POD_PORTS[a]})
@@ -165,6 +175,18 @@ def addon_allowances(config: TenantsFile, mesh: Optional[Mesh], namespace: str) 
     if "tracing" in addons:
         openings.append(Opening(tcp(ZIPKIN_PORT), mesh_peers(config, mesh, namespace)))
     return [Allowance("observability-addons", namespace, {}, tuple(openings))]
+
+
+def installed_addon_allowance(config: TenantsFile, mesh: Optional[Mesh], namespace: str) -> Allowance:
+    """The add-ons the program installs (builders/addons.py), in the control-plane namespace: their
+    charts' pod ports from that namespace only (the platform gateway, oauth2-proxy and the add-ons
+    themselves run there, no tenant does); Jaeger's OTLP receiver from the mesh's namespaces,
+    whose proxies send it spans."""
+    ports = sorted({port for _, port in INSTALLED_SERVICES.values()} | {OAUTH2_PROXY_POD_PORT})
+    return Allowance(
+        "observability-addons", namespace, {},
+        (Opening(tcp(*ports), (namespace_peer(namespace),)), Opening(tcp(JAEGER_OTLP_GRPC), mesh_peers(config, mesh, namespace))),
+    )
 
 
 @dataclass(frozen=True)
@@ -192,7 +214,7 @@ def control_plane_network(
     """What one control-plane namespace (the platform's, or a mesh's) gets; the platform one also
     protects the namespaces the file says the program may (cert-manager's, kube-system).
     `gateway_ports`: the pod ports the platform gateway's servers listen on (none on other meshes)."""
-    scraper = config.observability.scraper_namespace or namespace
+    scraper = scraper_namespace(config.observability, namespace)
     allowances = [istiod_allowance(config, mesh, namespace, scraper)]
     namespaces = [namespace]
     if platform:

@@ -41,7 +41,9 @@ def sail_version(version: str) -> str:
     return f"v{version}"
 
 
-def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: dict[str, str], alpha: bool) -> dict:
+def _istio(
+    name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: dict[str, str], alpha: bool, extensions: list[dict]
+) -> dict:
     spec: dict = {"version": sail_version(version), "namespace": cp.namespace, "updateStrategy": {"type": "InPlace"}}
     if cp.profile not in _PLAIN_PROFILES:
         spec["profile"] = cp.profile
@@ -55,7 +57,7 @@ def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: 
         "global": {"istioNamespace": cp.namespace},
         "pilot": pilot,
         # The hardening of every install path, under the mesh's own settings (mesh_settings.py).
-        "meshConfig": istiod_mesh_config(meshconfig),
+        "meshConfig": istiod_mesh_config(meshconfig, extensions),
         # The gateways istiod deploys for Gateway API tenants run under `restricted` too.
         "gatewayClasses": gateway_class_defaults(GATEWAY_CLASS),
     }
@@ -63,16 +65,17 @@ def _istio(name: str, cp: ControlPlane, meshconfig: dict, version: str, labels: 
     return k8s_object(SAIL, "Istio", name, labels=labels, annotations=WAIT_FOR_READY, spec=spec)
 
 
-def istio_resource(mesh: Mesh, revision: Revision, version: str, alpha: bool = False) -> dict:
+def istio_resource(mesh: Mesh, revision: Revision, version: str, alpha: bool = False, extensions: list[dict] = ()) -> dict:
     """One revision of a mesh: istiod `istiod-<revision>` in the mesh's namespace, at `version`,
     with the settings the istiod chart gets on the Helm path (`alpha`: Gateway API's alpha support)."""
-    return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, {**MANAGED_BY, **mesh_labels(mesh)}, alpha)
+    labels = {**MANAGED_BY, **mesh_labels(mesh)}
+    return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, labels, alpha, list(extensions))
 
 
-def platform_istio(cp: ControlPlane, version: str, alpha: bool = False) -> dict:
+def platform_istio(cp: ControlPlane, version: str, alpha: bool = False, extensions: list[dict] = ()) -> dict:
     """The one control plane of a file without meshes: an `Istio` named `default`, whose revision
     Sail makes the cluster's default (namespaces labelled `istio-injection: enabled`)."""
-    return _istio(DEFAULT_REVISION, cp, {}, version, dict(MANAGED_BY), alpha)
+    return _istio(DEFAULT_REVISION, cp, {}, version, dict(MANAGED_BY), alpha, list(extensions))
 
 
 def revision_tag(mesh: Mesh, tag: str, revision: str) -> dict:

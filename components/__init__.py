@@ -10,6 +10,7 @@ from .install_method import InstallMethod
 from .istio_helm_install import HelmMethod, IstioHelmInstall
 from .istio_operator_install import IstioOperatorInstall, OperatorMethod
 from .mesh_control_plane import MeshControlPlane, control_planes
+from .observability_addons import ObservabilityAddons
 from .platform_control_plane import PlatformControlPlane
 from .sail_install import SailMethod, SailOperatorInstall
 from .stack import Stack, build_stack, kubernetes_provider
@@ -25,7 +26,7 @@ def install_method(install: Installation, provider: pulumi.ProviderResource) -> 
 
 
 __all__ = [
-    "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "PlatformControlPlane",
-    "SailOperatorInstall", "Stack", "TenantAdmission", "TenantMesh", "build_stack", "control_planes", "install_method",
-    "kubernetes_provider",
+    "GatewayApiCrds", "IstioHelmInstall", "IstioOperatorInstall", "MeshControlPlane", "ObservabilityAddons",
+    "PlatformControlPlane", "SailOperatorInstall", "Stack", "TenantAdmission", "TenantMesh", "build_stack",
+    "control_planes", "install_method", "kubernetes_provider",
 ]

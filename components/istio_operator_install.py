@@ -8,6 +8,7 @@ from typing import Optional
 import pulumi
 
 from builders.control_plane import control_plane_operator
+from builders.helm_values import install_extension_providers
 from builders.operator import operator_objects
 from builders.meta import MANAGED_BY
 from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS, default_deny
@@ -69,6 +70,7 @@ class OperatorMethod:
 
     def __init__(self, install: Installation, provider: pulumi.ProviderResource):
         self.version = install.istio_version
+        self.install_settings = install
         self.provider = provider
         self._installation: Optional[IstioOperatorInstall] = None
 
@@ -86,7 +88,7 @@ class OperatorMethod:
     ) -> ControlPlaneParts:
         add = child_declarer(owner, scope, self.provider)
         # Istio's CRDs, istiod and the demo profile's ingress gateway exist once it is HEALTHY.
-        operator = add(control_plane_operator(config), [*after, self._installation])
+        operator = add(control_plane_operator(config, install_extension_providers(self.install_settings)), [*after, self._installation])
         return ControlPlaneParts(ready=[operator], ingress=[operator])
 
     def mesh_control_planes(self, owner, scope, mesh, observability, after) -> ControlPlaneParts:

@@ -8,6 +8,7 @@ from typing import Optional
 
 import pulumi
 
+from builders.helm_values import install_extension_providers
 from builders.meta import MANAGED_BY, namespace
 from builders.platform_network import default_deny
 from builders.sail import (
@@ -59,7 +60,8 @@ class SailMethod(HelmMethod):
         add = child_declarer(owner, scope, self.provider)
         add_chart = chart_declarer(owner, scope, self.provider)
         alpha = self.install_settings.gateway_api.alpha
-        istio = add(platform_istio(config, self.install_settings.istio_version, alpha), [*after, self._sail])
+        extensions = install_extension_providers(self.install_settings)
+        istio = add(platform_istio(config, self.install_settings.istio_version, alpha, extensions), [*after, self._sail])
         ready = [self._sail, istio]
         return ControlPlaneParts(ready=ready, ingress=self._ingress(add_chart, config, observability, [*after, *ready]))
 
@@ -69,7 +71,10 @@ class SailMethod(HelmMethod):
         add = child_declarer(owner, scope, self.provider)
         version = self.install_settings.istio_version
         alpha = self.install_settings.gateway_api.alpha
-        istios = {r.name: add(istio_resource(mesh, r, r.version or version, alpha), [*after, self._sail]) for r in mesh.revision_list}
+        extensions = install_extension_providers(self.install_settings)
+        istios = {
+            r.name: add(istio_resource(mesh, r, r.version or version, alpha, extensions), [*after, self._sail]) for r in mesh.revision_list
+        }
         # Tags keep their names wherever they point: moving one updates its target in place.
         tags = [add(revision_tag(mesh, tag, target), [*after, istios[target]]) for tag, target in sorted(mesh.tags.items())]
         ready = [self._sail, *istios.values(), *tags]

@@ -15,6 +15,7 @@ from tenants.stack import Settings
 
 from .gateway_api_crds import GatewayApiCrds
 from .mesh_control_plane import control_planes
+from .observability_addons import ObservabilityAddons
 from .tenant_admission import TenantAdmission
 from .tenant_mesh import TenantMesh
 
@@ -32,6 +33,7 @@ class Stack:
     gateway_api: list[GatewayApiCrds]  # one, when a tenant uses the Gateway API
     tenants: dict[str, TenantMesh] = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)  # the stack outputs (docs/day-2.md), to pass to pulumi.export
+    observability: Optional[ObservabilityAddons] = None  # the add-ons, when installed or logged into
 
 
 def kubernetes_provider(context: Optional[str] = None, name: str = PROVIDER_NAME) -> pulumi.ProviderResource:
@@ -69,6 +71,11 @@ def build_stack(
         place = placement(config, tenant)
         mesh = meshes[place.mesh.name if place.mesh else None]
         tenants[tenant.name] = TenantMesh(
-            tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api
+            tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params], gateway_api=gateway_api,
+            observability=config.observability,
         )
-    return Stack(provider, meshes, admission, gateway_api, tenants, stack_outputs(config))
+    # Prometheus, Grafana, Kiali, Jaeger and their login, beside the platform mesh (when installed or logged into).
+    observability = None
+    if config.observability.install or config.observability.oidc:
+        observability = ObservabilityAddons("observability", config=config, platform=platform, provider=provider)
+    return Stack(provider, meshes, admission, gateway_api, tenants, stack_outputs(config), observability)

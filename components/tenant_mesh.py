@@ -9,9 +9,10 @@ import pulumi
 from builders.gateway_api import gateway_api_route, kubernetes_gateway
 from builders.isolation import Sharing, tenant_isolation
 from builders.meshes import injection_labels, revision_labels
+from builders.telemetry import addons_egress, tenant_observability_access
 from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
 from tenants.meshes import Placement
-from tenants.model import Tenant
+from tenants.model import Observability, Tenant
 
 from .kubernetes import child_declarer
 
@@ -44,11 +45,13 @@ class TenantMesh(pulumi.ComponentResource):
         sharing: Sharing,
         admission: Sequence[pulumi.Resource] = (),
         gateway_api: Sequence[pulumi.Resource] = (),
+        observability: Optional[Observability] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         """`admission`: what the namespace waits for (the admission parameters: the rules find the
         tenant's from the namespace's first object on); `gateway_api`: what a Gateway API tenant's
-        objects wait for (the Gateway API's CRDs)."""
+        objects wait for (the Gateway API's CRDs); `observability`: the file's add-ons (what Kiali
+        needs of the tenant's admins, and the path of the tenant's traces to Jaeger)."""
         # Named after the tenant, never its position in the file: reordering changes nothing.
         # A rename keeps every resource through aliases: children's names start with the
         # tenant's name, so Pulumi derives their aliases from the component's.
@@ -80,7 +83,7 @@ class TenantMesh(pulumi.ComponentResource):
             for route in tenant.routes:
                 add(route_virtual_service(tenant, route), after)
         # Inside its own mesh: the Sidecar and NetworkPolicies name its mesh's control-plane namespace.
-        isolation = tenant_isolation(tenant, place.namespace, sharing)
+        isolation = tenant_isolation(tenant, place.namespace, sharing, addons_egress(observability))
         # What protects the namespace stays with it: removing the tenant from the file leaves its
         # workloads in a retained namespace, which must not lose its policies, quota and limits.
         protect = not tenant.decommission
@@ -88,6 +91,6 @@ class TenantMesh(pulumi.ComponentResource):
             add(obj, [self.namespace, *mesh.ready], retain_on_delete=protect)
         for obj in isolation.kubernetes:
             add(obj, [self.namespace], retain_on_delete=protect)
-        for obj in isolation.access:
+        for obj in [*isolation.access, *tenant_observability_access(observability, tenant)]:
             add(obj, [self.namespace])
         self.register_outputs({})

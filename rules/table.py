@@ -530,8 +530,8 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "network-egress",
-        "A tenant's pods, its gateway's included, connect only to DNS, istiod, their namespace, the tenants they import from "
-        "and the tenants file's `egress`; never to the cloud metadata address.",
+        "A tenant's pods, its gateway's included, connect only to DNS, istiod, their namespace, the tenants they import from, "
+        "the tenants file's `egress` and (with `observability.install`) Jaeger's trace receiver; never to the cloud metadata address.",
         (NETWORK_POLICY, TENANTS_FILE, ADMISSION, PREVIEW),
         "`NetworkPolicy/restrict-tenant-egress`; an `egress` range aimed at 169.254.169.254 (or AWS's fd00:ec2::254) is a "
         "validation error, a wider one gets it cut out (`ipBlock.except`); admission policy on tenants' own "
@@ -693,10 +693,14 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "observability-https-only",
-        "The observability add-ons are published only when turned on, then over HTTPS.",
+        "The observability add-ons are published only when turned on and behind a login, then over HTTPS.",
         (TENANTS_FILE, MESH),
-        "All add-ons off by default; once on, the platform gateway serves them on 443 with `observability.credentialName`.",
-        "The add-ons have no authentication: anyone who can reach the platform gateway can use them, other tenants included.",
+        "All add-ons off by default; a route needs `observability.oidc` (else `exposure: port-forward`, no route): the platform "
+        "gateway serves it on 443 with `observability.credentialName` and asks oauth2-proxy first (`AuthorizationPolicy` "
+        "`observability-login`, `action: CUSTOM`).",
+        "Anyone the OIDC provider logs in passes the gateway: Kiali then shows what their own RBAC lets them read, but routed "
+        "Prometheus and Jaeger show every tenant's metrics and traces. Grafana trusts the login headers of whoever reaches "
+        "its pod (NetworkPolicy `grafana-ingress`: the platform gateway and Kiali only).",
     ),
     Rule(
         "tenant-program-namespaced-only",

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import yaml
 
 from . import mesh_rules
-from .model import InstallMethod, Profile, Protocol, RouteKind, StackSettings, TenantsFile
+from .model import InstallMethod, Observability, Profile, Protocol, RouteKind, StackSettings, TenantsFile
 
 # Istio's chart locations since 2026 (istio.io, "Retirement of GCP artifacts"): HTTP and OCI.
 DEFAULT_CHART_REPOSITORY = "https://blob.istio.io/istio-release/charts"
@@ -156,6 +156,7 @@ class Installation:
     charts: Optional[ChartSource] = None  # Istio's charts: the Helm install and (its gateways) Sail
     sail_chart: Optional[ChartSource] = None  # the Sail operator's chart: the Sail install only
     gateway_api: GatewayApi = GatewayApi()
+    observability: Optional[Observability] = None  # the file's: traces and logins the control planes wire in
 
 
 def _release(version: str) -> Release:
@@ -350,6 +351,7 @@ def installation(settings: StackSettings, config: TenantsFile, root: Path) -> In
         charts=charts,
         sail_chart=sail_chart,
         gateway_api=gateway_api_needs(settings, config, root),
+        observability=config.observability,
     )
 
 

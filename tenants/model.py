@@ -477,8 +477,8 @@ class Mesh(Model):
 
 
 class Addons(Model):
-    """Which observability add-ons get a route on the control-plane gateway: none by default, since
-    the routes carry no authentication of their own."""
+    """Which observability add-ons get a route on the control-plane gateway: none by default; a route
+    needs a login in front of it (`oidc`), or `exposure: port-forward` to keep it off."""
 
     kiali: Bool = Field(False, description="Serve Kiali on https://kiali.<domain>.")
     grafana: Bool = Field(False, description="Serve Grafana on https://grafana.<domain>.")
@@ -486,19 +486,83 @@ class Addons(Model):
     tracing: Bool = Field(False, description="Serve the tracing UI on https://tracing.<domain>.")
 
 
+def _https_url(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
+        raise _fail("https_url", "{value!r} is not an https:// URL (an OIDC issuer is served over HTTPS only)", value=value)
+    return value
+
+
+def _percentage(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+        if _quoted_number(value):
+            raise _fail("percentage", "{value!r} is a string; expected a number from 0 to 100: write it without quotes", value=value)
+        raise _fail("percentage", "{value!r} is not a percentage (a number from 0 to 100)", value=value)
+    return float(value)
+
+
+HttpsUrl = Annotated[str, BeforeValidator(_https_url), WithJsonSchema({"type": "string", "pattern": r"^https://[^\s/?#]+(/[^\s?#]*)?$"})]
+Percentage = Annotated[float, BeforeValidator(_percentage), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
+
+
+class Exposure(str, Enum):
+    """How people reach the add-ons: through the platform gateway (behind the OIDC login), or only
+    with `kubectl port-forward` (no route at all)."""
+
+    GATEWAY = "gateway"
+    PORT_FORWARD = "port-forward"
+
+
+class Oidc(Model):
+    """The OpenID Connect provider people log in with, in front of every add-on route and in Kiali and Grafana."""
+
+    issuer: HttpsUrl = Field(description="The issuer URL (https://), as the provider's discovery document names it.")
+    client_id: Annotated[str, Field(min_length=1)] = Field(description="The OAuth client registered for the add-ons.")
+    client_secret: DnsLabel = Field(
+        description="Secret in the add-ons' namespace holding `client-secret` (the OAuth client's) and `cookie-secret` "
+        "(oauth2-proxy's session key: 16, 24 or 32 bytes); created by the platform team, never in this file."
+    )
+    groups_claim: Annotated[str, Field(min_length=1)] = Field(
+        "groups", description="The ID token claim listing the user's groups (tenants' `admins.groups`)."
+    )
+
+
 class Observability(Model):
-    """Observability add-ons, served through the control-plane ingress gateway."""
+    """Observability add-ons: installed by the program (`install`) and served through the control-plane
+    ingress gateway behind an OIDC login."""
 
     domain: DnsSubdomain = Field(
         "example.com", description="Add-ons are served on <addon>.<domain>; tenants may not claim those hosts."
     )
-    addons: Addons = Field(default_factory=Addons, description="Switch each add-on's route on (HTTPS only) or off.")
+    addons: Addons = Field(default_factory=Addons, description="Switch each add-on's route on (HTTPS, behind the login) or off.")
     credential_name: Optional[DnsSubdomain] = Field(
         None, description="Secret in the control-plane namespace with the add-on hosts' certificate; required once an add-on is on."
     )
     scraper_namespace: Optional[DnsLabel] = Field(
-        None, description="Namespace of the Prometheus allowed to scrape istiod on port 15014 (default: the control-plane namespace)."
+        None, description="Namespace of the Prometheus allowed to scrape istiod on port 15014 (default: the add-ons' namespace when "
+        "installed, else the control-plane namespace)."
     )
+    install: Bool = Field(
+        False, description="Install Prometheus, Grafana, Kiali, Jaeger (and oauth2-proxy with `oidc`) from their Helm charts."
+    )
+    namespace: DnsLabel = Field("istio-system", description="Namespace of the add-ons the program installs.")
+    chart_repository: Optional[str] = Field(
+        None, description="A repository (https:// or oci://) holding all five add-on charts at their pinned versions "
+        "(default: each chart's upstream repository)."
+    )
+    chart_directory: Optional[str] = Field(
+        None, description="A local directory holding the charts prometheus/, grafana/, kiali-server/, jaeger/ and oauth2-proxy/, "
+        "instead of a repository (relative to the project)."
+    )
+    oidc: Optional[Oidc] = Field(None, description="The login in front of every add-on route; without it, no route is published.")
+    exposure: Optional[Exposure] = Field(
+        None, description="gateway (routes behind the `oidc` login) or port-forward (no route: kubectl port-forward only)."
+    )
+    sampling_rate: Percentage = Field(1.0, description="Percentage of requests the mesh traces (0 to 100).")
+
+    @property
+    def routed(self) -> bool:
+        """Whether add-on routes are published at all: only behind a login, and not when port-forward is asked."""
+        return self.oidc is not None and self.exposure != Exposure.PORT_FORWARD
 
 
 class Tls(Model):

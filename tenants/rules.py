@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 from . import mesh_rules
 from .meshes import platform_control_plane
 from .model import (
-    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
+    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Exposure, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
     TlsMode, UriMatch, dns_part, is_service_name,
 )
 
@@ -153,6 +153,8 @@ def _platform_namespaces(config: TenantsFile) -> Iterator[Finding]:
     platform = {n: "a system namespace" for n in RESERVED_NAMESPACES}
     if config.meshes is None:  # with meshes, tenants.mesh_rules names the mesh whose namespace it is
         platform[config.control_plane.namespace] = "the control-plane namespace"
+    if config.observability.install:
+        platform.setdefault(config.observability.namespace, "the observability add-ons' namespace")
     for i, tenant in enumerate(config.tenants):
         ns = tenant.namespace_name
         field = "namespace" if tenant.namespace else "name"
@@ -378,7 +380,24 @@ def _egress(config: TenantsFile) -> Iterator[Finding]:
 def _observability(config: TenantsFile) -> Iterator[Finding]:
     obs = config.observability
     enabled = [addon for addon in OBSERVABILITY_ADDONS if getattr(obs.addons, addon)]
-    if enabled and not obs.credential_name:
+    if obs.exposure == Exposure.GATEWAY and obs.oidc is None:
+        yield ("observability", "exposure"), (
+            "exposure 'gateway' publishes the add-ons behind a login: set observability.oidc (issuer, clientId, clientSecret), "
+            "or exposure: port-forward"
+        )
+    elif enabled and obs.oidc is None and obs.exposure != Exposure.PORT_FORWARD:
+        yield ("observability", "addons"), (
+            f"the add-on routes on ({', '.join(enabled)}) would be open to anyone who reaches the platform gateway: set "
+            f"observability.oidc for a login in front of them, or exposure: port-forward to keep them off (kubectl port-forward only)"
+        )
+    control_plane = platform_control_plane(config).namespace
+    if enabled and obs.routed and obs.install and obs.namespace != control_plane:
+        # Services are visible only in their own namespace (the mesh's defaultServiceExportTo: ["."]).
+        yield ("observability", "namespace"), (
+            f"the routed add-ons must run beside the platform gateway that serves them: namespace {obs.namespace!r} is not "
+            f"the control-plane namespace {control_plane!r} (use it, or exposure: port-forward)"
+        )
+    if enabled and obs.routed and not obs.credential_name:
         yield ("observability", "addons"), (
             f"the add-ons on ({', '.join(enabled)}) are served over HTTPS only: set observability.credentialName, the Secret "
             f"in the control-plane namespace {platform_control_plane(config).namespace!r} holding their certificate"

@@ -12,6 +12,7 @@ from .errors import ConfigError, Problem
 from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
 from .loader import error_message, load_tenants, parse_document, parse_tenants, read_text
 from .model import StackSettings, TenantsFile
+from .observability import observability_rules
 
 NAMESPACE = "istio-multitenancy"
 
@@ -84,7 +85,12 @@ def load_settings(
         raise fail(problems)
     path = Path(settings.tenants_file)
     full = path if path.is_absolute() else root / path
-    rules = tenants_file_rules(settings.install_method, charts_version(settings))
+    method_rules = tenants_file_rules(settings.install_method, charts_version(settings))
+    addon_rules = observability_rules(settings.install_method, root)
+
+    def rules(config):
+        return method_rules(config) + addon_rules(config)
+
     if tenants_text is None:
         tenants = load_tenants(full, shown=settings.tenants_file, extra=rules)
     else:

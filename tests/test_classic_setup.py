@@ -127,17 +127,19 @@ def test_no_observability_route_is_published_by_default(dev_objects):
     assert [o for o in of_kind(dev_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"] == []
 
 
-def test_the_classic_setup_publishes_its_addons_over_https(classic_objects):
-    # The blog's control-plane gateway routes to Kiali, Prometheus, Grafana and Jaeger; HTTPS only now.
-    gateway = find(classic_objects, "Gateway", "observability-gateway", "istio-system")
-    (server,) = gateway["spec"]["servers"]
-    assert server["port"]["protocol"] == "HTTPS" and server["tls"] == {"mode": "SIMPLE", "credentialName": "observability-tls"}
-    assert {o["metadata"]["name"] for o in of_kind(classic_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"} == {
-        "kiali", "grafana", "prometheus", "tracing"
-    }
+def test_the_classic_setup_installs_its_addons_and_publishes_no_route_without_a_login(classic_objects):
+    # The blog's control-plane gateway routed to Kiali, Prometheus, Grafana and Jaeger with no login:
+    # the classic stack now installs them and, until it names an OIDC login, serves them to port-forward only.
+    assert [o for o in of_kind(classic_objects, "Gateway") if o["metadata"]["namespace"] == "istio-system"] == []
+    assert [o for o in of_kind(classic_objects, "VirtualService") if o["metadata"]["namespace"] == "istio-system"] == []
+    assert find(classic_objects, "Telemetry", "mesh-default", "istio-system")["spec"]["tracing"][0]["providers"] == [{"name": "jaeger"}]
 
 
-ALL_ADDONS = "observability: {domain: obs.example.org, credentialName: obs-tls, addons: {kiali: true, grafana: true, prometheus: true, tracing: true}}\ntenants: []\n"
+OIDC = "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}"
+ALL_ADDONS = (
+    f"observability: {{domain: obs.example.org, credentialName: obs-tls, {OIDC}, "
+    "addons: {kiali: true, grafana: true, prometheus: true, tracing: true}}\ntenants: []\n"
+)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -171,8 +173,8 @@ def test_addons_switch_on_one_by_one(tmp_path, stack):
     gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
     assert gateway["spec"]["servers"][0]["hosts"] == ["./kiali.obs.example.org", "./prometheus.obs.example.org"]
     assert program.outputs["observability"] == {
-        "kiali": "https://kiali.obs.example.org",
-        "prometheus": "https://prometheus.obs.example.org",
+        "kiali": {"url": "https://kiali.obs.example.org", "login": True},
+        "prometheus": {"url": "https://prometheus.obs.example.org", "login": True},
     }
 
 
@@ -190,7 +192,7 @@ def test_all_addons_off_means_no_observability_gateway(tmp_path, stack):
 
 def test_an_addon_without_a_certificate_is_an_error(tmp_path):
     with pytest.raises(pulumi.RunError, match=r"observability.addons: the add-ons on \(kiali\) are served over HTTPS only"):
-        run(tenants_yaml="observability: {addons: {kiali: true}}\ntenants: []\n", tmp_path=tmp_path)
+        run(tenants_yaml=f"observability: {{{OIDC}, addons: {{kiali: true}}}}\ntenants: []\n", tmp_path=tmp_path)
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -263,7 +263,10 @@ def test_requirements_pin_the_pulumi_kubernetes_that_honours_wait_for():
 
 def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
     document = {
-        "observability": {"domain": "ops.example.org", "credentialName": "ops-tls", "addons": {"kiali": True, "prometheus": True, "tracing": True}},
+        "observability": {
+            "domain": "ops.example.org", "credentialName": "ops-tls", "addons": {"kiali": True, "prometheus": True, "tracing": True},
+            "oidc": {"issuer": "https://login.example.org", "clientId": "ops", "clientSecret": "ops-oidc"},
+        },
         "tenants": [
             {"name": "plain"},
             {"name": "custom", "namespace": "team-custom",
@@ -288,9 +291,9 @@ def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
         "hosts": ["a.example.org", "b.example.org"],
     }
     assert outputs["observability"] == {
-        "kiali": "https://kiali.ops.example.org",
-        "prometheus": "https://prometheus.ops.example.org",
-        "tracing": "https://tracing.ops.example.org",
+        "kiali": {"url": "https://kiali.ops.example.org", "login": True},
+        "prometheus": {"url": "https://prometheus.ops.example.org", "login": True},
+        "tracing": {"url": "https://tracing.ops.example.org", "login": True},
     }
 
 

@@ -37,7 +37,7 @@ INSTALL = Installation(InstallMethod.HELM, "1.30.3", "registry.example.com/istio
 
 VARIANTS = """
 controlPlane: {namespace: mesh-system, profile: stable, replicas: {pilot: 2, ingressGateway: 7}}
-observability: {credentialName: obs-tls, addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
+observability: {oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}, credentialName: obs-tls, addons: {kiali: true, grafana: false, prometheus: false, tracing: false}}
 tenants:
   - name: plain
   - name: internal

@@ -21,7 +21,7 @@ from tests.support import charts, chart, deployed_gateway, objects, of_kind, reg
 # issuer, custom labels and names, service settings, several servers.
 TENANTS = """
 controlPlane: {namespace: istio-system, profile: demo, replicas: {pilot: 2, ingressGateway: 2}}
-observability: {credentialName: obs-tls, addons: {kiali: true}}
+observability: {oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}, credentialName: obs-tls, addons: {kiali: true}}
 tenants:
   - name: shop-a
     admins: {users: [alice@example.com]}

@@ -328,7 +328,9 @@ def test_the_operator_path_applies_the_shared_mesh_hardening(classic_objects):
     assert env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true" and env["ENABLE_DEBUG_ON_HTTP"] == "false"
     assert env["PILOT_JWT_ENABLE_REMOTE_JWKS"] == "envoy"  # istiod fetches no URL for a tenant
     mesh = spec["meshConfig"]
-    assert mesh == hardened_mesh_config()
+    # The hardening, and the classic stack's add-ons' tracing provider.
+    assert {k: v for k, v in mesh.items() if k != "extensionProviders"} == hardened_mesh_config()
+    assert [p["name"] for p in mesh["extensionProviders"]] == ["jaeger"]
     assert mesh["ingressControllerMode"] == "OFF" and mesh["outboundTrafficPolicy"] == {"mode": "REGISTRY_ONLY"}
     for kind in ("VirtualService", "DestinationRule", "Service"):
         assert mesh[f"default{kind}ExportTo"] == ["."]

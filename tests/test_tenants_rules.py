@@ -171,6 +171,7 @@ VALID_FILES = {
         observability:
           domain: obs.example.com
           credentialName: obs-tls
+          oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}
           addons: {kiali: false, grafana: true, prometheus: true, tracing: false}
         tenants:
           - name: istio-system-tenant

@@ -38,7 +38,7 @@ def _descendants(program: ProgramRun, root: Registration) -> list[Registration]:
 
 
 @pytest.mark.parametrize(
-    "stack, install, tenants", [("dev", {"IstioHelmInstall": 1, "GatewayApiCrds": 1}, 3), ("classic", {"IstioOperatorInstall": 1}, 2)]
+    "stack, install, tenants", [("dev", {"IstioHelmInstall": 1, "GatewayApiCrds": 1}, 3), ("classic", {"IstioOperatorInstall": 1, "ObservabilityAddons": 1}, 2)]
 )
 def test_components_and_types(stack, install, tenants):
     counts = Counter(r.type for r in run(stack).registrations if r.type.startswith(COMPONENT))

@@ -71,6 +71,20 @@ class Workspace:
             config[f"{NAMESPACE}:{key}"] = value
         (self.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump({"config": config}, sort_keys=False))
 
+    def set_tenants_values(self, stack: str, values: dict) -> None:
+        """Set dotted keys (`observability.chartDirectory`) in the copy's tenants file of `stack`."""
+        if not values:
+            return
+        path = self.tenants_path(stack)
+        doc = yaml.safe_load(path.read_text())
+        for dotted, value in values.items():
+            *parents, last = dotted.split(".")
+            node = doc
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[last] = value
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
     def config_value(self, stack: str, key: str) -> Optional[str]:
         doc = yaml.safe_load((self.path / f"Pulumi.{stack}.yaml").read_text())
         return (doc.get("config") or {}).get(f"{NAMESPACE}:{key}")

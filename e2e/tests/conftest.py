@@ -29,6 +29,8 @@ BUILD = localcluster.BUILD
 REFERENCE = ROOT.parent / "shared" / "reference"
 # Istio's CRDs as the operator of each release installs them (its `base` component).
 ISTIO_CRDS = {"1.23.6": REFERENCE / "istio" / "crd-all.gen.yaml"}
+# The key of a stack's overrides that holds values for its tenants file rather than its config.
+TENANTS_PATHS = "tenantsPaths"
 PULUMI_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-kubernetes")
 
 
@@ -137,6 +139,10 @@ def stacks() -> dict:
         config = dict(spec.get("config") or {})
         for key, value in (spec.get("paths") or {}).items():
             config[key] = str((ROOT / value).resolve())
+        # Paths the stack's tenants file (its copy) gets: dotted keys, such as the add-ons' charts.
+        tenant_paths = {key: str((ROOT / value).resolve()) for key, value in (spec.get("tenantsPaths") or {}).items()}
+        if tenant_paths:
+            config[TENANTS_PATHS] = tenant_paths
         result[stack] = config
     assert doc["deploy"] in result, f"e2e/stacks.yaml: deploy: {doc['deploy']} is not a stack of the project"
     return {"all": result, "deploy": doc["deploy"]}
@@ -152,7 +158,10 @@ def new_workspace(e2e):
             if missing:
                 pytest.fail(f"missing tools in {e2e.bin_dir}: {', '.join(missing)}: run `make e2e-tools`", pytrace=False)
         ws = Workspace.create(ROOT, BUILD / "runs" / name, e2e.pulumi_env, e2e.pulumi, e2e.provider_dir)
+        overrides = dict(overrides)
+        tenant_paths = overrides.pop(TENANTS_PATHS, {})
         ws.write_stack_config(stack, {**overrides, "kubeContext": e2e.kube.context})
+        ws.set_tenants_values(stack, tenant_paths)
         if init:
             ws("stack", "init", stack, "--non-interactive")
         return ws

@@ -125,7 +125,14 @@ NEW_TENANT = {
 
 def _only_the_tenants_parameters_change(steps: list[dict], tenant: str, kind: str) -> list[dict]:
     """The admission rules' parameters list every tenant: adding or removing one adds or deletes
-    its keys, in place (the provider treats ConfigMaps as mutable). Returns the other steps."""
+    its keys, in place (the provider treats ConfigMaps as mutable). Grafana gives each tenant a
+    folder: its release updates in place, and the tenant's dashboards ConfigMap comes or goes.
+    Returns the other steps."""
+    grafana = [s for s in steps if "ObservabilityAddons" in s["urn"] and "::istio-system/grafana" in s["urn"]]
+    expected = {("update", "istio-system/grafana"), ("create", f"istio-system/grafana-dashboards-tenant-{tenant}"),
+                ("delete", f"istio-system/grafana-dashboards-tenant-{tenant}")}
+    assert {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in grafana} <= expected, [(s["op"], s["urn"]) for s in grafana]
+    steps = [s for s in steps if s not in grafana]
     shared = [s for s in steps if tenant_of(s["urn"]) is None]
     assert [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in shared] == [("update", "admission/istio-multitenancy-tenants")], \
         [(s["op"], s["urn"], s.get("diffReasons")) for s in shared]
@@ -176,7 +183,8 @@ def test_renaming_a_tenant_with_previous_names_replaces_nothing(e2e, life):
     assert kept == {k: v for k, v in before.uids().items() if k in after.uids()}
     assert e2e.kube.get("namespace", "workspace-3")["metadata"]["labels"]["istio-multitenancy.io/tenant"] == "shop"
     renamed_away = sorted(set(before.uids()) - set(after.uids()))
-    assert all(k[3].startswith("workspace-3") for k in renamed_away), renamed_away
+    # (Grafana's folder of the tenant too: grafana-dashboards-tenant-<tenant>.)
+    assert all(k[3].startswith("workspace-3") or k[3].endswith("-tenant-workspace-3") for k in renamed_away), renamed_away
     print(f"\nrename: objects named after the tenant, recreated under the new name: {renamed_away}")
     life["snapshot"] = after
 
