@@ -18,7 +18,7 @@ from tenants.rules import METADATA_ADDRESSES
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
 from .mesh_settings import ISTIOD_XDS_PORT
-from .meta import k8s_object, namespace_peer, tenant_labels
+from .meta import SKIP_AWAIT, k8s_object, namespace_peer, tenant_labels
 from .tenant import gateway_service_ports, service_host
 
 RBAC = "rbac.authorization.k8s.io"
@@ -250,7 +250,11 @@ def resource_quota(tenant: Tenant, labels: dict[str, str]) -> dict:
         "services.loadbalancers": "1" if tenant.gateway.service.type == ServiceType.LOAD_BALANCER else "0",
         "services.nodeports": str(gateway_node_ports(tenant) + quota.node_ports),
     }
-    return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})
+    # The provider would wait for the quota controller to fill in the quota's status; no resource
+    # of the program depends on the quota, so a large install need not wait for it tenant by tenant.
+    return k8s_object(
+        "v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, annotations=SKIP_AWAIT, spec={"hard": hard}
+    )
 
 
 def limit_range(tenant: Tenant, labels: dict[str, str]) -> dict:
