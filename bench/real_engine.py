@@ -1,11 +1,12 @@
 """`python -m bench.real_engine`: the real Pulumi engine and provider against the e2e cluster.
 
-For each size (generated tenants, bench/tenants.py): `pulumi up` from an empty cluster, a
-no-change `pulumi preview`, and `pulumi up` adding tenants to the existing stack, each against
-the floor of `kubectl apply --server-side` of the same objects (CRDs first, then namespaces,
-then the rest) on the same empty cluster in the same run. Needs `make e2e-tools`; starts the
-local cluster (e2e/cluster) unless one is up, and stops what it started. Writes
-bench/real_engine.json and prints a table.
+For each size (generated tenants, bench/tenants.py), as one stack or sharded (`python -m deploy`),
+with the CLI's checkpoints on or off (`PULUMI_SKIP_CHECKPOINTS`): `up` from an empty cluster, a
+no-change preview, and one tenant added (its preview and its `up`), the first against the floor
+of `kubectl apply --server-side` of the same objects (CRDs first, then namespaces, then the rest)
+on the same empty cluster in the same run, with the peak memory of every process. Needs `make
+e2e-tools`; starts the local cluster (e2e/cluster) unless one is up, and stops what it started.
+Writes bench/real_engine.json and prints a table.
 """
 
 from __future__ import annotations
