@@ -1,4 +1,4 @@
-"""istio-multitenancy: Istio (from its Helm charts, or the operator), a platform control plane, and one isolated mesh slice per tenant."""
+"""istio-multitenancy: Istio (from its Helm charts, Sail or the operator), a platform control plane, and one isolated mesh slice per tenant."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from components import build_stack
 from components.kubernetes import collect_young_garbage_only
 from tenants import ConfigError
+from tenants.shards import shard_digest, stack_part
 from tenants.stack import load_settings, project_values
 
 # Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
@@ -15,13 +16,18 @@ from tenants.stack import load_settings, project_values
 config = project_values({**get_config_env(), **CONFIG.get()})
 try:
     settings = load_settings(pulumi.get_stack(), config, Path(__file__).parent)
+    # One stack holds everything, or (tenants/shards.py) the platform or one shard of tenants.
+    part = stack_part(settings)
 except ConfigError as err:
     # A user's mistake: Pulumi prints the message, not a stack trace, and nothing is registered.
     raise pulumi.RunError(str(err)) from None
 
 collect_young_garbage_only()
 # The provider (for the stack's kubeContext), the control planes, admission, the Gateway API's CRDs
-# when a tenant uses them, and one TenantMesh per tenant: components/stack.py.
-stack = build_stack(settings)
+# when a tenant uses them, and one TenantMesh per tenant this stack holds: components/stack.py.
+stack = build_stack(settings, part=part)
 for key, value in stack.outputs.items():
     pulumi.export(key, value)
+if part.shard is not None:
+    # What `python -m deploy preview` compares to skip the shards whose tenants did not change.
+    pulumi.export("shardDigest", shard_digest(settings, part.shard, Path(__file__).parent))

@@ -1,11 +1,12 @@
 """`python -m bench.real_engine`: the real Pulumi engine and provider against the e2e cluster.
 
-For each size (generated tenants, bench/tenants.py): `pulumi up` from an empty cluster, a
-no-change `pulumi preview`, and `pulumi up` adding tenants to the existing stack, each against
-the floor of `kubectl apply --server-side` of the same objects (CRDs first, then namespaces,
-then the rest) on the same empty cluster in the same run. Needs `make e2e-tools`; starts the
-local cluster (e2e/cluster) unless one is up, and stops what it started. Writes
-bench/real_engine.json and prints a table.
+For each size (generated tenants, bench/tenants.py), as one stack or sharded (`python -m deploy`),
+with the CLI's checkpoints on or off (`PULUMI_SKIP_CHECKPOINTS`): `up` from an empty cluster, a
+no-change preview, and one tenant added (its preview and its `up`), the first against the floor
+of `kubectl apply --server-side` of the same objects (CRDs first, then namespaces, then the rest)
+on the same empty cluster in the same run, with the peak memory of every process. Needs `make
+e2e-tools`; starts the local cluster (e2e/cluster) unless one is up, and stops what it started.
+Writes bench/real_engine.json and prints a table.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_ROOT / "e2e"), str(PROJECT_ROOT)]
 
 import localcluster  # noqa: E402
-from bench.tenants import write_tenants_file  # noqa: E402
+from bench.processes import PeakMemory  # noqa: E402
+from bench.tenants import tenants_document, write_tenants_file  # noqa: E402
 from harness.kube import Kube  # noqa: E402
 from harness.operator import OperatorStandIn  # noqa: E402
 from harness.pulumi import Workspace, environment, kubernetes_resources  # noqa: E402
 from harness.render import render  # noqa: E402
+from harness.procs import run  # noqa: E402
 from harness.state import resource_arg  # noqa: E402
+from tenants.model import TENANTS_PER_SHARD  # noqa: E402
+from tenants.shards import shard_stack  # noqa: E402
 
 WORK = PROJECT_ROOT / "build" / "bench" / "real"
 RESULTS = PROJECT_ROOT / "bench" / "real_engine.json"
@@ -88,50 +93,91 @@ def floor(kube: Kube, objects: list[dict]) -> float:
     return _seconds(started)
 
 
-def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, count: int, add: int) -> dict:
-    tenants = write_tenants_file(WORK / f"tenants-{count}.yaml", count)
-    ws = Workspace.create(PROJECT_ROOT, WORK / f"run-{count}", env, str(bin_dir / "pulumi"), bin_dir)
-    ws.write_stack_config(STACK, {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants)})
+def _timed(step, *, memory: dict, name: str) -> float:
+    """Run `step`, return its wall time; the peak memory of every process it started goes in `memory[name]`."""
+    started = time.perf_counter()
+    with PeakMemory() as peak:
+        step()
+    memory[name] = peak.by_process
+    return _seconds(started)
+
+
+def _deploy(ws: Workspace, op: str, *extra: str) -> None:
+    """`python -m deploy` in the workspace, as a user runs it for a sharded installation."""
+    run([sys.executable, "-m", "deploy", op, "--stack", STACK, *extra], cwd=str(ws.path), env=ws.env, timeout=4 * 3600)
+
+
+def shards_for(count: int) -> int:
+    """The shard count the bench gives a sharded run: the automatic one (one per 100 tenants), at least 2."""
+    return max(2, -(-count // TENANTS_PER_SHARD))
+
+
+def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, count: int, add: int,
+            sharded: bool = False, checkpoints: bool = True) -> dict:
+    label = f"{count}-{'sharded' if sharded else 'single'}-{'checkpoints' if checkpoints else 'skip-checkpoints'}"
+    run_env = dict(env) if checkpoints else {**env, "PULUMI_SKIP_CHECKPOINTS": "true"}
+    tenants = write_tenants_file(WORK / f"tenants-{label}.yaml", count)
+    ws = Workspace.create(PROJECT_ROOT, WORK / f"run-{label}", run_env, str(bin_dir / "pulumi"), bin_dir)
+    # Istio's charts from the reference copy, as e2e/stacks.yaml gives the dev stack: no chart repository is reachable here.
+    config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts")}
+    ws.write_stack_config(STACK, config)
     ws("stack", "init", STACK, "--non-interactive")
-    objects = render(ws, STACK, WORK / f"render-{count}").objects
+    # The same objects either way: the floor applies what one stack would.
+    objects = render(ws, STACK, WORK / f"render-{label}").objects
+    shards = shards_for(count) if sharded else 1
+    if sharded:
+        ws.write_stack_config(STACK, {**config, "tenantShards": shards})
 
     floor_seconds = floor(kube, objects)
     _reset(kube, standin, objects)
 
-    started = time.perf_counter()
-    ws.up(STACK, timeout=3600)
-    up_seconds = _seconds(started)
-    state = ws.export(STACK)
-    resources = [r for r in state if r["type"] != "pulumi:pulumi:Stack"]
+    memory: dict = {}
+    up = (lambda: _deploy(ws, "up")) if sharded else (lambda: ws.up(STACK, timeout=4 * 3600))
+    preview = (lambda: _deploy(ws, "preview")) if sharded else (lambda: ws.preview(STACK, "--expect-no-changes", timeout=3600))
+    up_seconds = _timed(up, memory=memory, name="up")
+    stacks = [STACK] + [shard_stack(STACK, k) for k in range(1, shards + 1)] if sharded else [STACK]
+    state = [r for stack in stacks for r in ws.export(stack)]
+    resources = [r for r in state if r["type"] not in ("pulumi:pulumi:Stack", "pulumi:providers:kubernetes")]
     tenant_resources = sum(1 for r in state if TENANT_COMPONENT in r["urn"].split("::")[2])
-    started = time.perf_counter()
-    ws.preview(STACK, "--expect-no-changes", timeout=3600)
-    preview_seconds = _seconds(started)
+    preview_seconds = _timed(preview, memory=memory, name="noChangePreview")
 
     write_tenants_file(tenants, count + add)
-    started = time.perf_counter()
-    ws.up(STACK, timeout=3600)
-    add_seconds = _seconds(started)
-    grown = render(ws, STACK, WORK / f"render-{count + add}").objects
-    _reset(kube, standin, objects + grown)
+    added_preview = (lambda: _deploy(ws, "preview")) if sharded else (lambda: ws.preview(STACK, timeout=3600))
+    added_preview_seconds = _timed(added_preview, memory=memory, name="addedPreview")
+    add_seconds = _timed(up, memory=memory, name="addedUp")
+    grown = render(ws, STACK, WORK / f"render-{label}-grown").objects if not sharded else []
+    _reset(kube, standin, objects + grown + _tenant_namespaces(count, count + add))
     return {
         "tenants": count,
+        "stacks": "sharded" if sharded else "single",
+        "shards": shards,
+        "checkpoints": checkpoints,
         "resources": len(resources),
         "kubernetesObjects": len(kubernetes_resources(state)),
         "resourcesPerTenant": round(tenant_resources / count, 2),
         "up": {"seconds": up_seconds, "floorSeconds": floor_seconds, "ratioToFloor": round(up_seconds / floor_seconds, 2)},
         "noChangePreviewSeconds": preview_seconds,
-        "added": {"tenants": add, "seconds": add_seconds, "secondsPerTenant": round(add_seconds / add, 2)},
+        "added": {"tenants": add, "previewSeconds": added_preview_seconds, "upSeconds": add_seconds},
+        "peakMemoryMiB": memory,
     }
 
 
+def _tenant_namespaces(first: int, end: int) -> list[dict]:
+    """The namespaces of generated tenants first..end-1 (for the reset after a sharded run, which
+    renders only the platform's stack)."""
+    doc = tenants_document(end)
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": t.get("namespace", t["name"])}} for t in doc["tenants"][first:end]]
+
+
 def table(sizes: list[dict]) -> str:
-    lines = [f"{'tenants':>7}  {'resources':>9}  {'per tenant':>10}  {'up s':>7}  {'floor s':>7}  {'ratio':>5}  {'preview s':>9}  {'s/tenant added':>14}"]
+    lines = [f"{'tenants':>7}  {'stacks':>12}  {'ckpt':>4}  {'resources':>9}  {'up s':>7}  {'floor s':>7}  {'ratio':>5}  "
+             f"{'preview s':>9}  {'+1 preview s':>12}  {'+1 up s':>7}"]
     for s in sizes:
+        stacks = f"{s['shards']} shards" if s["stacks"] == "sharded" else "one"
         lines.append(
-            f"{s['tenants']:>7}  {s['resources']:>9}  {s['resourcesPerTenant']:>10}  {s['up']['seconds']:>7.1f}  "
+            f"{s['tenants']:>7}  {stacks:>12}  {'on' if s['checkpoints'] else 'off':>4}  {s['resources']:>9}  {s['up']['seconds']:>7.1f}  "
             f"{s['up']['floorSeconds']:>7.1f}  {s['up']['ratioToFloor']:>5.1f}  {s['noChangePreviewSeconds']:>9.1f}  "
-            f"{s['added']['secondsPerTenant']:>14.2f}"
+            f"{s['added']['previewSeconds']:>12.1f}  {s['added']['upSeconds']:>7.1f}"
         )
     return "\n".join(lines)
 
@@ -139,7 +185,10 @@ def table(sizes: list[dict]) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.real_engine", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100], help="tenant counts (default: 10 100)")
-    parser.add_argument("--add", type=int, default=10, help="tenants added to the existing stack (default: 10)")
+    parser.add_argument("--add", type=int, default=1, help="tenants added to the existing installation (default: 1)")
+    parser.add_argument("--stacks", nargs="+", choices=["single", "sharded"], default=["single", "sharded"])
+    parser.add_argument("--checkpoints", nargs="+", choices=["on", "off"], default=["on", "off"],
+                        help="off: PULUMI_SKIP_CHECKPOINTS=true (default: both)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for pulumi (repeatable)")
     args = parser.parse_args(argv)
@@ -164,8 +213,12 @@ def main(argv: list[str]) -> int:
         WORK.mkdir(parents=True, exist_ok=True)
         sizes = []
         for count in args.sizes:
-            print(f"measuring {count} tenants ...", file=sys.stderr, flush=True)
-            sizes.append(measure(kube, standin, env, bin_dir, count, args.add))
+            for stacks in args.stacks:
+                for checkpoints in args.checkpoints:
+                    print(f"measuring {count} tenants, {stacks} stack(s), checkpoints {checkpoints} ...", file=sys.stderr, flush=True)
+                    sizes.append(measure(kube, standin, env, bin_dir, count, args.add, stacks == "sharded", checkpoints == "on"))
+                    # Each size as it completes: a long run keeps what it measured.
+                    args.results.write_text(json.dumps({"partial": True, "sizes": sizes}, indent=2) + "\n", encoding="utf-8")
     finally:
         standin.stop()
         if started_here:

@@ -19,7 +19,7 @@ from .approver_policy import approver_policy_objects
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
 from .mesh_settings import ISTIOD_XDS_PORT
-from .meta import k8s_object, namespace_peer, tenant_labels
+from .meta import SKIP_AWAIT, k8s_object, namespace_peer, tenant_labels
 from .tenant import gateway_service_ports, service_host
 
 RBAC = "rbac.authorization.k8s.io"
@@ -265,7 +265,11 @@ def resource_quota(tenant: Tenant, labels: dict[str, str], storage_classes: tupl
         **{f"{cls}.storageclass.storage.k8s.io/requests.storage": quota.storage for cls in storage_classes},
         **object_counts(tenant),
     }
-    return k8s_object("v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, spec={"hard": hard})
+    # The provider would wait for the quota controller to fill in the quota's status; no resource
+    # of the program depends on the quota, so a large install need not wait for it tenant by tenant.
+    return k8s_object(
+        "v1", "ResourceQuota", "tenant-quota", tenant.namespace_name, labels=labels, annotations=SKIP_AWAIT, spec={"hard": hard}
+    )
 
 
 # Kinds a tenant could otherwise create without bound (each object costs istiod, the API server or

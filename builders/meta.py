@@ -12,6 +12,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-
 # pulumi-kubernetes (>= 4.18.4) waits on this before creating dependants: the operator
 # reconciles asynchronously, and Istio's CRDs and gateways exist only once it reports HEALTHY.
 WAIT_FOR_HEALTHY = {"pulumi.com/waitFor": "jsonpath={.status.status}=HEALTHY"}
+# pulumi-kubernetes waits on a few kinds until the cluster reports them ready (Deployments, Services,
+# ServiceAccounts, ResourceQuotas: the provider's `await` table); this skips that wait, for an
+# object nothing in the program depends on. Never on istiod or a gateway, which later steps need running.
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 
 
 def k8s_object(

@@ -106,4 +106,6 @@ class OperatorMethod:
     ) -> list[pulumi.Resource]:
         add = child_declarer(owner, scope, self.provider)
         # The gateway IstioOperator needs the operator (its CRD) and a running istiod.
-        return [add(gateway_operator(tenant, config), [*after, self._installation])]
+        # In a shard's stack the platform's stack installed the operator: nothing here to wait for.
+        installed = [self._installation] if self._installation is not None else []
+        return [add(gateway_operator(tenant, config), [*after, *installed])]

@@ -260,6 +260,24 @@ DnsSubdomain = Annotated[str, BeforeValidator(_dns_subdomain), WithJsonSchema(_s
 Port = Annotated[int, BeforeValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 PositiveInt = Annotated[int, BeforeValidator(_positive_int), WithJsonSchema({"type": "integer", "minimum": 1})]
 NonNegativeInt = Annotated[int, BeforeValidator(_non_negative_int), WithJsonSchema({"type": "integer", "minimum": 0})]
+
+
+def _stack_number(value: Any) -> int:
+    """A whole number from a stack file: Pulumi passes every config value as a string."""
+    if _quoted_number(value):
+        value = int(value)
+    if not _whole_number(value) or value < 1:
+        raise _fail("stack_number", "{value!r} is not a whole number of at least 1", value=value)
+    return value
+
+
+StackNumber = Annotated[int, BeforeValidator(_stack_number), WithJsonSchema({"type": "integer", "minimum": 1})]
+# The provider's client rate limits for a platform stack (docs/scale.md#the-providers-client).
+KUBE_CLIENT_QPS = 200
+KUBE_CLIENT_BURST = 400
+# Past this many tenants an installation is sharded unless `tenantShards` says otherwise (tenants/shards.py).
+AUTO_SHARD_TENANTS = 200
+TENANTS_PER_SHARD = 100
 Cidr = Annotated[str, BeforeValidator(_cidr), WithJsonSchema({"type": "string", "format": "cidr"})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
 Annotations = Annotated[
@@ -1127,3 +1145,24 @@ class StackSettings(Model):
         "a file or a directory, or `preinstalled` (default: v1.5.1's config/crd/experimental TCPRoute CRD).",
     )
     kube_context: Optional[str] = Field(None, description="kubeconfig context (default: the current one).")
+    # Pulumi hands a program its config as strings: `kubeClientQps: 200` arrives as "200".
+    kube_client_qps: StackNumber = Field(
+        KUBE_CLIENT_QPS,
+        description="The Kubernetes provider's client rate: requests per second to the API server (default: "
+        f"{KUBE_CLIENT_QPS}; the provider's own default is 50). docs/scale.md says why.",
+    )
+    kube_client_burst: StackNumber = Field(
+        KUBE_CLIENT_BURST,
+        description=f"The provider's client burst above that rate (default: {KUBE_CLIENT_BURST}; the provider's own is 120).",
+    )
+    tenant_shards: Optional[StackNumber] = Field(
+        None,
+        description="Split the installation into a platform stack and this many stacks of tenants, deployed by "
+        "`python -m deploy` (default: 1 up to "
+        f"{AUTO_SHARD_TENANTS} tenants, then one shard per {TENANTS_PER_SHARD}; docs/scale.md).",
+    )
+    shard: Optional[StackNumber] = Field(
+        None,
+        description="Set by `python -m deploy` on the stacks it derives: which shard of tenants this stack holds "
+        "(1 to the shard count); never set by hand.",
+    )

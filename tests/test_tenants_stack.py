@@ -27,7 +27,7 @@ HELM_UNVALIDATED = (
 )
 ALLOWED_KEYS = (
     "chartDirectory, chartRepository, gatewayApiCrds, gatewayApiTcpRouteCrd, imageHub, installMethod, istioVersion, "
-    "kubeContext, sailChartDirectory, sailChartRepository, tenantsFile"
+    "kubeClientBurst, kubeClientQps, kubeContext, sailChartDirectory, sailChartRepository, shard, tenantShards, tenantsFile"
 )
 
 

@@ -1,0 +1,222 @@
+"""Running a cluster's stacks through the Pulumi Automation API: platform first, then the shards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from pulumi import automation as auto
+
+from tenants.shards import cluster_of, shard_digest
+from tenants.stack import NAMESPACE, Settings
+
+from .plan import Layout, Move, moves, tenant_of, tenants_in_state
+
+SHARD_KEY = f"{NAMESPACE}:shard"
+# What a preview lists: every step but those that change nothing.
+_QUIET = {"same", "read", "refresh"}
+
+
+@dataclass
+class Outcome:
+    """One stack's run: its steps (op, urn) other than unchanged ones, and how long it took."""
+
+    stack: str
+    tenants: Optional[int]
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: bool = False
+
+    def counts(self) -> str:
+        counted = Counter(op for op, _ in self.steps)
+        return ", ".join(f"{n} to {op}" for op, n in sorted(counted.items())) or "no change"
+
+
+class Deployment:
+    """One cluster's installation: `layout` says which stacks hold what; `pool` bounds the shards run at once."""
+
+    def __init__(self, root: Path, settings: Settings, layout: Layout, *, pool: int = 4,
+                 parallel: Optional[int] = None, say: Callable[[str], None] = print):
+        self.root = root
+        self.settings = settings
+        self.layout = layout
+        self.pool = pool
+        self.parallel = parallel
+        self._say = say
+        self._lock = threading.Lock()
+        self.project = auto.LocalWorkspace(work_dir=str(root)).project_settings().name
+
+    def say(self, line: str) -> None:
+        with self._lock:
+            self._say(line)
+
+    # --- stacks ---------------------------------------------------------------------------------
+
+    def _stack(self, name: str) -> auto.Stack:
+        return auto.create_or_select_stack(name, work_dir=str(self.root))
+
+    def _cluster_config(self) -> dict[str, auto.ConfigValue]:
+        config = self._stack(self.layout.cluster).get_all_config()
+        return {k: v for k, v in config.items() if k != SHARD_KEY}
+
+    def _shard(self, name: str, shard: int, config: dict[str, auto.ConfigValue]) -> auto.Stack:
+        """A shard's stack, with the cluster stack's settings and its number (set again at each run)."""
+        stack = self._stack(name)
+        stack.set_all_config({**config, SHARD_KEY: auto.ConfigValue(str(shard))})
+        return stack
+
+    def existing(self) -> list[str]:
+        """The cluster's stacks that exist: its own, and its shards (also any beyond the shard count)."""
+        workspace = auto.LocalWorkspace(work_dir=str(self.root))
+        return sorted(s.name for s in workspace.list_stacks() if cluster_of(s.name)[0] == self.layout.cluster)
+
+    def held(self) -> dict[str, list[str]]:
+        """Each existing stack's tenants, by their name in its state."""
+        held = {}
+        for name in self.existing():
+            deployment = auto.select_stack(name, work_dir=str(self.root)).export_stack().deployment or {}
+            held[name] = tenants_in_state(deployment.get("resources") or [])
+        return held
+
+    def planned_moves(self) -> list[Move]:
+        return moves(self.layout, self.settings.tenants, self.held())
+
+    def move(self, planned: list[Move]) -> None:
+        """Each tenant's state to its new stack: `pulumi state move` takes the component with its
+        children; nothing in the cluster changes, and the next `up` of the destination sees them as its own."""
+        by_pair: dict[tuple[str, str], list[Move]] = {}
+        for m in planned:
+            by_pair.setdefault((m.source, m.dest), []).append(m)
+        config = self._cluster_config()
+        for (source, dest), group in sorted(by_pair.items()):
+            shard = cluster_of(dest)[1]
+            (self._shard(dest, shard, config) if shard else self._stack(dest))
+            urns = [m.urn(self.project) for m in group]
+            started = time.perf_counter()
+            subprocess.run(
+                ["pulumi", "state", "move", "--source", source, "--dest", dest, "--yes", *urns],
+                cwd=self.root, check=True, capture_output=True, text=True, env=os.environ.copy(),
+            )
+            self.say(f"moved {', '.join(m.tenant for m in group)}: {source} -> {dest} ({time.perf_counter() - started:.1f} s, state only)")
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    def _run(self, stack: auto.Stack, op: str, tenants: Optional[int]) -> Outcome:
+        outcome = Outcome(stack.name, tenants)
+
+        def on_event(event: auto.EngineEvent) -> None:
+            pre = event.resource_pre_event
+            if pre is not None and pre.metadata.op.value not in _QUIET:
+                outcome.steps.append((pre.metadata.op.value, pre.metadata.urn))
+
+        started = time.perf_counter()
+        if op == "up":
+            stack.up(parallel=self.parallel, on_event=on_event)
+        elif op == "preview":
+            stack.preview(parallel=self.parallel, on_event=on_event)
+        else:
+            stack.destroy(parallel=self.parallel, on_event=on_event)
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+
+    def _changed(self, name: str, shard: int) -> bool:
+        """Whether a shard's tenants (or what builds them) changed since its last `up`."""
+        try:
+            outputs = auto.select_stack(name, work_dir=str(self.root)).outputs()
+        except auto.errors.StackNotFoundError:
+            return True
+        deployed = outputs.get("shardDigest")
+        return deployed is None or deployed.value != shard_digest(self.settings, shard, self.root)
+
+    def _shards(self, op: str, every: bool) -> list[Outcome]:
+        config = self._cluster_config()
+        jobs = []
+        for name, shard in self.layout.shard_stacks().items():
+            tenants = len(self.layout.shards[shard])
+            if op != "destroy" and not every and not self._changed(name, shard):
+                jobs.append((name, shard, tenants, False))
+            else:
+                jobs.append((name, shard, tenants, True))
+
+        def run(job) -> Outcome:
+            name, shard, tenants, needed = job
+            if not needed:
+                self.say(f"{name}: {tenants} tenants unchanged since its last up: skipped")
+                return Outcome(name, tenants, skipped=True)
+            self.say(f"{name}: {tenants} tenants: {op} ...")
+            outcome = self._run(self._shard(name, shard, config), op, tenants)
+            self.say(f"{name}: {tenants} tenants: {outcome.counts()} ({outcome.seconds:.1f} s)")
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=self.pool) as pool:
+            return list(pool.map(run, jobs))
+
+    def _platform(self, op: str) -> Outcome:
+        name = self.layout.cluster
+        what = "platform" if self.layout.sharded else f"{sum(len(t) for t in self.layout.shards.values())} tenants"
+        self.say(f"{name} ({what}): {op} ...")
+        outcome = self._run(self._stack(name), op, None)
+        self.say(f"{name} ({what}): {outcome.counts()} ({outcome.seconds:.1f} s)")
+        return outcome
+
+    def up(self, every: bool = False) -> list[Outcome]:
+        planned = self.planned_moves()
+        if planned:
+            self.move(planned)
+        outcomes = [self._platform("up")]
+        if self.layout.sharded:
+            outcomes += self._shards("up", every)
+        self._retire()
+        return outcomes
+
+    def preview(self, every: bool = False) -> list[Outcome]:
+        planned = self.planned_moves()
+        for m in planned:
+            self.say(f"will move {m.tenant}: {m.source} -> {m.dest} (state only, on up)")
+        outcomes = [self._platform("preview")]
+        if self.layout.sharded:
+            outcomes += self._shards("preview", every)
+        self.say(combined(outcomes, planned))
+        return outcomes
+
+    def destroy(self) -> list[Outcome]:
+        outcomes = self._shards("destroy", True) if self.layout.sharded else []
+        return outcomes + [self._platform("destroy")]
+
+    def _retire(self) -> None:
+        """Shard stacks beyond the shard count (after fewer shards, or none): their tenants were moved
+        out; what is left is their provider. Destroyed and removed."""
+        wanted = set(self.layout.shard_stacks())
+        for name in self.existing():
+            if cluster_of(name)[1] is not None and name not in wanted:
+                stack = auto.select_stack(name, work_dir=str(self.root))
+                stack.destroy()
+                stack.workspace.remove_stack(name)
+                self.say(f"{name}: no tenants left: removed")
+
+
+def combined(outcomes: list[Outcome], planned: list[Move]) -> str:
+    """One preview of every stack a reviewer reads top to bottom: each stack's changes, resource by
+    resource; a moved tenant's steps marked as the move they are."""
+    moving = {m.tenant for m in planned} | {m.name for m in planned}
+    lines = ["", "Preview of the installation:"]
+    for o in outcomes:
+        head = o.stack if o.tenants is None else f"{o.stack} ({o.tenants} tenants)"
+        if o.skipped:
+            lines.append(f"  {head}: tenants unchanged, not previewed")
+            continue
+        lines.append(f"  {head}: {o.counts()}")
+        for op, urn in o.steps:
+            tenant = tenant_of(urn)
+            note = "  (moved between shards first: no change)" if tenant in moving else ""
+            lines.append(f"    {op:<8} {urn.split('::', 2)[2]}{note}")
+    total = Counter(op for o in outcomes for op, _ in o.steps)
+    lines.append("  total: " + (", ".join(f"{n} to {op}" for op, n in sorted(total.items())) or "no change"))
+    return "\n".join(lines)

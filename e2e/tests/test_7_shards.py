@@ -1,0 +1,166 @@
+"""A sharded installation (tenants/shards.py) driven by `python -m deploy`: the platform stack and
+two shard stacks from empty; a tenant added changes one shard; a third shard moves tenants to it
+with their objects untouched; destroy. Each step is checked in the cluster and in every stack's state."""
+
+from __future__ import annotations
+
+import copy
+import sys
+
+import pytest
+import yaml
+
+from harness.procs import run
+from harness.pulumi import kubernetes_resources
+from harness.render import render
+from harness.state import assert_state_matches_cluster, tenant_of
+
+from conftest import BUILD
+
+SHARD_OF = "{stack}-shard-{k}"
+TENANTS = ["workspace-1", "workspace-2", "workspace-3", "workspace-4"]
+
+
+def _tenant(name: str, index: int) -> dict:
+    return {
+        "name": name,
+        "gateway": {
+            "name": f"wk{index}-ingressgw",
+            "labels": {"istio": f"ingressgateway-{index}", "app": f"istio-ingressgateway-{index}"},
+            "servers": [{"port": 80, "protocol": "HTTP", "hosts": ["*"]}],
+        },
+        "routes": [{"name": "shop", "hosts": ["*"], "http": [{"to": {"service": "shop", "port": 8080}}]}],
+    }
+
+
+@pytest.fixture(scope="module")
+def sharded(e2e, stacks, new_workspace, reset_cluster):
+    stack = stacks["deploy"]
+    ws = new_workspace("shards", stack, {**stacks["all"][stack], "tenantShards": 2})
+    doc = yaml.safe_load(ws.tenants_path(stack).read_text())
+    doc["tenants"] = [_tenant(name, i) for i, name in enumerate(TENANTS, start=1)]
+    ws.tenants_path(stack).write_text(yaml.safe_dump(doc, sort_keys=False))
+    ctx = {"ws": ws, "stack": stack, "seen": []}
+    yield ctx
+    reset_cluster(ctx["seen"])
+
+
+def deploy(ctx, op: str, *extra: str, check: bool = True):
+    ws = ctx["ws"]
+    result = run([sys.executable, "-m", "deploy", op, "--stack", ctx["stack"], "--pool", "2", *extra],
+                 cwd=str(ws.path), env=ws.env, timeout=1800, check=check)
+    print(f"\npython -m deploy {op} ({result.seconds:.1f} s):\n{result.stdout}")
+    return result
+
+
+def _stacks(ctx, shards: int) -> list[str]:
+    return [ctx["stack"], *(SHARD_OF.format(stack=ctx["stack"], k=k) for k in range(1, shards + 1))]
+
+
+def _check(e2e, ctx, shards: int, name: str) -> dict:
+    """Every stack's state against its own render, one to one, with the live uids; returns them all."""
+    uids, held = {}, {}
+    for stack in _stacks(ctx, shards):
+        rendered = render(ctx["ws"], stack, BUILD / "render" / f"shards-{name}-{stack}")
+        ctx["seen"].extend(rendered.objects)
+        state = ctx["ws"].export(stack)
+        snap = assert_state_matches_cluster(e2e.kube, state, rendered)
+        overlap = set(uids) & set(snap.uids())
+        assert not overlap, f"in two stacks: {overlap}"
+        uids.update(snap.uids())
+        held[stack] = {tenant_of(r["urn"]) for r in kubernetes_resources(state)} - {None}
+    ctx["held"] = held
+    return uids
+
+
+def _shard_tenants(ctx, shards: int) -> dict[str, set[str]]:
+    from tenants.shards import assign
+
+    doc = yaml.safe_load(ctx["ws"].tenants_path(ctx["stack"]).read_text())
+    assigned = assign([t["name"] for t in doc["tenants"]], shards)
+    return {SHARD_OF.format(stack=ctx["stack"], k=k): set(names) for k, names in assigned.items()}
+
+
+def test_a_sharded_install_from_empty(e2e, sharded):
+    result = deploy(sharded, "up")
+    for stack in _stacks(sharded, 2)[1:]:
+        assert f"{stack}: " in result.stdout
+    uids = _check(e2e, sharded, 2, "initial")
+    # The platform holds no tenant; each shard exactly the tenants its name hashes to.
+    assert sharded["held"][sharded["stack"]] == set()
+    assert {s: t for s, t in sharded["held"].items() if s != sharded["stack"]} == _shard_tenants(sharded, 2)
+    # The admission parameters, in one place, for every tenant.
+    params = e2e.kube.get("configmap", "istio-multitenancy-tenants", "istio-system")
+    assert {key.split(".", 1)[0] for key in params["data"]} == set(TENANTS)
+    sharded["uids"] = uids
+
+
+def test_no_change_previews_no_shard(sharded):
+    result = deploy(sharded, "preview")
+    assert result.stdout.count("unchanged since its last up: skipped") == 2, result.stdout
+    assert "total: no change" in result.stdout, result.stdout
+
+
+def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
+    from tenants.shards import shard_of
+
+    path = sharded["ws"].tenants_path(sharded["stack"])
+    doc = yaml.safe_load(path.read_text())
+    doc["tenants"].append(_tenant("workspace-5", 5))
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    target = SHARD_OF.format(stack=sharded["stack"], k=shard_of("workspace-5", 2))
+
+    preview = deploy(sharded, "preview")
+    assert preview.stdout.count("unchanged since its last up: skipped") == 1, preview.stdout
+    changed = [line.split() for line in preview.stdout.splitlines() if line.startswith("    ")]
+    # The new tenant's creates, and the one in-place update of the admission parameters.
+    assert {op for op, *_ in changed} == {"create", "update"}, changed
+    assert [rest for op, *rest in changed if op == "update"] == [["istio-multitenancy:index:TenantAdmission$kubernetes:core/v1:ConfigMap::admission/istio-multitenancy-tenants"]], changed
+    assert f"{target} (" in preview.stdout
+
+    deploy(sharded, "up")
+    before, after = sharded["uids"], _check(e2e, sharded, 2, "added")
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert sharded["held"][target] >= {"workspace-5"}
+    sharded["uids"] = after
+
+
+def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
+    ws, stack = sharded["ws"], sharded["stack"]
+    doc = yaml.safe_load((ws.path / f"Pulumi.{stack}.yaml").read_text())
+    doc["config"]["istio-multitenancy:tenantShards"] = 3
+    (ws.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    wanted = _shard_tenants(sharded, 3)
+    moving = wanted[SHARD_OF.format(stack=stack, k=3)]
+    assert moving, "no tenant hashes to a third shard: choose other names"
+
+    preview = deploy(sharded, "preview")
+    for tenant in moving:
+        assert f"will move {tenant}: " in preview.stdout, preview.stdout
+
+    result = deploy(sharded, "up")
+    assert "moved " in result.stdout
+    after = _check(e2e, sharded, 3, "moved")
+    # Nothing replaced, nothing recreated: the same objects, with the same uids, now in another stack.
+    assert after == sharded["uids"]
+    assert {s: t for s, t in sharded["held"].items() if s != stack} == wanted
+    for shard in _stacks(sharded, 3)[1:]:
+        ws.preview(shard, "--expect-no-changes")
+    sharded["uids"] = after
+
+
+def test_destroy_removes_the_shards_and_stops_at_the_protected_platform(e2e, sharded):
+    ws, stack = sharded["ws"], sharded["stack"]
+    retained = {k for k in sharded["uids"] if k[1] == "Namespace" and k[3].startswith("workspace-")}
+    result = deploy(sharded, "destroy", check=False)
+    assert result.returncode != 0 and "protected" in result.output, result.describe()
+    for shard in _stacks(sharded, 3)[1:]:
+        assert kubernetes_resources(ws.export(shard)) == []
+    for r in [r for r in ws.export(stack) if r.get("protect")]:
+        ws("state", "unprotect", r["urn"], "--stack", stack, "--yes")
+    ws.destroy(stack)
+    assert kubernetes_resources(ws.export(stack)) == []
+    for k, uid in sharded["uids"].items():
+        live = e2e.kube.get(k[1] if not k[0] else f"{k[1]}.{k[0]}", k[3], k[2])
+        if k in retained:
+            assert live is not None and live["metadata"]["uid"] == uid, f"retained {k} must stay"

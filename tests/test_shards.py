@@ -1,0 +1,271 @@
+"""Sharding a large installation (tenants/shards.py, deploy/): which shard holds a tenant, what the
+platform and shard stacks register under the mock engine, and the moves `python -m deploy` plans;
+and the provider settings a platform stack gets (its client rate limits, skipAwait)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.tenants import tenants_document
+from deploy.plan import Layout, layout, moves, tenant_of, tenants_in_state
+from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
+from render.output import kubernetes_objects, plain
+from tenants.loader import parse_tenants
+from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
+from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
+from tenants.stack import load_settings, project_values
+
+KEY = "istio-multitenancy"
+NAMES = [f"team-{i:04d}" for i in range(1000)]
+
+
+# --- the assignment -----------------------------------------------------------------------------
+
+
+def test_adding_or_removing_a_tenant_moves_no_other():
+    before = {name: shard_of(name, 7) for name in NAMES}
+    after = assign([*NAMES[:500], "newcomer", *NAMES[501:]], 7)
+    assert {n: s for s, names in after.items() for n in names if n != "newcomer"} == {n: s for n, s in before.items() if n != NAMES[500]}
+
+
+def test_one_shard_more_moves_only_tenants_to_the_new_shard():
+    moved = {n: (shard_of(n, 9), shard_of(n, 10)) for n in NAMES if shard_of(n, 9) != shard_of(n, 10)}
+    assert moved and {new for _, new in moved.values()} == {10}
+    # About a tenth of them, as rendezvous hashing promises (mod-N hashing would move nine in ten).
+    assert 60 <= len(moved) <= 140, len(moved)
+
+
+def test_shards_are_balanced_and_the_order_of_the_file_does_not_matter():
+    counts = [len(names) for names in assign(NAMES, 10).values()]
+    assert min(counts) >= 70 and max(counts) <= 130, counts
+    assert {s: sorted(n) for s, n in assign(reversed(NAMES), 10).items()} == {s: sorted(n) for s, n in assign(NAMES, 10).items()}
+
+
+@pytest.mark.parametrize(
+    "tenants, configured, expected",
+    [(AUTO_SHARD_TENANTS, None, 1), (AUTO_SHARD_TENANTS + 1, None, 3), (1000, None, 10), (1000, 4, 4), (10, 2, 2)],
+)
+def test_the_shard_count(tenants, configured, expected):
+    assert shard_count(StackSettings(tenants_file="t.yaml", tenant_shards=configured), tenants) == expected
+
+
+def test_shard_stack_names_derive_from_the_cluster_stack():
+    assert shard_stack("prod", 3) == "prod-shard-3"
+    assert cluster_of("prod-shard-3") == ("prod", 3)
+    assert cluster_of("prod") == ("prod", None)
+    assert cluster_of("prod-shard-0") == ("prod-shard-0", None)
+
+
+# --- what each stack registers ------------------------------------------------------------------
+
+TENANTS = 8
+SHARDS = 3
+
+
+@pytest.fixture(scope="module")
+def tenants_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("shards") / "tenants.yaml"
+    path.write_text(yaml.safe_dump(tenants_document(TENANTS), sort_keys=False))
+    return path
+
+
+def _run(stack: str, tenants_file: Path, **extra: str) -> ProgramRun:
+    config = read_stack_config("dev")
+    config[f"{KEY}:tenantsFile"] = str(tenants_file)
+    config.update({f"{KEY}:{k}": v for k, v in extra.items()})
+    return run_program_file(PROJECT_ROOT / "__main__.py", stack, config)
+
+
+def _as_stack(urn: str, stack: str) -> str:
+    head, project, rest = urn.split("::", 2)
+    return f"urn:pulumi:{stack}::{project}::{rest}" if head.startswith("urn:pulumi:") else urn
+
+
+def _tenant_registrations(program: ProgramRun, stack: str = "dev") -> dict:
+    return {_as_stack(r.urn, stack): r for r in program.registrations if tenant_of(r.urn)}
+
+
+@pytest.fixture(scope="module")
+def runs(tenants_file):
+    single = _run("dev", tenants_file)
+    platform = _run("dev", tenants_file, tenantShards=str(SHARDS))
+    shards = {k: _run(shard_stack("dev", k), tenants_file, tenantShards=str(SHARDS), shard=str(k)) for k in range(1, SHARDS + 1)}
+    return single, platform, shards
+
+
+def test_the_shards_together_register_every_tenant_resource_as_the_single_stack_does(runs):
+    single, _, shards = runs
+    union = {}
+    for k, program in shards.items():
+        held = _tenant_registrations(program)
+        assert {tenant_of(u) for u in held} == set(assign([f"team-{i:04d}" for i in range(TENANTS)], SHARDS)[k]) or held == {}
+        union.update(held)
+    expected = _tenant_registrations(single)
+    assert sorted(union) == sorted(expected)
+    for urn, registration in expected.items():
+        got = union[urn]
+        # The same objects with the same protections: retained namespaces and policies stay retained.
+        assert plain(got.inputs) == plain(registration.inputs), urn
+        assert (got.protect, got.retain_on_delete, got.type) == (registration.protect, registration.retain_on_delete, registration.type), urn
+
+
+def test_a_shard_registers_only_its_tenants_and_their_provider(runs):
+    _, _, shards = runs
+    for program in shards.values():
+        others = [r for r in program.registrations if not tenant_of(r.urn)]
+        assert sorted(r.type for r in others) == ["pulumi:providers:kubernetes", "pulumi:pulumi:Stack"], [r.urn for r in others]
+
+
+def test_the_platform_registers_everything_but_the_tenants_and_keeps_every_tenants_admission_parameters(runs):
+    single, platform, _ = runs
+    assert not _tenant_registrations(platform)
+    expected = {r.urn: r for r in single.registrations if not tenant_of(r.urn)}
+    got = {r.urn: r for r in platform.registrations}
+    assert sorted(got) == sorted(expected)
+    params = [o for o in kubernetes_objects(platform) if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "istio-multitenancy-tenants"]
+    single_params = [o for o in kubernetes_objects(single) if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "istio-multitenancy-tenants"]
+    assert params == single_params and len(params) == 1
+    namespaces = {o["metadata"]["name"] for o in kubernetes_objects(single) if o["kind"] == "Namespace"}
+    assert {key.split(".", 1)[0] for key in params[0]["data"]} == {n for n in namespaces if "team-" in n} and len(namespaces) > TENANTS
+
+
+def test_every_stack_of_the_installation_uses_the_platform_client_settings(runs):
+    single, platform, shards = runs
+    for program in (single, platform, *shards.values()):
+        (provider,) = [r for r in program.registrations if r.type == "pulumi:providers:kubernetes"]
+        settings = plain(provider.inputs)["kubeClientSettings"]
+        settings = yaml.safe_load(settings) if isinstance(settings, str) else settings
+        assert (float(settings["qps"]), int(settings["burst"])) == (KUBE_CLIENT_QPS, KUBE_CLIENT_BURST)
+
+
+def test_the_client_settings_come_from_the_stack(tenants_file):
+    program = _run("dev", tenants_file, kubeClientQps="75", kubeClientBurst="150")
+    (provider,) = [r for r in program.registrations if r.type == "pulumi:providers:kubernetes"]
+    settings = plain(provider.inputs)["kubeClientSettings"]
+    settings = yaml.safe_load(settings) if isinstance(settings, str) else settings
+    assert (float(settings["qps"]), int(settings["burst"])) == (75, 150)
+
+
+def test_a_bad_client_setting_is_refused_naming_the_key(tenants_file):
+    with pytest.raises(ProgramFailed) as caught:
+        _run("dev", tenants_file, kubeClientQps="fast")
+    assert "istio-multitenancy:kubeClientQps" in str(caught.value) and "'fast'" in str(caught.value)
+
+
+def test_a_shard_beyond_the_count_is_refused(tenants_file):
+    with pytest.raises(ProgramFailed) as caught:
+        _run(shard_stack("dev", 5), tenants_file, tenantShards="3", shard="5")
+    assert "shard 5 of an installation of 3 shard(s)" in str(caught.value)
+    assert caught.value.registrations == [] or all(r.type == "pulumi:pulumi:Stack" for r in caught.value.registrations)
+
+
+def test_a_shard_namespace_waits_for_nothing_of_the_platform(runs):
+    """In one stack a namespace waits for the admission parameters; in a shard the platform's
+    stack has already deployed them (python -m deploy runs it first)."""
+    single, _, shards = runs
+    namespaces = [r for p in shards.values() for r in p.registrations if r.type == "kubernetes:core/v1:Namespace"]
+    assert namespaces and all(r.dependencies == [] for r in namespaces)
+    single_ns = [r for r in single.registrations if r.type == "kubernetes:core/v1:Namespace" and tenant_of(r.urn)]
+    assert all(any("TenantAdmission" in d for d in r.dependencies) for r in single_ns)
+
+
+def test_only_objects_nothing_waits_for_skip_the_providers_await(runs):
+    single, _, _ = runs
+    skipping = [o for o in kubernetes_objects(single) if (o["metadata"].get("annotations") or {}).get("pulumi.com/skipAwait")]
+    assert skipping and {o["kind"] for o in skipping} == {"ResourceQuota"}
+    # istiod and the gateways are charts whose objects the provider waits for: no skipAwait there.
+    charts = [r for r in single.registrations if r.type == "kubernetes:helm.sh/v4:Chart"]
+    assert charts and not any(plain(r.inputs).get("skipAwait") for r in charts)
+    # Nothing in the program depends on a quota.
+    quotas = {r.urn for r in single.registrations if r.type == "kubernetes:core/v1:ResourceQuota"}
+    assert not [r.urn for r in single.registrations if quotas & set(r.dependencies)]
+
+
+# --- what python -m deploy plans ----------------------------------------------------------------
+
+
+def _file(names: list[str], **renamed: str):
+    doc = {"tenants": [{"name": n, "routes": [{"name": "web", "http": [{"to": {"service": "web", "port": 8080}}]}]} for n in names]}
+    for new, old in renamed.items():
+        tenant = next(t for t in doc["tenants"] if t["name"] == old)
+        tenant.update(name=new, previousNames=[old], namespace=old)
+    return parse_tenants(yaml.safe_dump(doc), "tenants.yaml")
+
+
+def test_a_shard_more_moves_each_tenant_the_new_shard_wins_and_no_other():
+    names = [f"team-{i:03d}" for i in range(60)]
+    config = _file(names)
+    before, after = layout("prod", config, 3), layout("prod", config, 4)
+    held = {shard_stack("prod", k): list(t) for k, t in before.shards.items()}
+    planned = moves(after, config, held)
+    assert planned and {m.dest for m in planned} == {"prod-shard-4"}
+    assert {m.tenant for m in planned} == set(after.shards[4])
+
+
+def test_from_one_stack_to_shards_every_tenant_leaves_the_cluster_stack_and_back():
+    names = [f"team-{i:03d}" for i in range(20)]
+    config = _file(names)
+    sharded = layout("prod", config, 2)
+    planned = moves(sharded, config, {"prod": names})
+    assert sorted(m.tenant for m in planned) == names and {m.source for m in planned} == {"prod"}
+    back = moves(layout("prod", config, 1), config, {shard_stack("prod", k): list(t) for k, t in sharded.shards.items()})
+    assert sorted(m.tenant for m in back) == names and {m.dest for m in back} == {"prod"}
+
+
+def test_a_renamed_tenant_moves_under_its_former_name_and_a_removed_one_goes_where_it_hashes():
+    names = [f"team-{i:03d}" for i in range(30)]
+    target = layout("prod", _file(names), 3)
+    held = {shard_stack("prod", k): list(t) for k, t in target.shards.items()}
+    assert moves(target, _file(names), held) == []
+    # Renamed: found under its former name, moved (if its new name hashes elsewhere) under that name.
+    old = next(n for n in names if shard_of(n, 3) != shard_of("shop", 3))
+    renamed = _file(names, shop=old)
+    (move,) = moves(layout("prod", renamed, 3), renamed, held)
+    assert (move.tenant, move.name, move.source, move.dest) == ("shop", old, target.stack_of(old), shard_stack("prod", shard_of("shop", 3)))
+    assert move.urn("istio-multitenancy") == f"urn:pulumi:{move.source}::istio-multitenancy::istio-multitenancy:index:TenantMesh::{old}"
+    # Removed from the file while in a shard stack beyond the count: back where its name hashes, whose up deletes it.
+    held[shard_stack("prod", 4)] = ["gone"]
+    (gone,) = moves(target, _file(names), held)
+    assert (gone.tenant, gone.dest) == ("gone", shard_stack("prod", shard_of("gone", 3)))
+
+
+def test_tenants_in_state_and_tenant_of():
+    urn = "urn:pulumi:prod-shard-1::istio-multitenancy::istio-multitenancy:index:TenantMesh"
+    resources = [{"urn": f"{urn}::a", "type": "istio-multitenancy:index:TenantMesh"}, {"urn": f"{urn}$kubernetes:core/v1:Namespace::a/a", "type": "kubernetes:core/v1:Namespace"}]
+    assert tenants_in_state(resources) == ["a"]
+    assert [tenant_of(r["urn"]) for r in resources] == ["a", "a"]
+    assert tenant_of("urn:pulumi:prod::istio-multitenancy::istio-multitenancy:index:TenantAdmission::admission") is None
+
+
+# --- the digest that decides which shards to preview --------------------------------------------
+
+
+def _settings(doc: dict, tmp_path: Path, shards: int):
+    path = tmp_path / "tenants.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config = project_values({**read_stack_config("dev"), f"{KEY}:tenantsFile": str(path), f"{KEY}:tenantShards": str(shards)})
+    return load_settings("dev", config, PROJECT_ROOT)
+
+
+def test_a_changed_tenant_changes_its_shards_digest_only(tmp_path):
+    doc = tenants_document(12)
+    before = _settings(doc, tmp_path, 3)
+    digests = {k: shard_digest(before, k, PROJECT_ROOT) for k in range(1, 4)}
+    assert digests == {k: shard_digest(before, k, PROJECT_ROOT) for k in range(1, 4)}
+    changed = copy.deepcopy(doc)
+    # A tenant that neither exports nor imports: only its own shard sees it.
+    tenant = next(t for t in changed["tenants"] if not t.get("exports") and not t.get("imports"))
+    tenant["quota"] = {**tenant.get("quota", {}), "pods": 7}
+    after = _settings(changed, tmp_path, 3)
+    differ = {k for k in range(1, 4) if shard_digest(after, k, PROJECT_ROOT) != digests[k]}
+    assert differ == {shard_of(tenant["name"], 3)}
+    # A new tenant: its shard, and no other.
+    added = copy.deepcopy(doc)
+    added["tenants"].append({**copy.deepcopy(tenant), "name": "newcomer", "namespace": "newcomer"})
+    added["tenants"][-1].pop("gateway", None)
+    grown = _settings(added, tmp_path, 3)
+    assert {k for k in range(1, 4) if shard_digest(grown, k, PROJECT_ROOT) != digests[k]} == {shard_of("newcomer", 3)}
