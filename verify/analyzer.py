@@ -138,13 +138,27 @@ def _namespaces(objects: list[dict], endpoints: Iterable[Endpoint]) -> list[dict
     return [rendered[name] for name in sorted(rendered)]
 
 
+def _flush_into(logger, stream: io.StringIO, silent: bool) -> None:
+    if not silent:
+        for message, _ in logger._collected_messages:
+            print(message, file=stream)
+    logger._collected_messages.clear()
+
+
 def _nca(argv: list[str]) -> tuple[int, str, str]:
     """Run the analyzer's command line in this process (its start-up costs ten times its query):
     it resets its own state at each run; its output is captured, and the PATH it extends restored."""
     from nca.nca_cli import nca_main
+    from nca.Utils.NcaLogger import NcaLogger
 
     out, err, path = io.StringIO(), io.StringIO(), os.environ.get("PATH")
     with _NCA_LOCK, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        # The analyzer's logger keeps each warning with the stream it was to go to, some of them
+        # bound when its modules were imported (a default argument): in a long-lived process that
+        # stream may be closed by the time it prints. Its messages go to this run's capture instead.
+        logger = NcaLogger()
+        logger.flush_messages(silent=True)
+        logger.flush_messages = lambda silent=False: _flush_into(logger, err, silent)
         try:
             code = nca_main(argv)
         except Exception as exc:  # noqa: BLE001 - reported with the analyzer's own words

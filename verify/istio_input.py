@@ -37,6 +37,7 @@ from tenants.stack import load_settings, project_values
 from verify.workloads import named_services, pod_labels
 
 REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
+ADDON_CHARTS = REFERENCE / "addons"
 # The charts `make e2e` installs (e2e/stacks.yaml): no chart repository is reachable here.
 CHARTS = REFERENCE / "istio" / "1.30.3" / "charts"
 GATEWAY_API_CRDS = REFERENCE / "gateway-api" / "v1.5.1"
@@ -78,12 +79,28 @@ class Rendered:
     install_method: InstallMethod
 
 
+def _with_addon_charts(tenants_path: Path, stack: str) -> Path:
+    """A copy of the tenants file whose add-on charts come from the reference copies."""
+    doc = yaml.safe_load(tenants_path.read_text(encoding="utf-8"))
+    doc.setdefault("observability", {}).pop("chartRepository", None)
+    doc["observability"]["chartDirectory"] = str(ADDON_CHARTS)
+    copy = PROJECT_ROOT / "build" / "verify" / f"{stack}-tenants.yaml"
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    copy.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return copy
+
+
 def render_stack(stack: str, tenants_file: Optional[str] = None) -> Rendered:
     """Render `stack` as `python -m render` does, with every chart from the reference copies, expanded."""
     config = read_stack_config(stack)
     if tenants_file:
         config[f"{NAMESPACE}:tenantsFile"] = tenants_argument(tenants_file)
-    method = load_settings(stack, project_values(config), PROJECT_ROOT).stack.install_method
+    first = load_settings(stack, project_values(config), PROJECT_ROOT)
+    method = first.stack.install_method
+    obs = first.tenants.observability
+    if obs.install and not obs.chart_directory and ADDON_CHARTS.exists():
+        # The add-ons' charts from the reference copies too (e2e/stacks.yaml's tenantsPaths does the same).
+        config[f"{NAMESPACE}:tenantsFile"] = str(_with_addon_charts(first.tenants_path, stack))
     for key, path in CHART_PATHS.get(method, {}).items():
         if path.exists():
             config.setdefault(f"{NAMESPACE}:{key}", str(path))

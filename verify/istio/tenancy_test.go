@@ -22,6 +22,7 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/config/host"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/jwt"
 	istiolog "istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
 )
@@ -38,6 +39,12 @@ var envFlags = map[string]func(t *testing.T, v string) error{
 	"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": boolFlag(&features.ScopeGatewayToNamespace),
 	"ENABLE_DEBUG_ON_HTTP":             boolFlag(&features.EnableDebugOnHTTP),
 	features.EnableAlphaGatewayAPIName: boolFlag(&features.EnableAlphaGatewayAPI),
+	// Who fetches a RequestAuthentication's jwksUri (Envoy, not istiod): no tenant makes istiod
+	// fetch URLs. It changes no route or RBAC decision the proof checks, but is applied all the same.
+	"PILOT_JWT_ENABLE_REMOTE_JWKS": func(t *testing.T, v string) error {
+		test.SetForTest(t, &features.JwksFetchMode, jwt.ConvertToJwksFetchMode(v))
+		return nil
+	},
 }
 
 func boolFlag(p *bool) func(t *testing.T, v string) error {
