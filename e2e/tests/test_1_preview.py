@@ -87,13 +87,14 @@ def test_policy_pack_finds_the_stacks_tenants_file_by_itself(e2e, previewed):
 
 PLANTED = '''
 # Planted by the e2e suite: a tenant weakening mTLS in its own namespace.
+import pulumi_kubernetes as k8s
 k8s.apiextensions.CustomResource(
     "planted-permissive-mtls",
     api_version="security.istio.io/v1",
     kind="PeerAuthentication",
     metadata={"name": "planted", "namespace": settings.tenants.tenants[0].namespace_name},
     spec={"mtls": {"mode": "PERMISSIVE"}},
-    opts=pulumi.ResourceOptions(provider=provider),
+    opts=pulumi.ResourceOptions(provider=stack.provider),
 )
 '''
 

@@ -113,9 +113,16 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     preview = deploy(sharded, "preview")
     assert preview.stdout.count("unchanged since its last up: skipped") == 1, preview.stdout
     changed = [line.split() for line in preview.stdout.splitlines() if line.startswith("    ")]
-    # The new tenant's creates, and the one in-place update of the admission parameters.
+    # The new tenant's creates, and in the platform's stack the in-place updates of the admission
+    # parameters, of the frozen-namespace rule's tenant list and (add-ons installed) of Grafana's
+    # tenant folders: nothing else.
     assert {op for op, *_ in changed} == {"create", "update"}, changed
-    assert [rest for op, *rest in changed if op == "update"] == [["istio-multitenancy:index:TenantAdmission$kubernetes:core/v1:ConfigMap::admission/istio-multitenancy-tenants"]], changed
+    params = "istio-multitenancy:index:TenantAdmission$kubernetes:core/v1:ConfigMap::admission/istio-multitenancy-tenants"
+    frozen = ("istio-multitenancy:index:TenantAdmission$kubernetes:admissionregistration.k8s.io/v1:"
+              "ValidatingAdmissionPolicyBinding::admission/istio-multitenancy-removed-tenant-frozen")
+    updates = [rest[0] for op, *rest in changed if op == "update"]
+    assert params in updates and frozen in updates, changed
+    assert all(urn in (params, frozen) or urn.startswith("istio-multitenancy:index:ObservabilityAddons$") for urn in updates), changed
     assert f"{target} (" in preview.stdout
 
     deploy(sharded, "up")
