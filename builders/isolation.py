@@ -86,13 +86,18 @@ class Sharing:
 class TenantIsolation(NamedTuple):
     """The tenant's objects by what they need and how long they live.
 
-    `istio` and `kubernetes` protect the namespace: they stay in the cluster with a retained
+    `istio`, `kubernetes` and `quota` protect the namespace: they stay in the cluster with a retained
     namespace until the tenant is decommissioned. `access` (admins, certificates) leaves with the tenant.
     """
 
     istio: list[dict]  # Istio configuration: needs the control plane (its CRDs and istiod)
     kubernetes: list[dict]  # needs only the namespace
     access: list[dict]  # needs only the namespace; removed with the tenant
+    # Created after every other object of the namespace: the quota counts Istio's, the Gateway
+    # API's and cert-manager's kinds, and until kube-controller-manager has discovered a CRD
+    # created in the same run (its discovery resyncs every 30 s) the quota's status lacks that
+    # kind, and the API server refuses every new object of it ("status unknown for quota").
+    quota: dict
 
 
 def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing, addons_egress: list[dict] = ()) -> TenantIsolation:
@@ -110,7 +115,6 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
     kubernetes = [
         tenant_network_policy(tenant, control_plane_namespace, importers, labels),
         tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels, addons_egress),
-        resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)),
         limit_range(tenant, labels),
     ]
     access = [
@@ -118,7 +122,7 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
         *certificates(tenant, labels),
         *approver_policy_objects(tenant, sharing.cluster.cert_manager, labels),
     ]
-    return TenantIsolation(istio, kubernetes, access)
+    return TenantIsolation(istio, kubernetes, access, resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)))
 
 
 # --- Istio -------------------------------------------------------------------------------

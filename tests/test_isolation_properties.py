@@ -111,7 +111,7 @@ def _build(plan: Plan) -> tuple[TenantsFile, dict[str, list[dict]]]:
     built = {}
     for tenant in config.tenants:
         isolation = tenant_isolation(tenant, plan.control_plane, sharing)
-        built[tenant.name] = [tenant_namespace(tenant), tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes, *isolation.access]
+        built[tenant.name] = [tenant_namespace(tenant), tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes, isolation.quota, *isolation.access]
     return config, built
 
 
