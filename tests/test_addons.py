@@ -232,37 +232,58 @@ def test_prometheus_scrapes_istiod_and_the_merged_metrics_port_only():
 # --- What the program registers, on every install path ---------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["dev", "classic", "meshes"])
+MESHES = "meshes: [{name: platform, namespace: istio-system}, {name: other}, {name: third, namespace: mesh-three}]\n"
+# Each mesh's root namespace (its control plane's namespace), by the stack the fixture runs.
+ROOTS = {"dev": ["istio-system"], "classic": ["istio-system"], "meshes": ["istio-system", "other", "mesh-three"]}
+
+
+@pytest.fixture(scope="module", params=["dev", "classic", "meshes", "meshes-sail"])
 def routed_run(request, tmp_path_factory):
     text = ROUTED
-    if request.param == "meshes":
-        text = "meshes: [{name: platform, namespace: istio-system}, {name: other}]\n" + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
+    if request.param.startswith("meshes"):
+        text = MESHES + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
     path = tmp_path_factory.mktemp(request.param) / "tenants.yaml"
     path.write_text(text, encoding="utf-8")
-    stack = "dev" if request.param == "meshes" else request.param
+    # The meshes stack installs with Sail; the same file on the Helm charts runs on dev.
+    stack = {"meshes": "dev", "meshes-sail": "meshes"}.get(request.param, request.param)
     return request.param, run_program(stack, str(path))
 
 
+def _roots(name: str) -> list[str]:
+    return ROOTS[name.removesuffix("-sail")]
+
+
 def _mesh_configs(name: str, program) -> list[dict]:
+    """Every istiod's meshConfig: the IstioOperator's, each Sail `Istio`'s, each istiod chart's."""
     objs = objects(program)
     if name == "classic":
         return [find(objs, "IstioOperator", "platform-istiocontrolplane", "istio-system")["spec"]["meshConfig"]]
-    return [plain_values["meshConfig"] for plain_values in (chart_values(program, c.inputs["name"], c.inputs["namespace"])
-            for c in charts(program) if c.inputs["name"].startswith("istiod"))][:1]
+    if name == "meshes-sail":
+        return [istio["spec"]["values"]["meshConfig"] for istio in of_kind(objs, "Istio")]
+    return [chart_values(program, c.inputs["name"], c.inputs["namespace"])["meshConfig"]
+            for c in charts(program) if c.inputs["name"].startswith("istiod")]
 
 
 def test_every_install_path_wires_tracing_and_the_login_into_the_mesh(routed_run):
     name, program = routed_run
     config = parse_tenants(ROUTED)
-    for mesh_config in _mesh_configs(name, program):
+    mesh_configs = _mesh_configs(name, program)
+    assert len(mesh_configs) == len(_roots(name))
+    for mesh_config in mesh_configs:
         assert mesh_config["extensionProviders"] == extension_providers(config.observability)
     providers = {p["name"]: p for p in extension_providers(config.observability)}
     assert providers["jaeger"]["opentelemetry"] == {"service": "jaeger.istio-system.svc.cluster.local", "port": 4317}
     assert providers["oauth2-proxy"]["envoyExtAuthzHttp"]["service"] == "oauth2-proxy.istio-system.svc.cluster.local"
     objs = objects(program)
     root = "istio-system"
+    # Every mesh's proxies trace: a mesh-wide Telemetry in each mesh's root namespace, none elsewhere.
+    telemetries = of_kind(objs, "Telemetry")
+    assert sorted(t["metadata"]["namespace"] for t in telemetries) == sorted(_roots(name))
+    for telemetry in telemetries:
+        assert telemetry["metadata"]["name"] == "mesh-default"
+        assert telemetry["spec"]["tracing"] == [{"providers": [{"name": "jaeger"}], "randomSamplingPercentage": 12.5}]
+        assert schema_errors(telemetry) == []
     telemetry = find(objs, "Telemetry", "mesh-default", root)
-    assert telemetry["spec"]["tracing"] == [{"providers": [{"name": "jaeger"}], "randomSamplingPercentage": 12.5}]
     policy = find(objs, "AuthorizationPolicy", "observability-login", root)
     assert policy["spec"]["action"] == "CUSTOM" and policy["spec"]["provider"] == {"name": "oauth2-proxy"}
     assert policy["spec"]["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
