@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from builders.addons import addon_releases
+from builders.addons import TENANT_DASHBOARDS, addon_releases, dashboard_presets
 from builders.telemetry import KIALI_VIEWER_ROLE, extension_providers, kiali_viewer_role
 from render.charts import helm_binary, template
 from render.engine import ProgramFailed, run_program
@@ -220,6 +222,78 @@ def test_grafana_is_never_anonymous_and_gives_each_tenant_its_folder():
     blog = values["dashboards"]["tenant-blog"]
     assert set(blog) == {"workload", "service"}
     assert {"name": "namespace", "value": "team-blog"} in blog["workload"]["datasource"]
+
+
+@functools.cache
+def istio_dashboard(file: str) -> str:
+    """One of Istio's dashboards as its release ships it (samples/addons/grafana.yaml of the reference)."""
+    manifests = reference("istio") / "1.30.3" / "samples" / "addons" / "grafana.yaml"
+    for doc in yaml.safe_load_all(manifests.read_text(encoding="utf-8")):
+        if doc and file in (doc.get("data") or {}):
+            return doc["data"][file]
+    raise LookupError(file)
+
+
+def chart_substitution(text: str, preset: dict) -> str:
+    """The grafana chart's `sed -E 's/\\$\\{?NAME\\}?/VALUE/g'` for one preset, in Python (the helm
+    test below runs the rendered script's own sed): in VALUE, `&` is the match, `\\x` is x."""
+    def replacement(match: re.Match) -> str:
+        out, chars = [], iter(preset["value"])
+        for char in chars:
+            out.append(match.group(0) if char == "&" else next(chars) if char == "\\" else char)
+        return "".join(out)
+    return re.sub(r"\$\{?" + preset["name"] + r"\}?", replacement, text)
+
+
+def namespace_selectors(dashboard: dict) -> set[tuple[str, str]]:
+    """Every `<label>namespace` matcher of the dashboard's queries and variables, with its value."""
+    found: set[tuple[str, str]] = set()
+    for query in queries(dashboard):
+        found |= set(re.findall(r'(\w*namespace)=~?"([^"]*)"', query))
+    return found
+
+
+def queries(node) -> Iterator[str]:
+    """The PromQL of a dashboard: its panels' `expr` and its variables' `query` and `definition`
+    (not a variable's `regex`, which extracts a value from the results)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("expr", "query", "definition") and isinstance(value, str):
+                yield value
+            else:
+                yield from queries(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from queries(item)
+
+
+def preset_dashboard(name: str, file: str, namespace: str, substitute=chart_substitution) -> dict:
+    text = istio_dashboard(file)
+    for preset in dashboard_presets(name, namespace):
+        text = substitute(text, preset)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_DASHBOARDS))
+def test_each_tenant_dashboard_is_preset_to_the_tenants_namespace_only(name):
+    dashboard = preset_dashboard(name, TENANT_DASHBOARDS[name], "team-blog")
+    text = json.dumps(dashboard)
+    # No variable that picks a namespace or a service is left free in a query...
+    assert not re.search(r"\$\{?(namespace|dstns)\b", text)
+    # ...every namespace a query names is the tenant's (the source namespace stays a choice among its clients')...
+    assert {value for _, value in namespace_selectors(dashboard)} <= {"team-blog", "$srcns"}
+    assert ("destination_workload_namespace", "team-blog") in namespace_selectors(dashboard)
+    # ...and every query of a service asks for the tenant's services only.
+    services = [m for query in queries(dashboard) for m in re.findall(r'destination_service="\$service"(, destination_service_namespace="([^"]*)")?', query)]
+    if name == "service":
+        assert services and all(namespace == "team-blog" for _, namespace in services)
+    assert dashboard["templating"]["list"]  # still a dashboard with its variables
+
+
+def test_the_service_dashboard_without_presets_would_show_every_namespace():
+    """The check above can fail: Istio's own dashboard leaves its queries to the drop-downs."""
+    text = istio_dashboard(TENANT_DASHBOARDS["service"])
+    assert "$dstns" in text and "destination_service_namespace" not in text
 
 
 def test_prometheus_scrapes_istiod_and_the_merged_metrics_port_only():
@@ -428,6 +502,28 @@ def test_addons_in_a_namespace_of_their_own(tmp_path):
     assert any(p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
                for rule in egress for p in rule.get("to", []))
     assert parse_tenants(PORT_FORWARD.replace("install: true,", "install: true, namespace: monitoring,")).observability.namespace == "monitoring"
+
+
+def test_the_rendered_download_script_presets_every_tenant_dashboard(templated, tmp_path):
+    """The chart's own download script, with the program's presets, run on Istio's dashboards:
+    each tenant folder's dashboards name that tenant's namespace and no other."""
+    if shutil.which("sed") is None:
+        pytest.skip("no sed")
+    (script,) = [o["data"]["download_dashboards.sh"] for o in templated["grafana"] if "download_dashboards.sh" in (o.get("data") or {})]
+    namespaces = {"tenant-shop": "shop", "tenant-blog": "team-blog"}
+    for block in script.split("curl ")[1:]:
+        target = re.search(r'> "/var/lib/grafana/dashboards/([^/]+)/([^/]+)\.json"', block)
+        if target is None or target.group(1) not in namespaces:
+            continue
+        folder, name = target.groups()
+        seds = re.findall(r"\| sed -E '(/-- \.\* --/! s/.*)' ", block)
+        assert seds, block
+        text = istio_dashboard(TENANT_DASHBOARDS[name])
+        for expression in seds:
+            text = subprocess.run(["sed", "-E", expression], input=text, capture_output=True, text=True, check=True).stdout
+        dashboard = json.loads(text)
+        assert {value for _, value in namespace_selectors(dashboard)} <= {namespaces[folder], "$srcns"}, folder
+        assert dashboard == preset_dashboard(name, TENANT_DASHBOARDS[name], namespaces[folder]), folder
 
 
 def test_every_addon_chart_renders_the_same_twice(templated, tmp_path_factory):
