@@ -523,7 +523,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "network-ingress",
-        "Below the mesh, pods admit only their namespace, the control plane (metrics) and importing tenants; the gateway admits everyone.",
+        "Below the mesh, pods admit only their namespace and importing tenants, and the scraper's namespace on the proxy's metrics ports (15020, 15090); the gateway admits everyone.",
         (NETWORK_POLICY,),
         "`NetworkPolicy/allow-tenant-ingress` (every pod but the gateway's, which one gateway label stands for).",
         "Needs a CNI that enforces NetworkPolicy. A tenant pod carrying that gateway label is open below the mesh too.",

@@ -7,8 +7,10 @@
   the exporter's namespace, so it also reaches the proxies' own ports there and the exporter's
   gateway (which admits everyone);
 - every tenant reaches its mesh's istiod on 15012 (XDS and CA) and DNS;
-- the control-plane namespace, where the scraper runs, reaches the proxies' metrics ports;
-  the platform's pods reach the tenants' gateways (no policy restricts either side);
+- the scraper's namespace (`observability.scraperNamespace`, else the installed add-ons', else
+  the tenant's control-plane namespace) reaches the proxies' metrics ports (15020, 15090) and no
+  other port of a tenant's pods; the platform's pods reach the tenants' gateways (no policy
+  restricts either side);
 - nothing else between tenants or into platform namespaces.
 
 Paths among the platform's own pods are the platform's concern and are not compared.
@@ -20,7 +22,7 @@ from builders.mesh_settings import ISTIOD_XDS_PORT
 from tenants.model import TenantsFile
 
 from .analyzer import Matrix
-from .endpoints import INTERNET, PROXY_PORTS, Endpoint, Port, tenant_control_plane
+from .endpoints import INTERNET, METRICS_PORTS, PROXY_PORTS, Endpoint, Port, tenant_control_plane, tenant_scraper
 
 DNS_PORTS: frozenset[Port] = frozenset({("UDP", 53), ("TCP", 53)})
 
@@ -77,6 +79,6 @@ def declared(config: TenantsFile, endpoints: list[Endpoint]) -> Matrix:
         for dst in tenant_endpoints:
             if dst.role == "gateway":
                 _add(result, src.key, dst, dst.ports)
-            elif src.namespace == tenant_control_plane(config, by_tenant[dst.tenant]):
-                _add(result, src.key, dst, PROXY_PORTS)
+            elif src.namespace == tenant_scraper(config, by_tenant[dst.tenant]):
+                _add(result, src.key, dst, METRICS_PORTS)
     return result
