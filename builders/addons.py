@@ -153,9 +153,10 @@ def grafana_ini(obs: Observability) -> dict:
         "server": {"root_url": f"https://grafana.{obs.domain}" if obs.routed else f"http://localhost:{GRAFANA[1]}"},
     }
     if obs.routed:
+        # No `Groups:` header: Grafana reads it for team sync, which only Grafana Enterprise has
+        # (docs/isolation.md, "Grafana is not a tenant boundary").
         ini["auth.proxy"] = {
             "enabled": True, "header_name": "X-Auth-Request-Email", "header_property": "email", "auto_sign_up": True,
-            "headers": "Groups:X-Auth-Request-Groups",
         }
     return ini
 

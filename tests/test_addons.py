@@ -224,6 +224,18 @@ def test_grafana_is_never_anonymous_and_gives_each_tenant_its_folder():
     assert {"name": "namespace", "value": "team-blog"} in blog["workload"]["datasource"]
 
 
+def test_grafana_is_one_organization_of_viewers_without_pretended_team_sync():
+    """What docs/isolation.md says of Grafana ("not a tenant boundary"): one organization, one
+    data source, every user a Viewer, and no group header that only Enterprise's team sync reads."""
+    values = _releases(ROUTED)["grafana"].values
+    ini = values["grafana.ini"]
+    assert ini["users"] == {"allow_sign_up": False, "auto_assign_org_role": "Viewer"}
+    assert "headers" not in ini["auth.proxy"]
+    assert not {section for section in ini if section.startswith(("auth.generic_oauth", "auth.jwt", "auth.ldap"))}
+    assert {p["orgId"] for p in values["dashboardProviders"]["dashboardproviders.yaml"]["providers"]} == {1}
+    assert [s["name"] for s in values["datasources"]["datasources.yaml"]["datasources"]] == ["Prometheus"]
+
+
 @functools.cache
 def istio_dashboard(file: str) -> str:
     """One of Istio's dashboards as its release ships it (samples/addons/grafana.yaml of the reference)."""
