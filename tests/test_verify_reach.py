@@ -129,6 +129,38 @@ def test_the_installed_scraper_in_its_own_namespace_reads_every_meshs_tenants_me
         assert not [src for src, dst in result.computed if dst == workload and src.startswith(("istio-system/", "two/"))]
 
 
+ADDONS = (
+    "observability: {install: true, domain: obs.example.org, credentialName: obs-tls, "
+    "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}, addons: {kiali: true, grafana: true}}\n"
+)
+
+
+def test_tenants_reach_the_installed_addons_only_on_jaegers_receiver(tmp_path):
+    config = parse_tenants(ADDONS + SHARING)
+    objs = objects(run("dev", ADDONS + SHARING, tmp_path))
+    result = check(objs, config)
+    assert [str(d) for d in result.differences] == []
+    addons = {e.key for e in result.endpoints if e.namespace == "istio-system" and e.role in ("grafana", "kiali", "tracing", "login", "scraper")}
+    assert addons == {f"istio-system/{name}" for name in ("grafana", "kiali", "jaeger", "oauth2-proxy", "prometheus")}
+    reached = {(src, dst): ports for (src, dst), ports in result.computed.items() if dst in addons and src.startswith(("shop-a/", "b-prod/", "shop-c/"))}
+    assert reached and set(reached.values()) == {frozenset({("TCP", 4317)})}
+    assert {dst for _, dst in reached} == {"istio-system/jaeger"}
+
+    # Opened to every namespace, the add-ons' ports are differences naming the policies that open them.
+    def open_ingress(policy):
+        policy["spec"]["ingress"] = [{"from": [{"namespaceSelector": {}}]}]
+
+    def open_egress(policy):
+        policy["spec"]["egress"] = [{}]
+
+    broken = _replace(_replace(objs, "NetworkPolicy", "observability-addons", "istio-system", open_ingress),
+                      "NetworkPolicy", "restrict-tenant-egress", "shop-c", open_egress)
+    lines = [str(d) for d in check(broken, config).differences]
+    for addon, port in (("grafana", 3000), ("kiali", 20001), ("oauth2-proxy", 4180), ("prometheus", 9090)):
+        assert any(line.startswith(f"shop-c/shop-c-ingressgw -> istio-system/{addon}:") and str(port) in line for line in lines), (addon, lines)
+    assert not [line for line in lines if not line.startswith("shop-c/")]
+
+
 def test_the_imports_authorization_rule_removed_fails_with_the_path(sharing):
     objs, config = sharing
 

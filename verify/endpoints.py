@@ -14,7 +14,7 @@ from typing import Optional
 
 from builders.control_plane import observability_servers
 from builders.mesh_settings import ISTIOD_MONITORING_PORT, ISTIOD_XDS_PORT
-from builders.addon_services import PROXY_METRICS_PORTS
+from builders.addon_services import GRAFANA, JAEGER_OTLP_GRPC, JAEGER_QUERY, KIALI, OAUTH2_PROXY_POD_PORT, PROXY_METRICS_PORTS
 from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS, scraper_namespace
 from builders.tenant import STATUS_PORT, operator_target_ports
 from tenants.meshes import placement, platform_control_plane
@@ -149,7 +149,23 @@ def platform_endpoints(config: TenantsFile, install_method: InstallMethod = Inst
                 labels=(("app.kubernetes.io/name", "prometheus"),), ports=tcp(SCRAPER_PORT), service_account="prometheus",
             )
         )
-    return endpoints
+    return endpoints + addon_endpoints(config)
+
+
+def addon_endpoints(config: TenantsFile) -> list[Endpoint]:
+    """The add-ons the program installs (Prometheus is the scraper above), in their namespace, as
+    their charts label their pods: no sidecar (the namespace has no injection)."""
+    obs = config.observability
+    if not obs.install:
+        return []
+    pods = [("grafana", "grafana", tcp(GRAFANA[1])), ("kiali", "kiali", tcp(KIALI[1])),
+            ("tracing", JAEGER_QUERY[0], tcp(JAEGER_QUERY[1], JAEGER_OTLP_GRPC))]
+    if obs.oidc is not None:
+        pods.append(("login", "oauth2-proxy", tcp(OAUTH2_PROXY_POD_PORT)))
+    return [
+        Endpoint(obs.namespace, name, role, None, meshed=False, labels=(("app.kubernetes.io/name", name),), ports=ports, service_account=name)
+        for role, name, ports in pods
+    ]
 
 
 def stack_endpoints(config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM) -> list[Endpoint]:
