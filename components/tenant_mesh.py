@@ -9,6 +9,7 @@ import pulumi
 from builders.gateway_api import gateway_api_route, kubernetes_gateway
 from builders.isolation import Sharing, tenant_isolation
 from builders.meshes import injection_labels, revision_labels
+from builders.platform_network import scraper_namespace
 from builders.telemetry import addons_egress, tenant_observability_access
 from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
 from tenants.meshes import Placement
@@ -83,7 +84,8 @@ class TenantMesh(pulumi.ComponentResource):
             created += [*deployed, *(add(route_virtual_service(tenant, route), after) for route in tenant.routes)]
         created.append(self.gateway)
         # Inside its own mesh: the Sidecar and NetworkPolicies name its mesh's control-plane namespace.
-        isolation = tenant_isolation(tenant, place.namespace, sharing, addons_egress(observability))
+        scraper = scraper_namespace(observability, place.namespace) if observability is not None else None
+        isolation = tenant_isolation(tenant, place.namespace, sharing, addons_egress(observability), scraper)
         # What protects the namespace stays with it: removing the tenant from the file leaves its
         # workloads in a retained namespace, which must not lose its policies, quota and limits.
         protect = not tenant.decommission
