@@ -13,6 +13,9 @@ import components.tenant_removal as removal_module
 from builders.meta import TENANT_LABEL
 from builders.removal import REMOVED_ANNOTATION, Action, adopt_problem, retained, still_listed, teardown
 from components.tenant_removal import INPUTS, TYPE, TenantRemovalProvider
+from render import diff as diff_module
+from render.diff import compare, load_render
+from tests.diff_support import render_stack
 from tests.support import registration_of, run
 
 
@@ -217,3 +220,18 @@ def test_every_tenant_registers_a_removal(tmp_path):
 def test_the_render_leaves_out_the_pickled_provider(tmp_path):
     program = _run({"tenants": [{"name": "a"}]}, tmp_path)
     assert "__provider" not in _removals(program)["a/removal"].inputs
+
+
+# --- what the render diff tells a reviewer ------------------------------------------------------
+
+
+def test_the_diff_of_a_removal_says_whether_the_tenants_objects_are_ended_or_kept(tmp_path):
+    two = {"tenants": [{"name": "a"}, {"name": "b", "removal": {"keepWorkloads": True}}]}
+    base = render_stack(tmp_path / "base", tenants=two)
+    change = render_stack(tmp_path / "change", tenants={"tenants": [{"name": "x"}]})
+    groups = compare(load_render(base), load_render(change)).groups
+    assert groups["a"].notes[1].startswith("`pulumi up` deletes the RoleBindings the tenant created")
+    assert groups["b"].notes[1].startswith("what the tenant created stays as it is (`removal.keepWorkloads`)")
+    assert all("needs `adopt: true`" in groups[t].notes[2] for t in ("a", "b"))
+    # The resource the diff reads is the one the program registers.
+    assert diff_module.REMOVAL_TYPE == TYPE
