@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import pulumi
@@ -20,6 +20,7 @@ from .mesh_control_plane import control_planes
 from .observability_addons import ObservabilityAddons
 from .tenant_admission import TenantAdmission
 from .tenant_mesh import TenantMesh
+from .tenant_removal import RemovalSite
 
 # The provider's resource name in the stack's own program: keep it, or every object is replaced.
 PROVIDER_NAME = "kubernetes"
@@ -65,6 +66,8 @@ def build_stack(
     `part`: what this stack holds of a sharded installation (tenants.shards.stack_part); default: everything."""
     from . import install_method  # the method table, in the package's __init__
 
+    from builders.admission import PARAMS_NAME, params_namespace
+
     stack = settings.stack
     part = part or stack_part(settings)
     provider = provider or kubernetes_provider(context or stack.kube_context, qps=stack.kube_client_qps, burst=stack.kube_client_burst)
@@ -88,6 +91,8 @@ def build_stack(
         # A shard's tenants: the platform's stack deployed all of the above before this one runs.
         meshes = installed_control_planes(config, method, provider)
     sharing = Sharing.of(config)
+    # What a tenant's removal reads and writes: the cluster of the provider made here (or of `context`).
+    site = RemovalSite(context or stack.kube_context, params_namespace(config), PARAMS_NAME, stack.tenants_file)
     tenants = {}
     for tenant in config.tenants:
         if not part.holds(tenant.name):
@@ -97,5 +102,6 @@ def build_stack(
         tenants[tenant.name] = TenantMesh(
             tenant, mesh=mesh, place=place, sharing=sharing, admission=[admission.params] if admission else [],
             gateway_api=gateway_api, observability=config.observability,
+            removal=replace(site, keep_workloads=config.removal_of(tenant).keep_workloads),
         )
     return Stack(provider, meshes, admission, gateway_api, tenants, stack_outputs(config), observability)

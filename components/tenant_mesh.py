@@ -16,6 +16,7 @@ from tenants.meshes import Placement
 from tenants.model import Observability, Tenant
 
 from .kubernetes import child_declarer
+from .tenant_removal import RemovalSite, TenantRemoval
 
 
 class TenantMesh(pulumi.ComponentResource):
@@ -47,12 +48,15 @@ class TenantMesh(pulumi.ComponentResource):
         admission: Sequence[pulumi.Resource] = (),
         gateway_api: Sequence[pulumi.Resource] = (),
         observability: Optional[Observability] = None,
+        removal: Optional[RemovalSite] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         """`admission`: what the namespace waits for (the admission parameters: the rules find the
         tenant's from the namespace's first object on); `gateway_api`: what a Gateway API tenant's
         objects wait for (the Gateway API's CRDs); `observability`: the file's add-ons (what Kiali
-        needs of the tenant's admins, and the path of the tenant's traces to Jaeger)."""
+        needs of the tenant's admins, and the path of the tenant's traces to Jaeger); `removal`: the
+        cluster a TenantRemoval reads and writes (None: no TenantRemoval, nothing ended on removal
+        and no `adopt` check)."""
         # Named after the tenant, never its position in the file: reordering changes nothing.
         # A rename keeps every resource through aliases: children's names start with the
         # tenant's name, so Pulumi derives their aliases from the component's.
@@ -63,11 +67,21 @@ class TenantMesh(pulumi.ComponentResource):
 
         add = child_declarer(self, name, provider)
 
+        # When the tenant leaves the file, its own RoleBindings and workloads in the retained namespace
+        # are ended; when it joins, a retained namespace of the same name needs `adopt: true`. The
+        # namespace waits for it, so that a refused adoption touches nothing (and, deleted first, a
+        # decommissioned tenant's namespace is gone when the removal looks: nothing left to end).
+        self.removal = None
+        if removal is not None:
+            props = removal.props(name, tenant.namespace_name, tenant.adopt)
+            self.removal = TenantRemoval(f"{name}/removal", props, removal.tenants_file, pulumi.ResourceOptions(parent=self))
+
         # Deleting a namespace deletes the tenant's workloads: removing a tenant from the file
         # leaves its namespace in the cluster unless the tenant was marked for decommissioning.
         # Its labels choose the tenant's control plane: moving to another tag or revision is a label change.
         self.namespace = add(
-            tenant_namespace(tenant, injection_labels(place)), list(admission), retain_on_delete=not tenant.decommission
+            tenant_namespace(tenant, injection_labels(place)), [*admission, *([self.removal] if self.removal else [])],
+            retain_on_delete=not tenant.decommission,
         )
         # How the gateway is deployed is the install method's business; it runs once istiod does.
         after = [self.namespace, *mesh.ready]

@@ -24,6 +24,9 @@ from tenants.model import Tenant
 from . import diff_risks
 from .output import CHART_MARK, CHART_TYPE
 
+# components/tenant_removal.TYPE (render/ imports no components).
+REMOVAL_TYPE = "pulumi-python:dynamic/istio-multitenancy:TenantRemoval"
+
 PLATFORM = "platform"
 TENANT_COMPONENT = "istio-multitenancy:index:TenantMesh"
 EXPANDED = "expanded"
@@ -604,11 +607,24 @@ def _removed_tenant_notes(tenant: str, namespaces: list[ObjectKey], old: Render)
     if not kept:
         return []
     names = ", ".join(kept)
+    # What its TenantRemoval (components/tenant_removal.py) does when `pulumi up` deletes it.
+    removal = next((e.get("inputs") or {} for e in old.resources.values()
+                    if e.get("type") == REMOVAL_TYPE and (e.get("inputs") or {}).get("tenant") == tenant), None)
+    if removal is None:
+        left = "what the tenant created stays as it is: its workloads keep running, its own RoleBindings keep granting"
+    elif removal.get("keepWorkloads"):
+        left = ("what the tenant created stays as it is (`removal.keepWorkloads`): its workloads keep running, "
+                "its own RoleBindings keep granting")
+    else:
+        left = ("`pulumi up` deletes the RoleBindings the tenant created, scales its Deployments, StatefulSets and "
+                "ReplicaSets to zero and suspends its CronJobs and Jobs (`removal.keepWorkloads: true`, set in an earlier run, keeps them)")
     return [
         f"its namespace {names} stays in the cluster (retainOnDelete) and is frozen by admission: with the tenant's "
-        f"parameters gone, it is refused new Services, routes and Istio objects (its running workloads keep running)",
-        f"adding tenant {tenant} back (same name and namespace) takes the namespace and its protections over again "
-        f"(server-side apply) and lifts the freeze; to delete them instead, set `decommission: true` before removing it",
+        f"parameters gone, every write there but the platform's is refused",
+        left,
+        f"adding tenant {tenant} back (same name and namespace) needs `adopt: true` (`pulumi preview` fails without it): "
+        f"it takes the namespace, its protections and what the tenant left there over again and lifts the freeze; "
+        f"to delete them instead, set `decommission: true` before removing it",
     ]
 
 

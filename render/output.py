@@ -68,9 +68,9 @@ def resource_entry(r: Registration, expansion: Optional[Any] = None) -> dict:
             "aliases": r.aliases,
         },
     }
-    if r.type.startswith("pulumi:providers:") or r.type in (CHART_TYPE, CONFIG_GROUP_TYPE):
+    if r.type.startswith(("pulumi:providers:", "pulumi-python:dynamic/")) or r.type in (CHART_TYPE, CONFIG_GROUP_TYPE):
         # A chart's inputs are what the provider renders: its objects when they were not expanded;
-        # a ConfigGroup's, the manifests it applies.
+        # a ConfigGroup's, the manifests it applies; a dynamic resource's (a tenant's removal), its settings.
         entry["inputs"] = plain(r.inputs)
     if expansion is not None:
         entry["expansion"] = expansion.status

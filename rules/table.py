@@ -222,9 +222,11 @@ RULES: tuple[Rule, ...] = (
         (MESH,),
         "`retainOnDelete` on the namespace and on everything that protects it (`PeerAuthentication`, `AuthorizationPolicy`s, "
         "`Sidecar`, both `NetworkPolicy`s, `ResourceQuota`, `LimitRange`) until `decommission: true`; admins' `RoleBinding`, "
-        "routes, gateway and certificates leave with the tenant.",
-        "Objects the tenant created itself (its Deployments, its own RoleBindings) stay: the program never listed them. "
-        "See `removed-tenant-frozen`.",
+        "routes, gateway and certificates leave with the tenant. Adding a tenant back over its retained namespace fails the "
+        "preview unless the file says `adopt: true` (the tenant's `TenantRemoval` looks at the cluster).",
+        "Of what the tenant created itself, `pulumi up` deletes its own RoleBindings and scales its workloads to zero "
+        "unless `removal.keepWorkloads` (see `removed-tenant-frozen`); its Secrets, ConfigMaps, Services, volumes, "
+        "DaemonSets and bare Pods stay as they are.",
     ),
     Rule(
         "removed-tenant-frozen",
@@ -233,9 +235,10 @@ RULES: tuple[Rule, ...] = (
         "Admission policy on every resource and subresource, bound (`namespaceSelector`) to the namespaces labelled as a "
         "tenant's whose tenant the file no longer lists (a removed tenant's, retained): every create, update and delete "
         "there is refused but the platform's (and Kubernetes' controllers', which delete what the namespace holds when it goes).",
-        "Reads are not writes: RoleBindings the tenant created still let their subjects read the namespace (its Secrets "
-        "included), and its workloads keep running. The program cannot list what a tenant created; "
-        "[removing a tenant](day-2.md) says how to delete those RoleBindings and scale the workloads to zero.",
+        "Reads are not writes: the removal (the tenant's `TenantRemoval`, as the platform) deletes the RoleBindings the "
+        "tenant created and scales its Deployments, StatefulSets and ReplicaSets to zero, suspends its CronJobs and Jobs; "
+        "with `removal.keepWorkloads` they keep granting (its Secrets included) and running. DaemonSets and bare Pods "
+        "keep running ([removing a tenant](day-2.md#removing-and-decommissioning-a-tenant)).",
         admission=Admission(
             (("*", "*/*"),), "false", operations=("CREATE", "UPDATE", "DELETE"), exempt=(CONTROLLERS,), removed_tenants_only=True,
         ),

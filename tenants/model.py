@@ -902,6 +902,17 @@ class Import(Model):
     service: ServiceName = Field(description="The exported Service.")
 
 
+class Removal(Model):
+    """What `pulumi up` does in a removed tenant's retained namespace (docs/day-2.md)."""
+
+    keep_workloads: Bool = Field(
+        False,
+        description="Leave what the tenant created as it is: its own RoleBindings and running workloads. By default "
+        "removing the tenant deletes its RoleBindings (those without the platform's tenant label) and scales its "
+        "Deployments, StatefulSets and ReplicaSets to zero and suspends its CronJobs and Jobs. Set it before removing the tenant.",
+    )
+
+
 class Tenant(Model):
     """One tenant: a namespace, an ingress gateway of its own and its routes."""
 
@@ -927,6 +938,14 @@ class Tenant(Model):
     imports: list[Import] = Field(default_factory=list, description="Services of other tenants this tenant calls.")
     decommission: Bool = Field(
         False, description="Allow the namespace to be deleted when the tenant is removed from the file."
+    )
+    removal: Optional[Removal] = Field(
+        None, description="What removing the tenant does in its retained namespace (default: the file's `removal`)."
+    )
+    adopt: Bool = Field(
+        False,
+        description="Take over the retained namespace of a removed tenant of the same name, as it is. Without it, "
+        "adding a tenant whose retained namespace is still in the cluster fails the preview.",
     )
     previous_names: Annotated[list[DnsLabel], AfterValidator(_unique)] = Field(
         default_factory=list, description="Former tenant names, kept as Pulumi aliases so a rename is no replace."
@@ -1086,7 +1105,13 @@ class TenantsFile(Model):
     cluster: Cluster = Field(
         default_factory=Cluster, description="What the cluster offers tenants (storage, priority classes, JWKS hosts) and cert-manager."
     )
+    removal: Removal = Field(
+        default_factory=Removal, description="What removing a tenant does in its retained namespace (a tenant's own `removal` wins)."
+    )
     tenants: list[Tenant] = Field(default_factory=list, description="The tenants, each isolated from the others.")
+
+    def removal_of(self, tenant: Tenant) -> Removal:
+        return tenant.removal or self.removal
 
     @model_validator(mode="after")
     def _rules_across_tenants(self, info: ValidationInfo) -> "TenantsFile":

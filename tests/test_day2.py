@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from builders.meta import TENANT_LABEL
+from components.tenant_removal import TYPE as REMOVAL_TYPE
 from render.engine import PROJECT_ROOT, ProgramRun, read_stack_config
 from render.output import resources_json
 from tests.support import chart_values, deployed_gateway, find, objects, of_kind, registration_of, run, schema_errors
@@ -172,9 +173,11 @@ def test_a_rename_with_previous_names_keeps_every_resource_that_keeps_its_object
             # pinned namespace and gateway keep them whatever the chart resource is called.
             assert r.inputs["resourcePrefix"] == ""
             return "Chart", r.inputs["namespace"], r.inputs["name"]
+        if r.type == REMOVAL_TYPE:
+            return "TenantRemoval", r.inputs["namespace"]
         return r.inputs["kind"], r.inputs["metadata"].get("namespace"), r.inputs["metadata"]["name"]
 
-    old_urns = {identity(r): r.urn for r in old.registrations if r.is_kubernetes_object or r.type.endswith(":Chart")}
+    old_urns = {identity(r): r.urn for r in old.registrations if r.is_kubernetes_object or r.type.endswith(":Chart") or r.type == REMOVAL_TYPE}
     replaced = []
     for child in new.registrations:
         if child.parent != component.urn:

@@ -58,10 +58,11 @@ def test_a_new_tenant_shows_its_objects_and_the_public_port_it_opens(dev, tmp_pa
     # Every Pulumi resource: the tenant's objects, its gateway chart and its component.
     group = report.groups["workspace-4"]
     assert [line for line in group.resources if line.startswith("+ ")] == [
-        "+ kubernetes:helm.sh/v4:Chart workspace-4/workspace-4-ingressgw", "+ istio-multitenancy:index:TenantMesh workspace-4",
+        "+ kubernetes:helm.sh/v4:Chart workspace-4/workspace-4-ingressgw",
+        "+ pulumi-python:dynamic/istio-multitenancy:TenantRemoval workspace-4/removal", "+ istio-multitenancy:index:TenantMesh workspace-4",
     ]
     # Updated: the admission parameters, and the frozen-namespace rule's list of current tenants.
-    assert report.counts == {"to create": len(group.added) + 2, "to delete": 0, "to update": 2, "to replace": 0}
+    assert report.counts == {"to create": len(group.added) + 3, "to delete": 0, "to update": 2, "to replace": 0}
     assert "      tcp:" in text  # the VirtualService's content, by default
     assert_golden("diff-new-tenant-public-port", text)
 
@@ -85,7 +86,8 @@ def test_a_removed_tenant_says_its_namespace_is_frozen_and_what_re_adding_does(d
     report, text = report_text(dev, render_stack(tmp_path / "new", tenants=document))
     notes = report.groups["workspace-3"].notes
     assert notes[0].startswith("its namespace workspace-3 stays in the cluster (retainOnDelete) and is frozen by admission")
-    assert notes[1].startswith("adding tenant workspace-3 back (same name and namespace) takes the namespace")
+    assert notes[1].startswith("`pulumi up` deletes the RoleBindings the tenant created, scales its Deployments")
+    assert notes[2].startswith("adding tenant workspace-3 back (same name and namespace) needs `adopt: true`")
     # Its gateway was the last Gateway API one: the CRDs leave the program, and stay in the cluster.
     assert any(a.startswith("cluster-wide CRDs leave the program: standard-install.yaml") for a in report.alerts)
     assert_golden("diff-tenant-removed", text)

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from bench.tenants import tenants_document
+from components.tenant_removal import TYPE as REMOVAL_TYPE
 from deploy.plan import Layout, layout, moves, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
 from render.output import kubernetes_objects, plain
@@ -168,7 +169,11 @@ def test_a_shard_namespace_waits_for_nothing_of_the_platform(runs):
     stack has already deployed them (python -m deploy runs it first)."""
     single, _, shards = runs
     namespaces = [r for p in shards.values() for r in p.registrations if r.type == "kubernetes:core/v1:Namespace"]
-    assert namespaces and all(r.dependencies == [] for r in namespaces)
+    # Only for its own tenant's TenantRemoval, in the shard's own stack (the adopt check comes first).
+    by_urn = {r.urn: r for p in shards.values() for r in p.registrations}
+    assert namespaces and all(
+        [(by_urn[d].type, by_urn[d].parent) for d in r.dependencies] == [(REMOVAL_TYPE, r.parent)] for r in namespaces
+    )
     single_ns = [r for r in single.registrations if r.type == "kubernetes:core/v1:Namespace" and tenant_of(r.urn)]
     assert all(any("TenantAdmission" in d for d in r.dependencies) for r in single_ns)
 

@@ -38,8 +38,8 @@ LABEL_KEY = (
 )
 LABEL_VALUE = "at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
 TENANT_KEYS = (
-    "admins, decommission, egress, exports, gateway, imports, mesh, name, namespace, podSecurity, previousNames, quota, "
-    "revision, routes"
+    "admins, adopt, decommission, egress, exports, gateway, imports, mesh, name, namespace, podSecurity, previousNames, "
+    "quota, removal, revision, routes"
 )
 PROGRAM_STACK = "pulumi:pulumi:Stack"
 
@@ -95,7 +95,7 @@ CASES = [
           - name: a
         """,
         "{file}:1: tenant: unknown field 'tenant' (did you mean 'tenants'?); allowed: cluster, controlPlane, meshes, observability, "
-        "platformIdentities, tenants",
+        "platformIdentities, removal, tenants",
     ),
     case(
         "unknown-tenant-key",

@@ -31,7 +31,7 @@ REFERENCE = ROOT.parent / "shared" / "reference"
 ISTIO_CRDS = {"1.23.6": REFERENCE / "istio" / "crd-all.gen.yaml"}
 # The key of a stack's overrides that holds values for its tenants file rather than its config.
 TENANTS_PATHS = "tenantsPaths"
-PULUMI_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-kubernetes")
+PULUMI_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python", "pulumi-resource-kubernetes")
 
 
 @dataclass
