@@ -12,7 +12,7 @@ from builders.control_plane import observability_servers
 from builders.meshes import mesh_mtls, mesh_namespace, mesh_labels
 from builders.meta import MANAGED_BY
 from builders.platform_network import control_plane_network, gateway_pod_ports
-from tenants.meshes import control_plane_of
+from tenants.meshes import control_plane_of, revisioned
 from tenants.model import ControlPlane, Mesh, Observability, TenantsFile
 
 from .install_method import InstallMethod
@@ -45,7 +45,7 @@ class MeshControlPlane(pulumi.ComponentResource):
 
         # A mesh's namespace holds its control planes: `pulumi destroy` must be a deliberate act.
         self.namespace = add(mesh_namespace(mesh), [], protect=True)
-        self.installation = method.install(self.config, self.namespace, revisioned=True)
+        self.installation = method.install(self.config, self.namespace, revisioned=revisioned(mesh))
         parts = method.mesh_control_planes(self, mesh.name, mesh, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_mtls(mesh), [self.namespace, *self.ready])

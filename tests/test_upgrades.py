@@ -12,7 +12,7 @@ from render.diff import compare, format_report, load_render
 from render.engine import PROJECT_ROOT
 from tenants import ConfigError
 from tenants.stack import load_settings
-from tests.diff_support import render_stack
+from tests.diff_support import GOLDEN, assert_golden, render_stack
 
 DEV = yaml.safe_load((PROJECT_ROOT / "tenants" / "dev.yaml").read_text())
 PAGE = (PROJECT_ROOT / "docs" / "upgrades.md").read_text(encoding="utf-8")
@@ -62,25 +62,65 @@ def test_an_operator_minor_upgrade_is_the_operators_image(tmp_path):
     assert report.alerts == []
 
 
-def _meshes(namespace: str | None) -> dict:
+def _meshes(namespace: str | None, keep_istiod: bool = True) -> dict:
+    """dev.yaml moved to `meshes:` as the page says; `keep_istiod`: the first mesh runs Istio's `default` revision."""
     document = copy.deepcopy(DEV)
     control_plane = document.pop("controlPlane")
     mesh = {"name": "platform", "profile": control_plane["profile"]}
     if namespace:
         mesh["namespace"] = namespace
+    if keep_istiod:
+        mesh["revisions"] = [{"name": "default"}]
     document["meshes"] = [mesh]
     return document
 
 
-def test_moving_to_meshes_keeps_the_namespace_and_gateways_and_replaces_only_istiod(tmp_path):
-    report, text = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=_meshes("istio-system")))
+# What the move must keep (the same Pulumi resources, updated in place): istiod (its chart or
+# Sail's `Istio`, whose objects keep their names with it), the platform's ingress gateway and
+# every namespace.
+KEPT = {
+    "helm": ["kubernetes:helm.sh/v4:Chart platform/istiod", "kubernetes:helm.sh/v4:Chart platform/istio-ingressgateway"],
+    "sail": ["Istio.sailoperator.io default", "kubernetes:helm.sh/v4:Chart platform/istio-ingressgateway"],
+}
+NAMESPACES = ["istio-system", "workspace-1", "workspace-2", "workspace-3"]
+
+
+@pytest.mark.parametrize("method", ["helm", "sail"])
+def test_moving_to_meshes_on_istios_default_revision_replaces_nothing(tmp_path, method):
+    old = render_stack(tmp_path / "old", installMethod=method)
+    report, text = diff(old, render_stack(tmp_path / "new", tenants=_meshes("istio-system"), installMethod=method))
+    assert report.alerts == [] and report.moves == [] and report.hints == []
+    only(report.counts, **{"to update": 10})
+    assert not any(group.added or group.removed for group in report.groups.values())
+    lines = text.splitlines()
+    for kept in KEPT[method]:
+        assert f"- {kept}" not in lines and f"+ {kept}" not in lines
+    assert [n for n in NAMESPACES if f"- Namespace {n}" in lines or f"+ Namespace {n}" in lines] == []
+    # The tenants keep their injection label: only the mesh label, which the istiod's discovery selectors need, is added.
+    assert "~ Namespace workspace-1\n    metadata.labels.istio-multitenancy.io/mesh: (none) -> \"platform\"\n\n" in text
+    if method == "helm":
+        assert "~ kubernetes:helm.sh/v4:Chart platform/istiod\n    pulumi.inputs.values.meshConfig.discoverySelectors:" in text
+        assert_golden("diff-move-to-meshes", text)
+    else:
+        assert "~ Istio.sailoperator.io default\n" in text
+
+
+def test_the_page_shows_the_move_to_meshes_diff_as_rendered():
+    golden = (GOLDEN / "diff-move-to-meshes.txt").read_text(encoding="utf-8")
+    summary = golden.splitlines()[1]
+    assert f"`{summary}`" in PAGE
+
+
+def test_moving_to_meshes_on_the_mesh_own_revision_replaces_istiod_and_says_so(tmp_path):
+    """Without `revisions: [{name: default}]`, the platform mesh runs revision `platform`: a new istiod."""
+    report, text = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=_meshes("istio-system", keep_istiod=False)))
     assert report.alerts == ["istiod replaced: istio-system/istiod -> istio-system/istiod-platform: every sidecar and gateway must reconnect and be restarted onto the new one"]
     # One chart out, one in: the revision-less istiod and the platform revision's. Everything else is updated in place.
     assert report.counts["to create"] == report.counts["to delete"] == 1 and report.counts["to replace"] == 0
     assert "- kubernetes:helm.sh/v4:Chart platform/istiod\n+ kubernetes:helm.sh/v4:Chart platform/istiod-platform" in text
     assert not report.moves and not any(group.removed for group in report.groups.values())
     assert "~ Namespace istio-system" in text
-    assert "`! istiod replaced: istio-system/istiod ->\n   istio-system/istiod-platform`" in PAGE
+    assert "`! istiod replaced: istio-system/istiod -> istio-system/istiod-platform`" in " ".join(PAGE.split())
 
 
 def test_moving_to_meshes_without_the_namespace_names_that_cause(tmp_path):
