@@ -8,7 +8,7 @@ import copy
 import pytest
 import yaml
 
-from render.diff import compare, format_report, load_render
+from render.diff import compare, describe, format_report, load_render
 from render.engine import PROJECT_ROOT
 from tenants import ConfigError
 from tenants.stack import load_settings
@@ -137,7 +137,8 @@ def test_a_tenant_to_the_gateway_api_replaces_its_gateway_only(tmp_path):
     workspace["gateway"]["api"] = "gateway-api"
     report, text = diff(render_stack(tmp_path / "old"), render_stack(tmp_path / "new", tenants=document))
     assert report.alerts == [
-        "gateway replaced in namespace workspace-1: wk1-ingressgw -> workspace-1-gateway-istio: a new Deployment and Service, with a new external address"
+        "gateway replaced in namespace workspace-1: wk1-ingressgw -> wk1-ingressgw (Istio's, from Gateway workspace-1-gateway): "
+        "a new Deployment and Service, with a new external address"
     ]
     assert [t for t, g in report.groups.items() if g] == ["workspace-1"]
     group = report.groups["workspace-1"]
@@ -146,3 +147,40 @@ def test_a_tenant_to_the_gateway_api_replaces_its_gateway_only(tmp_path):
     assert group.changed == []  # the namespace and its protections stay as they are
     assert [line for line in group.resources if line.startswith(("-", "+"))] == ["- kubernetes:helm.sh/v4:Chart workspace-1/wk1-ingressgw"]
     only(report.counts, **{"to create": 2, "to delete": 3})
+    assert not any(line.startswith(("- Namespace", "+ Namespace")) for line in text.splitlines())
+    assert_golden("diff-gateway-api-switch", text)
+
+
+# The objects of istiod's release, the platform gateway's and base's default validation webhook,
+# as the charts render them: each must be in both renders, rendered by the same Pulumi resource (a
+# chart kept under its component's alias), never removed and added again.
+ISTIOD, GATEWAY = ("platform-istiocontrolplane/istiod", "platform/istiod"), ("platform-istiocontrolplane/istio-ingressgateway", "platform/istio-ingressgateway")
+KEPT_OBJECTS = {
+    ("apps", "Deployment", "istio-system", "istiod"): ISTIOD,
+    ("", "Service", "istio-system", "istiod"): ISTIOD,
+    ("", "ServiceAccount", "istio-system", "istiod"): ISTIOD,
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration", "", "istio-sidecar-injector"): ISTIOD,
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration", "", "istiod-default-validator"): ("istio/istio-base",) * 2,
+    ("apps", "Deployment", "istio-system", "istio-ingressgateway"): GATEWAY,
+    ("", "Service", "istio-system", "istio-ingressgateway"): GATEWAY,
+}
+
+
+def test_with_helm_the_move_to_meshes_keeps_every_object_of_istiod_and_the_platform_gateway(tmp_path):
+    from render.charts import helm_binary
+    from tests.test_diff import _expanded_render
+
+    helm = helm_binary()
+    if helm is None:
+        pytest.skip("no helm (set HELM_BIN or put helm on PATH)")
+    old, new = (load_render(_expanded_render(tmp_path, label, doc, helm)) for label, doc in (("old", DEV), ("new", _meshes("istio-system"))))
+    report = compare(old, new)
+    assert report.alerts == [] and report.moves == [] and report.hints == []
+    assert not any(group.added or group.removed for group in report.groups.values())
+    assert report.counts["to create"] == report.counts["to delete"] == report.counts["to replace"] == 0
+    for key, charts in KEPT_OBJECTS.items():
+        assert key in old.heads and key in new.heads, key
+        assert (old.heads[key].chart, new.heads[key].chart) == charts, key
+    # What the move does change in istiod's objects: its discovery selectors, in its mesh ConfigMap.
+    changed = {describe(c.key) for group in report.groups.values() for c in group.changed}
+    assert "ConfigMap istio-system/istio" in changed
