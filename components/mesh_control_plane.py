@@ -77,16 +77,20 @@ def control_planes(
             method=method,
             tenants=config,
             provider=provider,
-            opts=_was_the_platform() if i == 0 else None,
+            opts=pulumi.ResourceOptions(aliases=_former_names(mesh, platform=i == 0)),
         )
         for i, mesh in enumerate(config.meshes)
     }
 
 
-def _was_the_platform() -> pulumi.ResourceOptions:
-    """The platform mesh is the former single control plane, for a stack that moves to `meshes:`: its
-    children (named `<component>/<object>`) inherit the alias, so the namespace, the ingress gateway
-    and everything else of the same name and kind stay the same resources instead of being deleted
-    and created again (the protected namespace could not be)."""
-    former = ControlPlane()
-    return pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="istio-multitenancy:index:PlatformControlPlane", name=former.name)])
+def _former_names(mesh: Mesh, platform: bool) -> list[pulumi.Alias]:
+    """The mesh under its `previousNames`; and the platform mesh as the former single control plane,
+    for a stack that moves to `meshes:` (the controlPlane's default name, or one of `previousNames`).
+    Children (named `<component>/<object>`) inherit the aliases, so the namespace, istiod, the ingress
+    gateway and everything else of the same name and kind stay the same resources instead of being
+    deleted and created again (the protected namespace could not be)."""
+    aliases = [pulumi.Alias(name=old) for old in mesh.previous_names]
+    if platform:
+        former = dict.fromkeys([ControlPlane().name, *mesh.previous_names])
+        aliases += [pulumi.Alias(type_="istio-multitenancy:index:PlatformControlPlane", name=name) for name in former]
+    return aliases

@@ -487,6 +487,11 @@ class Mesh(Model):
         default_factory=Replicas,
         description="Replica counts; ingressGateway only on the first mesh, whose gateway serves the observability add-ons.",
     )
+    previous_names: Annotated[list[DnsLabel], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="Former names of the mesh (for the first mesh, also the `name` of the controlPlane it replaces), "
+        "kept as Pulumi aliases so that its resources are not replaced.",
+    )
 
     @property
     def namespace_name(self) -> str:

@@ -886,6 +886,18 @@ CASES = [
         "name this revision after its version, e.g. 1-30-5",
     ),
     case(
+        "mesh-previous-names",
+        """
+        meshes:
+          - name: platform
+            previousNames: [platform-istiocontrolplane, team-b]
+          - name: team-b
+            previousNames: [platform-istiocontrolplane]
+        """,
+        "{file}:3: meshes[platform].previousNames[1]: previous name 'team-b' is the name of a current mesh",
+        "{file}:5: meshes[team-b].previousNames[0]: previous name 'platform-istiocontrolplane' is also claimed by mesh 'platform'",
+    ),
+    case(
         "mesh-discovery-overlap",
         """
         meshes:

@@ -105,6 +105,20 @@ def test_moving_to_meshes_on_istios_default_revision_replaces_nothing(tmp_path, 
         assert "~ Istio.sailoperator.io default\n" in text
 
 
+def test_a_control_plane_with_a_name_of_its_own_moves_with_previous_names(tmp_path):
+    named = copy.deepcopy(DEV)
+    named["controlPlane"]["name"] = "main-mesh"
+    moved = _meshes("istio-system")
+    old = render_stack(tmp_path / "old", tenants=named)
+    lost, _ = diff(old, render_stack(tmp_path / "lost", tenants=moved))
+    assert any(alert.startswith("Namespace istio-system cannot be deleted (protect)") for alert in lost.alerts)
+    moved["meshes"][0]["previousNames"] = ["main-mesh"]
+    report, text = diff(old, render_stack(tmp_path / "new", tenants=moved))
+    assert report.alerts == [] and report.moves == []
+    only(report.counts, **{"to update": 10})
+    assert "~ kubernetes:helm.sh/v4:Chart platform/istiod\n" in text
+
+
 def test_the_page_shows_the_move_to_meshes_diff_as_rendered():
     golden = (GOLDEN / "diff-move-to-meshes.txt").read_text(encoding="utf-8")
     summary = golden.splitlines()[1]
