@@ -14,6 +14,9 @@ OAUTH2_PROXY_POD_PORT = 4180  # the chart's container port behind that Service
 # The routes' add-on names (tenants.model.Addons) -> the installed Services.
 INSTALLED_SERVICES = {"kiali": KIALI, "grafana": GRAFANA, "prometheus": PROMETHEUS, "tracing": JAEGER_QUERY}
 MERGED_METRICS_PORT = 15020  # the proxy's merged metrics: Envoy's and the application's (Istio's prometheus annotations)
+ENVOY_METRICS_PORT = 15090  # Envoy's own /stats/prometheus
+# What the scraper may reach of every proxy, a tenant's included; nothing else of a tenant's pods.
+PROXY_METRICS_PORTS = (MERGED_METRICS_PORT, ENVOY_METRICS_PORT)
 
 
 def service_host(service: tuple[str, int], namespace: str) -> str:

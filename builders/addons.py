@@ -31,6 +31,13 @@ PLATFORM_DASHBOARDS = {
     "istio-control-plane": "pilot-dashboard.json",
 }
 TENANT_DASHBOARDS = {"workload": "istio-workload-dashboard.json", "service": "istio-service-dashboard.json"}
+# The chart's download step runs `sed -E 's/\$\{?NAME\}?/VALUE/g'` over a dashboard for each
+# {name, value} of its `datasource` list (VALUE a sed replacement: `&` is the matched variable).
+# In Istio's service dashboard every query names its service as `destination_service=\"$service\"`
+# (inside a JSON string): the matched variable, then the namespace's own selector, keeps each
+# query to services of that namespace whichever service the drop-down offers (the dashboard's
+# header, which prints `$service`, prints the added selector too).
+SERVICE_IN_NAMESPACE = r'&\\", destination_service_namespace=\\"{namespace}'
 # Restricted Pod Security, as the add-ons' own charts allow it.
 _RESTRICTED_CONTAINER = {
     "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
@@ -104,15 +111,33 @@ def _tenant_provider(tenant: Tenant) -> dict:
     }
 
 
+def dashboard_presets(dashboard: str, namespace: str) -> list[dict]:
+    """What the chart substitutes in one of Istio's dashboards for a tenant's folder: the data
+    source, and every variable that picks a namespace or a service, so that each query of the
+    dashboard is about `namespace` alone. The workload dashboard's `$namespace`; the service
+    dashboard's destination namespace (`$dstns`) and its `$service`, kept to the namespace's
+    services. The source namespace (`$srcns`) stays a choice: in these dashboards it only narrows
+    which clients of the namespace's own workloads and services are shown."""
+    presets = [{"name": "datasource", "value": "prometheus"}]
+    if dashboard == "workload":
+        presets.append({"name": "namespace", "value": namespace})
+    elif dashboard == "service":
+        presets += [
+            {"name": "dstns", "value": namespace},
+            {"name": "service", "value": SERVICE_IN_NAMESPACE.format(namespace=namespace)},
+        ]
+    return presets
+
+
 def tenant_dashboards(tenant: Tenant) -> dict:
-    """Istio's workload and service dashboards for one tenant's folder: every `$namespace` of their
-    queries becomes the tenant's namespace (the chart's download step substitutes it, as it does a
-    data source), so the folder shows that namespace's workloads from the start."""
+    """Istio's workload and service dashboards for one tenant's folder, preset to the tenant's
+    namespace (the chart's download step substitutes the presets, as it does a data source), so
+    the folder shows that namespace's workloads and services from the start."""
     return {
-        f"{name}": {
+        name: {
             "url": f"{ISTIO_DASHBOARDS}/{file}",
             "title": f"{tenant.name}: Istio {name.capitalize()} Dashboard",
-            "datasource": [{"name": "datasource", "value": "prometheus"}, {"name": "namespace", "value": tenant.namespace_name}],
+            "datasource": dashboard_presets(name, tenant.namespace_name),
         }
         for name, file in TENANT_DASHBOARDS.items()
     }
@@ -128,9 +153,10 @@ def grafana_ini(obs: Observability) -> dict:
         "server": {"root_url": f"https://grafana.{obs.domain}" if obs.routed else f"http://localhost:{GRAFANA[1]}"},
     }
     if obs.routed:
+        # No `Groups:` header: Grafana reads it for team sync, which only Grafana Enterprise has
+        # (docs/isolation.md, "Grafana is not a tenant boundary").
         ini["auth.proxy"] = {
             "enabled": True, "header_name": "X-Auth-Request-Email", "header_property": "email", "auto_sign_up": True,
-            "headers": "Groups:X-Auth-Request-Groups",
         }
     return ini
 

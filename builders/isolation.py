@@ -15,6 +15,7 @@ from typing import NamedTuple
 from tenants.model import Cluster, EgressAllowance, ServiceType, Tenant, TenantsFile, dns_part
 from tenants.rules import METADATA_ADDRESSES
 
+from .addon_services import PROXY_METRICS_PORTS
 from .approver_policy import approver_policy_objects
 from .control_plane import strict_mtls
 from .istio import NETWORKING, SECURITY
@@ -86,17 +87,26 @@ class Sharing:
 class TenantIsolation(NamedTuple):
     """The tenant's objects by what they need and how long they live.
 
-    `istio` and `kubernetes` protect the namespace: they stay in the cluster with a retained
+    `istio`, `kubernetes` and `quota` protect the namespace: they stay in the cluster with a retained
     namespace until the tenant is decommissioned. `access` (admins, certificates) leaves with the tenant.
     """
 
     istio: list[dict]  # Istio configuration: needs the control plane (its CRDs and istiod)
     kubernetes: list[dict]  # needs only the namespace
     access: list[dict]  # needs only the namespace; removed with the tenant
+    # Created after every other object of the namespace: the quota counts Istio's, the Gateway
+    # API's and cert-manager's kinds, and until kube-controller-manager has discovered a CRD
+    # created in the same run (its discovery resyncs every 30 s) the quota's status lacks that
+    # kind, and the API server refuses every new object of it ("status unknown for quota").
+    quota: dict
 
 
-def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Sharing, addons_egress: list[dict] = ()) -> TenantIsolation:
-    """`addons_egress`: egress rules towards the observability add-ons (builders.telemetry.addons_egress)."""
+def tenant_isolation(
+    tenant: Tenant, control_plane_namespace: str, sharing: Sharing, addons_egress: list[dict] = (), scraper_namespace: str | None = None
+) -> TenantIsolation:
+    """`addons_egress`: egress rules towards the observability add-ons (builders.telemetry.addons_egress);
+    `scraper_namespace`: where Prometheus runs (builders.platform_network.scraper_namespace; default
+    the control-plane namespace)."""
     labels = tenant_labels(tenant.name)
     exported = sharing.consumers_of(tenant)
     importers = sorted({ns for namespaces in exported.values() for ns in namespaces})
@@ -108,9 +118,8 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
         tenant_sidecar(tenant, control_plane_namespace, sharing.imports_of(tenant), labels),
     ]
     kubernetes = [
-        tenant_network_policy(tenant, control_plane_namespace, importers, labels),
+        tenant_network_policy(tenant, scraper_namespace or control_plane_namespace, importers, labels),
         tenant_egress_policy(tenant, control_plane_namespace, sharing.import_namespaces_of(tenant), labels, addons_egress),
-        resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)),
         limit_range(tenant, labels),
     ]
     access = [
@@ -118,7 +127,7 @@ def tenant_isolation(tenant: Tenant, control_plane_namespace: str, sharing: Shar
         *certificates(tenant, labels),
         *approver_policy_objects(tenant, sharing.cluster.cert_manager, labels),
     ]
-    return TenantIsolation(istio, kubernetes, access)
+    return TenantIsolation(istio, kubernetes, access, resource_quota(tenant, labels, tuple(sharing.cluster.storage_classes)))
 
 
 # --- Istio -------------------------------------------------------------------------------
@@ -182,9 +191,12 @@ def _tcp(port: int) -> dict:
     return {"protocol": "TCP", "port": port}
 
 
-def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer_namespaces: list[str], labels: dict[str, str]) -> dict:
-    """Below the mesh: pods of the namespace admit only the namespace, the control plane
-    (metrics scraping) and the tenants that import one of its services.
+def tenant_network_policy(tenant: Tenant, scraper_namespace: str, importer_namespaces: list[str], labels: dict[str, str]) -> dict:
+    """Below the mesh: pods of the namespace admit their own namespace and the tenants that import
+    one of its services on any port, and the scraper's namespace on the proxies' metrics ports
+    (15020, 15090) only. Nothing of the control plane connects to a tenant's pods: proxies
+    connect to istiod, the platform gateway routes to the add-ons only, and the kubelet's probes
+    come from the node.
 
     The gateway's pods are left out, so that no policy selects them and Kubernetes lets everyone
     in: load-balanced clients come from outside any namespace. The price: any pod of the tenant
@@ -193,12 +205,12 @@ def tenant_network_policy(tenant: Tenant, control_plane_namespace: str, importer
     namespace, so it can only open itself; for meshed pods the AuthorizationPolicies under STRICT
     mTLS remain the boundary.
     """
-    sources = [tenant.namespace_name, control_plane_namespace, *importer_namespaces]
-    peers = [namespace_peer(ns) for ns in sources]
+    peers = [namespace_peer(ns) for ns in [tenant.namespace_name, *importer_namespaces]]
+    scraper = {"from": [namespace_peer(scraper_namespace)], "ports": [_tcp(port) for port in PROXY_METRICS_PORTS]}
     key, value = gateway_pod_label(tenant)
     # NotIn also selects the pods that lack the key: every pod but the gateway's.
     pods = {"matchExpressions": [{"key": key, "operator": "NotIn", "values": [value]}]}
-    spec = {"podSelector": pods, "policyTypes": ["Ingress"], "ingress": [{"from": peers}]}
+    spec = {"podSelector": pods, "policyTypes": ["Ingress"], "ingress": [{"from": peers}, scraper]}
     return k8s_object("networking.k8s.io/v1", "NetworkPolicy", "allow-tenant-ingress", tenant.namespace_name, labels=labels, spec=spec)
 
 

@@ -17,7 +17,7 @@ from typing import Iterable, Mapping, Optional
 from tenants.model import Mesh, Observability, TenantsFile
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
-from .addon_services import INSTALLED_SERVICES, JAEGER_OTLP_GRPC, OAUTH2_PROXY_POD_PORT
+from .addon_services import ENVOY_METRICS_PORT, INSTALLED_SERVICES, JAEGER_OTLP_GRPC, OAUTH2_PROXY_POD_PORT
 from .mesh_settings import ISTIOD_MONITORING_PORT, ISTIOD_POD_LABELS, ISTIOD_WEBHOOK_PORT, ISTIOD_XDS_PORT
 from .meta import MANAGED_BY, MESH_LABEL, TENANT_LABEL, k8s_object, namespace_peer
 
@@ -126,7 +126,7 @@ def gateway_allowance(namespace: str, server_ports: Iterable[int], scraper_names
     ports = sorted({GATEWAY_STATUS_PORT, *server_ports})
     return Allowance(
         "ingress-gateway", namespace, CONTROL_PLANE_GATEWAY_SELECTOR,
-        (Opening(tcp(*ports)), Opening(tcp(15090), (namespace_peer(scraper_namespace),))),
+        (Opening(tcp(*ports)), Opening(tcp(ENVOY_METRICS_PORT), (namespace_peer(scraper_namespace),))),
     )
 
 

@@ -3,7 +3,7 @@ Helm charts (as the Istio charts are installed), and the mesh objects that wire 
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import pulumi
 
@@ -23,6 +23,8 @@ class ObservabilityAddons(pulumi.ComponentResource):
     Args:
         config: the tenants file (its `observability`, and its tenants' admins).
         platform: the platform mesh (its `namespace` and `ready`: Istio's CRDs and istiod).
+        meshes: the other meshes of a `meshes:` file (each a MeshControlPlane): every mesh's root
+            namespace gets the mesh-wide `Telemetry`, as every mesh's istiod gets the extension providers.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class ObservabilityAddons(pulumi.ComponentResource):
         *,
         config: TenantsFile,
         platform,
+        meshes: Sequence[pulumi.ComponentResource] = (),
         provider: pulumi.ProviderResource,
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -49,6 +52,11 @@ class ObservabilityAddons(pulumi.ComponentResource):
             add_chart(chart_arguments(addon_source(obs, addon), release), [*where, *platform.ready])
         for obj in [*mesh_tracing(obs, cp_namespace), *login_policy(obs, cp_namespace, [addon_host(a, obs) for a in enabled_addons(obs)])]:
             add(obj, [*where, *platform.ready])
+        for mesh in meshes:
+            # Scoped by the mesh: each root namespace holds a `Telemetry` of the same name.
+            add_to_mesh = child_declarer(self, f"{name}/{mesh.mesh.name}", provider)
+            for obj in mesh_tracing(obs, mesh.config.namespace):
+                add_to_mesh(obj, [mesh.namespace, *mesh.ready])
         for obj in grafana_ingress(obs, cp_namespace):
             add(obj, where)
         if obs.install:

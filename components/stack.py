@@ -82,7 +82,8 @@ def build_stack(
         gateway_api = [GatewayApiCrds("gateway-api", manifests=crds, provider=provider)] if crds else []
         # Prometheus, Grafana, Kiali, Jaeger and their login, beside the platform mesh (when installed or logged into).
         if config.observability.install or config.observability.oidc:
-            observability = ObservabilityAddons("observability", config=config, platform=platform, provider=provider)
+            others = list(meshes.values())[1:]
+            observability = ObservabilityAddons("observability", config=config, platform=platform, meshes=others, provider=provider)
     else:
         # A shard's tenants: the platform's stack deployed all of the above before this one runs.
         meshes = installed_control_planes(config, method, provider)

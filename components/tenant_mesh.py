@@ -9,6 +9,7 @@ import pulumi
 from builders.gateway_api import gateway_api_route, kubernetes_gateway
 from builders.isolation import Sharing, tenant_isolation
 from builders.meshes import injection_labels, revision_labels
+from builders.platform_network import scraper_namespace
 from builders.telemetry import addons_egress, tenant_observability_access
 from builders.tenant import route_virtual_service, tenant_gateway, tenant_namespace
 from tenants.meshes import Placement
@@ -70,27 +71,26 @@ class TenantMesh(pulumi.ComponentResource):
         )
         # How the gateway is deployed is the install method's business; it runs once istiod does.
         after = [self.namespace, *mesh.ready]
+        created: list[pulumi.Resource] = []
         if tenant.uses_gateway_api:
             # Istio deploys this gateway itself, from the Gateway: no chart, no IstioOperator.
             after += list(gateway_api)
             self.gateway = add(kubernetes_gateway(tenant, revision_labels(place)), after)
-            for route in tenant.routes:
-                add(gateway_api_route(tenant, route), after)
+            created += [add(gateway_api_route(tenant, route), after) for route in tenant.routes]
         else:
             deployed = mesh.method.tenant_gateway(self, name, tenant, mesh.config, after, place.revision)
             # Created once the gateway is running, so the selector finds its pods.
             self.gateway = add(tenant_gateway(tenant), [*after, *deployed])
-            for route in tenant.routes:
-                add(route_virtual_service(tenant, route), after)
+            created += [*deployed, *(add(route_virtual_service(tenant, route), after) for route in tenant.routes)]
+        created.append(self.gateway)
         # Inside its own mesh: the Sidecar and NetworkPolicies name its mesh's control-plane namespace.
-        isolation = tenant_isolation(tenant, place.namespace, sharing, addons_egress(observability))
+        scraper = scraper_namespace(observability, place.namespace) if observability is not None else None
+        isolation = tenant_isolation(tenant, place.namespace, sharing, addons_egress(observability), scraper)
         # What protects the namespace stays with it: removing the tenant from the file leaves its
         # workloads in a retained namespace, which must not lose its policies, quota and limits.
         protect = not tenant.decommission
-        for obj in isolation.istio:
-            add(obj, [self.namespace, *mesh.ready], retain_on_delete=protect)
-        for obj in isolation.kubernetes:
-            add(obj, [self.namespace], retain_on_delete=protect)
-        for obj in [*isolation.access, *tenant_observability_access(observability, tenant)]:
-            add(obj, [self.namespace])
+        created += [add(obj, [self.namespace, *mesh.ready], retain_on_delete=protect) for obj in isolation.istio]
+        created += [add(obj, [self.namespace], retain_on_delete=protect) for obj in isolation.kubernetes]
+        created += [add(obj, [self.namespace]) for obj in [*isolation.access, *tenant_observability_access(observability, tenant)]]
+        add(isolation.quota, [self.namespace, *created], retain_on_delete=protect)
         self.register_outputs({})

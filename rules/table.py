@@ -523,7 +523,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "network-ingress",
-        "Below the mesh, pods admit only their namespace, the control plane (metrics) and importing tenants; the gateway admits everyone.",
+        "Below the mesh, pods admit only their namespace and importing tenants, and the scraper's namespace on the proxy's metrics ports (15020, 15090); the gateway admits everyone.",
         (NETWORK_POLICY,),
         "`NetworkPolicy/allow-tenant-ingress` (every pod but the gateway's, which one gateway label stands for).",
         "Needs a CNI that enforces NetworkPolicy. A tenant pod carrying that gateway label is open below the mesh too.",
@@ -699,7 +699,8 @@ RULES: tuple[Rule, ...] = (
         "gateway serves it on 443 with `observability.credentialName` and asks oauth2-proxy first (`AuthorizationPolicy` "
         "`observability-login`, `action: CUSTOM`).",
         "Anyone the OIDC provider logs in passes the gateway: Kiali then shows what their own RBAC lets them read, but routed "
-        "Prometheus and Jaeger show every tenant's metrics and traces. Grafana trusts the login headers of whoever reaches "
+        "Prometheus, Jaeger and Grafana show every tenant's metrics and traces (Grafana's tenant folders are preset dashboards, "
+        "not a boundary: see below). Grafana trusts the login headers of whoever reaches "
         "its pod (NetworkPolicy `grafana-ingress`: the platform gateway and Kiali only).",
     ),
     Rule(

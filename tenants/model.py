@@ -564,8 +564,8 @@ class Observability(Model):
         None, description="Secret in the control-plane namespace with the add-on hosts' certificate; required once an add-on is on."
     )
     scraper_namespace: Optional[DnsLabel] = Field(
-        None, description="Namespace of the Prometheus allowed to scrape istiod on port 15014 (default: the add-ons' namespace when "
-        "installed, else the control-plane namespace)."
+        None, description="Namespace of the Prometheus allowed to scrape istiod (15014) and every proxy's metrics (15020, 15090), "
+        "tenants' included (default: the add-ons' namespace when installed, else each mesh's control-plane namespace)."
     )
     install: Bool = Field(
         False, description="Install Prometheus, Grafana, Kiali, Jaeger (and oauth2-proxy with `oidc`) from their Helm charts."

@@ -88,14 +88,18 @@ def _network_policies(objs: list[dict], namespace: str, direction: str) -> list[
 
 
 def network_admits(objs: list[dict], namespace: str, pod_labels: dict, source_namespace: str) -> bool:
-    """Kubernetes' verdict on a connection from a pod of `source_namespace` (or from outside when None)."""
+    """Kubernetes' verdict on a connection to the pod's application (any port but those a rule opens
+    alone: network_admits_on asks about one port) from a pod of `source_namespace` (or from outside
+    when None)."""
     source_labels = {NAMESPACE_NAME_LABEL: source_namespace} if source_namespace else None
     selecting = [spec for spec in _network_policies(objs, namespace, "Ingress") if label_selector_selects(spec["podSelector"], pod_labels)]
     if not selecting:
         return True  # a pod no policy selects is not isolated
     for spec in selecting:
         for rule in spec["ingress"]:
-            assert set(rule) <= {"from"}, rule
+            assert set(rule) <= {"from", "ports"}, rule
+            if "ports" in rule:
+                continue
             if "from" not in rule:
                 return True
             for peer in rule["from"]:

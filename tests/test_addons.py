@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from builders.addons import addon_releases
+from builders.addons import TENANT_DASHBOARDS, addon_releases, dashboard_presets
 from builders.telemetry import KIALI_VIEWER_ROLE, extension_providers, kiali_viewer_role
 from render.charts import helm_binary, template
 from render.engine import ProgramFailed, run_program
@@ -222,6 +224,90 @@ def test_grafana_is_never_anonymous_and_gives_each_tenant_its_folder():
     assert {"name": "namespace", "value": "team-blog"} in blog["workload"]["datasource"]
 
 
+def test_grafana_is_one_organization_of_viewers_without_pretended_team_sync():
+    """What docs/isolation.md says of Grafana ("not a tenant boundary"): one organization, one
+    data source, every user a Viewer, and no group header that only Enterprise's team sync reads."""
+    values = _releases(ROUTED)["grafana"].values
+    ini = values["grafana.ini"]
+    assert ini["users"] == {"allow_sign_up": False, "auto_assign_org_role": "Viewer"}
+    assert "headers" not in ini["auth.proxy"]
+    assert not {section for section in ini if section.startswith(("auth.generic_oauth", "auth.jwt", "auth.ldap"))}
+    assert {p["orgId"] for p in values["dashboardProviders"]["dashboardproviders.yaml"]["providers"]} == {1}
+    assert [s["name"] for s in values["datasources"]["datasources.yaml"]["datasources"]] == ["Prometheus"]
+
+
+@functools.cache
+def istio_dashboard(file: str) -> str:
+    """One of Istio's dashboards as its release ships it (samples/addons/grafana.yaml of the reference)."""
+    manifests = reference("istio") / "1.30.3" / "samples" / "addons" / "grafana.yaml"
+    for doc in yaml.safe_load_all(manifests.read_text(encoding="utf-8")):
+        if doc and file in (doc.get("data") or {}):
+            return doc["data"][file]
+    raise LookupError(file)
+
+
+def chart_substitution(text: str, preset: dict) -> str:
+    """The grafana chart's `sed -E 's/\\$\\{?NAME\\}?/VALUE/g'` for one preset, in Python (the helm
+    test below runs the rendered script's own sed): in VALUE, `&` is the match, `\\x` is x."""
+    def replacement(match: re.Match) -> str:
+        out, chars = [], iter(preset["value"])
+        for char in chars:
+            out.append(match.group(0) if char == "&" else next(chars) if char == "\\" else char)
+        return "".join(out)
+    return re.sub(r"\$\{?" + preset["name"] + r"\}?", replacement, text)
+
+
+def namespace_selectors(dashboard: dict) -> set[tuple[str, str]]:
+    """Every `<label>namespace` matcher of the dashboard's queries and variables, with its value."""
+    found: set[tuple[str, str]] = set()
+    for query in queries(dashboard):
+        found |= set(re.findall(r'(\w*namespace)=~?"([^"]*)"', query))
+    return found
+
+
+def queries(node) -> Iterator[str]:
+    """The PromQL of a dashboard: its panels' `expr` and its variables' `query` and `definition`
+    (not a variable's `regex`, which extracts a value from the results)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("expr", "query", "definition") and isinstance(value, str):
+                yield value
+            else:
+                yield from queries(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from queries(item)
+
+
+def preset_dashboard(name: str, file: str, namespace: str, substitute=chart_substitution) -> dict:
+    text = istio_dashboard(file)
+    for preset in dashboard_presets(name, namespace):
+        text = substitute(text, preset)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("name", sorted(TENANT_DASHBOARDS))
+def test_each_tenant_dashboard_is_preset_to_the_tenants_namespace_only(name):
+    dashboard = preset_dashboard(name, TENANT_DASHBOARDS[name], "team-blog")
+    text = json.dumps(dashboard)
+    # No variable that picks a namespace or a service is left free in a query...
+    assert not re.search(r"\$\{?(namespace|dstns)\b", text)
+    # ...every namespace a query names is the tenant's (the source namespace stays a choice among its clients')...
+    assert {value for _, value in namespace_selectors(dashboard)} <= {"team-blog", "$srcns"}
+    assert ("destination_workload_namespace", "team-blog") in namespace_selectors(dashboard)
+    # ...and every query of a service asks for the tenant's services only.
+    services = [m for query in queries(dashboard) for m in re.findall(r'destination_service="\$service"(, destination_service_namespace="([^"]*)")?', query)]
+    if name == "service":
+        assert services and all(namespace == "team-blog" for _, namespace in services)
+    assert dashboard["templating"]["list"]  # still a dashboard with its variables
+
+
+def test_the_service_dashboard_without_presets_would_show_every_namespace():
+    """The check above can fail: Istio's own dashboard leaves its queries to the drop-downs."""
+    text = istio_dashboard(TENANT_DASHBOARDS["service"])
+    assert "$dstns" in text and "destination_service_namespace" not in text
+
+
 def test_prometheus_scrapes_istiod_and_the_merged_metrics_port_only():
     jobs = _releases(ROUTED)["prometheus"].values["serverFiles"]["prometheus.yml"]["scrape_configs"]
     assert [j["job_name"] for j in jobs] == ["istiod", "envoy-stats"]
@@ -232,37 +318,58 @@ def test_prometheus_scrapes_istiod_and_the_merged_metrics_port_only():
 # --- What the program registers, on every install path ---------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["dev", "classic", "meshes"])
+MESHES = "meshes: [{name: platform, namespace: istio-system}, {name: other}, {name: third, namespace: mesh-three}]\n"
+# Each mesh's root namespace (its control plane's namespace), by the stack the fixture runs.
+ROOTS = {"dev": ["istio-system"], "classic": ["istio-system"], "meshes": ["istio-system", "other", "mesh-three"]}
+
+
+@pytest.fixture(scope="module", params=["dev", "classic", "meshes", "meshes-sail"])
 def routed_run(request, tmp_path_factory):
     text = ROUTED
-    if request.param == "meshes":
-        text = "meshes: [{name: platform, namespace: istio-system}, {name: other}]\n" + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
+    if request.param.startswith("meshes"):
+        text = MESHES + ROUTED.replace("  - name: blog\n", "  - name: blog\n    mesh: other\n")
     path = tmp_path_factory.mktemp(request.param) / "tenants.yaml"
     path.write_text(text, encoding="utf-8")
-    stack = "dev" if request.param == "meshes" else request.param
+    # The meshes stack installs with Sail; the same file on the Helm charts runs on dev.
+    stack = {"meshes": "dev", "meshes-sail": "meshes"}.get(request.param, request.param)
     return request.param, run_program(stack, str(path))
 
 
+def _roots(name: str) -> list[str]:
+    return ROOTS[name.removesuffix("-sail")]
+
+
 def _mesh_configs(name: str, program) -> list[dict]:
+    """Every istiod's meshConfig: the IstioOperator's, each Sail `Istio`'s, each istiod chart's."""
     objs = objects(program)
     if name == "classic":
         return [find(objs, "IstioOperator", "platform-istiocontrolplane", "istio-system")["spec"]["meshConfig"]]
-    return [plain_values["meshConfig"] for plain_values in (chart_values(program, c.inputs["name"], c.inputs["namespace"])
-            for c in charts(program) if c.inputs["name"].startswith("istiod"))][:1]
+    if name == "meshes-sail":
+        return [istio["spec"]["values"]["meshConfig"] for istio in of_kind(objs, "Istio")]
+    return [chart_values(program, c.inputs["name"], c.inputs["namespace"])["meshConfig"]
+            for c in charts(program) if c.inputs["name"].startswith("istiod")]
 
 
 def test_every_install_path_wires_tracing_and_the_login_into_the_mesh(routed_run):
     name, program = routed_run
     config = parse_tenants(ROUTED)
-    for mesh_config in _mesh_configs(name, program):
+    mesh_configs = _mesh_configs(name, program)
+    assert len(mesh_configs) == len(_roots(name))
+    for mesh_config in mesh_configs:
         assert mesh_config["extensionProviders"] == extension_providers(config.observability)
     providers = {p["name"]: p for p in extension_providers(config.observability)}
     assert providers["jaeger"]["opentelemetry"] == {"service": "jaeger.istio-system.svc.cluster.local", "port": 4317}
     assert providers["oauth2-proxy"]["envoyExtAuthzHttp"]["service"] == "oauth2-proxy.istio-system.svc.cluster.local"
     objs = objects(program)
     root = "istio-system"
+    # Every mesh's proxies trace: a mesh-wide Telemetry in each mesh's root namespace, none elsewhere.
+    telemetries = of_kind(objs, "Telemetry")
+    assert sorted(t["metadata"]["namespace"] for t in telemetries) == sorted(_roots(name))
+    for telemetry in telemetries:
+        assert telemetry["metadata"]["name"] == "mesh-default"
+        assert telemetry["spec"]["tracing"] == [{"providers": [{"name": "jaeger"}], "randomSamplingPercentage": 12.5}]
+        assert schema_errors(telemetry) == []
     telemetry = find(objs, "Telemetry", "mesh-default", root)
-    assert telemetry["spec"]["tracing"] == [{"providers": [{"name": "jaeger"}], "randomSamplingPercentage": 12.5}]
     policy = find(objs, "AuthorizationPolicy", "observability-login", root)
     assert policy["spec"]["action"] == "CUSTOM" and policy["spec"]["provider"] == {"name": "oauth2-proxy"}
     assert policy["spec"]["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
@@ -407,6 +514,28 @@ def test_addons_in_a_namespace_of_their_own(tmp_path):
     assert any(p.get("namespaceSelector", {}).get("matchLabels") == {"kubernetes.io/metadata.name": "monitoring"}
                for rule in egress for p in rule.get("to", []))
     assert parse_tenants(PORT_FORWARD.replace("install: true,", "install: true, namespace: monitoring,")).observability.namespace == "monitoring"
+
+
+def test_the_rendered_download_script_presets_every_tenant_dashboard(templated, tmp_path):
+    """The chart's own download script, with the program's presets, run on Istio's dashboards:
+    each tenant folder's dashboards name that tenant's namespace and no other."""
+    if shutil.which("sed") is None:
+        pytest.skip("no sed")
+    (script,) = [o["data"]["download_dashboards.sh"] for o in templated["grafana"] if "download_dashboards.sh" in (o.get("data") or {})]
+    namespaces = {"tenant-shop": "shop", "tenant-blog": "team-blog"}
+    for block in script.split("curl ")[1:]:
+        target = re.search(r'> "/var/lib/grafana/dashboards/([^/]+)/([^/]+)\.json"', block)
+        if target is None or target.group(1) not in namespaces:
+            continue
+        folder, name = target.groups()
+        seds = re.findall(r"\| sed -E '(/-- \.\* --/! s/.*)' ", block)
+        assert seds, block
+        text = istio_dashboard(TENANT_DASHBOARDS[name])
+        for expression in seds:
+            text = subprocess.run(["sed", "-E", expression], input=text, capture_output=True, text=True, check=True).stdout
+        dashboard = json.loads(text)
+        assert {value for _, value in namespace_selectors(dashboard)} <= {namespaces[folder], "$srcns"}, folder
+        assert dashboard == preset_dashboard(name, TENANT_DASHBOARDS[name], namespaces[folder]), folder
 
 
 def test_every_addon_chart_renders_the_same_twice(templated, tmp_path_factory):

@@ -89,13 +89,21 @@ def test_a_network_policy_admits_b_and_not_c(three):
     assert policy["spec"]["podSelector"] == {
         "matchExpressions": [{"key": "istio", "operator": "NotIn", "values": [GATEWAY_LABELS["shop-a"]["istio"]]}],
     }
-    (rule,) = policy["spec"]["ingress"]
+    rule, scraper = policy["spec"]["ingress"]
     admitted = [peer["namespaceSelector"]["matchLabels"] for peer in rule["from"]]
-    assert admitted == [{"kubernetes.io/metadata.name": ns} for ns in ("shop-a", CONTROL_PLANE, "b-prod")]
+    assert admitted == [{"kubernetes.io/metadata.name": ns} for ns in ("shop-a", "b-prod")]
+    assert scraper == {
+        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": CONTROL_PLANE}}}],
+        "ports": [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}],
+    }
     for pod in (_service_pod("api"), _service_pod("web"), {}, {"app": GATEWAY_LABELS["shop-a"]["app"]}):
         assert network_admits(three, "shop-a", pod, "b-prod")  # by design: namespace-wide below the mesh
         assert not network_admits(three, "shop-a", pod, "shop-c")
         assert not network_admits(three, "shop-a", pod, None)
+        # The control plane's namespace, where the scraper runs: the proxy's metrics ports, nothing else.
+        assert not network_admits(three, "shop-a", pod, CONTROL_PLANE)
+        for port, admitted in ((15020, True), (15090, True), (15021, False), (15000, False), (8080, False), (9080, False)):
+            assert network_admits_on(three, "shop-a", pod, _ns(CONTROL_PLANE), port) is admitted, port
     assert network_admits(three, "shop-a", GATEWAY_LABELS["shop-a"], None)  # load-balanced clients
     # The documented price: a pod of the tenant's carrying the gateway's `istio` label is open too.
     assert network_admits(three, "shop-a", {"istio": GATEWAY_LABELS["shop-a"]["istio"]}, "shop-c")
@@ -310,7 +318,9 @@ def test_a_custom_control_plane_namespace_is_the_one_admitted(tmp_path, stack):
     objs = objects(program)
     assert find(objs, "PeerAuthentication", "default", "mesh-system")["spec"]["mtls"]["mode"] == "STRICT"
     assert sidecar_hosts(objs, "team-a") == ["./*", "mesh-system/*"]
-    assert network_admits(objs, "team-a", {}, "mesh-system") and not network_admits(objs, "team-a", {}, "istio-system")
+    # The scraper's namespace by default: the proxy's metrics ports of the tenant's pods, nothing else.
+    assert network_admits_on(objs, "team-a", {}, _ns("mesh-system"), 15020) and not network_admits_on(objs, "team-a", {}, _ns("istio-system"), 15020)
+    assert not network_admits(objs, "team-a", {}, "mesh-system")
     if stack == "classic":
         iop = find(objs, "IstioOperator", "platform-istiocontrolplane", "mesh-system")
         assert iop["spec"]["values"]["pilot"]["env"]["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] == "true"
@@ -436,10 +446,17 @@ def test_isolation_objects_wait_for_what_they_need(tmp_path, stack):
         r = registration_of(program, kind, name, "shop-a")
         assert {namespace.urn, ready.urn} <= set(r.dependencies), kind
     for kind, name in [("NetworkPolicy", "allow-tenant-ingress"), ("NetworkPolicy", "restrict-tenant-egress"),
-                       ("ResourceQuota", "tenant-quota"), ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
+                       ("LimitRange", "tenant-limits"), ("RoleBinding", "tenant-admins")]:
         r = registration_of(program, kind, name, "shop-a")
         assert r.dependencies == [namespace.urn], kind  # plain Kubernetes: no need to wait for Istio
         assert r.type.startswith("kubernetes:") and "apiextensions" not in r.type  # typed, not a CustomResource
+    # The quota counts Istio's kinds: created last, or the API server refuses the tenant's Istio
+    # objects while kube-controller-manager has not yet discovered CRDs created in the same run.
+    quota = registration_of(program, "ResourceQuota", "tenant-quota", "shop-a")
+    (mesh,) = [r for r in program.registrations if r.type == "istio-multitenancy:index:TenantMesh" and r.name == "shop-a"]
+    others = {r.urn for r in program.registrations if r.parent == mesh.urn and r.urn not in (quota.urn, namespace.urn)}
+    assert others and others <= set(quota.dependencies)
+    assert namespace.urn in quota.dependencies and ready.urn not in quota.dependencies
 
 
 def _tenant_resources(program, tenant: str) -> Counter:
@@ -568,9 +585,14 @@ def test_cert_manager_is_protected_by_default_and_kube_system_only_when_asked(tm
 
 
 def test_the_scraper_namespace_is_the_files(tmp_path):
-    objs = objects(run(tenants_yaml="observability: {scraperNamespace: monitoring}\ntenants: []\n", tmp_path=tmp_path))
+    objs = objects(run(tenants_yaml="observability: {scraperNamespace: monitoring}\ntenants: [{name: shop}]\n", tmp_path=tmp_path))
     assert network_admits_on(objs, CONTROL_PLANE, ISTIOD, _ns("monitoring"), 15014)
     assert not network_admits_on(objs, CONTROL_PLANE, ISTIOD, _ns(CONTROL_PLANE), 15014)
+    # A tenant's proxies' metrics too; the control plane's namespace then reaches nothing of the tenant's pods.
+    for port in (15020, 15090):
+        assert network_admits_on(objs, "shop", _service_pod("api"), _ns("monitoring"), port)
+        assert not network_admits_on(objs, "shop", _service_pod("api"), _ns(CONTROL_PLANE), port)
+    assert not network_admits_on(objs, "shop", _service_pod("api"), _ns("monitoring"), 8080)
 
 
 def test_the_operator_path_installs_istio_cni(classic_objects):

@@ -25,6 +25,7 @@ from tests.isolation_support import (
     in_namespace,
     mesh_admits,
     network_admits,
+    network_admits_on,
     network_egress_allows,
     policy_namespaces,
     sidecar_hosts,
@@ -111,7 +112,7 @@ def _build(plan: Plan) -> tuple[TenantsFile, dict[str, list[dict]]]:
     built = {}
     for tenant in config.tenants:
         isolation = tenant_isolation(tenant, plan.control_plane, sharing)
-        built[tenant.name] = [tenant_namespace(tenant), tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes, *isolation.access]
+        built[tenant.name] = [tenant_namespace(tenant), tenant_gateway(tenant), *isolation.istio, *isolation.kubernetes, isolation.quota, *isolation.access]
     return config, built
 
 
@@ -186,7 +187,11 @@ def test_every_tenant_is_isolated_except_for_what_it_grants(plan):
                 assert network_admits(everything, ns, pod, source_ns) == (source is owner or imports_any)
             assert mesh_admits(everything, ns, owner.gateway_labels, source_ns, cp)  # the public entry point
         assert network_admits(everything, ns, owner.gateway_labels, None)
-        assert network_admits(everything, ns, {}, cp)
+        # The control plane's namespace (the scraper's by default): the proxy's metrics ports only.
+        assert not network_admits(everything, ns, {}, cp)
+        cp_labels = {"kubernetes.io/metadata.name": cp}
+        assert all(network_admits_on(everything, ns, {}, cp_labels, port) for port in (15020, 15090))
+        assert not any(network_admits_on(everything, ns, {}, cp_labels, port) for port in (15021, 8080))
         assert not network_admits(everything, ns, {}, None)
         # One gateway label stands for the gateway below the mesh (a selector cannot negate a
         # set of labels): a pod carrying that pair alone is open, one carrying any other is not.

@@ -81,8 +81,10 @@ def test_isolation_objects_name_the_tenants_own_mesh(objs):
     for tenant, mesh in TENANT_MESH.items():
         assert sidecar_hosts(objs, tenant) == ["./*", f"{mesh}/*"]
         policy = find(objs, "NetworkPolicy", "allow-tenant-ingress", tenant)
-        sources = [p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in policy["spec"]["ingress"][0]["from"]]
-        assert sources == [tenant, mesh]
+        sources = [[p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in rule["from"]] for rule in policy["spec"]["ingress"]]
+        # Its own namespace on every port; its mesh's namespace (the scraper's, by default) on the metrics ports.
+        assert sources == [[tenant], [mesh]]
+        assert policy["spec"]["ingress"][1]["ports"] == [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]
 
 
 def test_each_mesh_enforces_strict_mtls_in_its_namespace(objs):

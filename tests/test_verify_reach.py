@@ -85,12 +85,80 @@ def test_a_tenant_network_policy_opened_to_all_namespaces_fails_with_the_path(sh
         policy["spec"]["ingress"] = [{"from": [{"namespaceSelector": {}}]}]
 
     result = check(_replace(objs, "NetworkPolicy", "allow-tenant-ingress", "shop-a", open_to_all), config)
-    # DNS has no egress policy: below the mesh it now reaches shop-a's pods on the proxy's own ports
-    # (the sidecars' STRICT mTLS still refuses it on the services' ports).
+    # The platform's pods have no egress policy: below the mesh they now reach shop-a's pods on the
+    # proxy's own ports (the sidecars' STRICT mTLS still refuses them on the services' ports):
+    # DNS on all three, the control plane's on the health port (the metrics ports were its already).
+    assert sorted(map(str, result.differences)) == sorted(
+        [f"kube-system/coredns -> shop-a/{service}:15020,15021,15090 allowed by NetworkPolicy shop-a/allow-tenant-ingress, not declared"
+         for service in ("api", "web")]
+        + [f"istio-system/{pod} -> shop-a/{service}:15021 allowed by NetworkPolicy shop-a/allow-tenant-ingress, not declared"
+           for pod in ("istio-ingressgateway", "istiod") for service in ("api", "web")]
+    )
+
+
+def test_the_control_plane_reaches_a_tenants_pods_on_their_metrics_ports_only(sharing):
+    """Before, the tenant's NetworkPolicy admitted its control-plane namespace on every port; a
+    rule of the policy that does so again is a difference of the map."""
+    objs, config = sharing
+
+    def control_plane_on_every_port(policy):
+        scraper = next(rule for rule in policy["spec"]["ingress"] if "ports" in rule)
+        assert [p["port"] for p in scraper["ports"]] == [15020, 15090]
+        del scraper["ports"]
+
+    assert check(objs, config).differences == []
+    result = check(_replace(objs, "NetworkPolicy", "allow-tenant-ingress", "shop-a", control_plane_on_every_port), config)
     assert sorted(map(str, result.differences)) == [
-        f"kube-system/coredns -> shop-a/{service}:15020,15021,15090 allowed by NetworkPolicy shop-a/allow-tenant-ingress, not declared"
-        for service in ("api", "web")
+        f"istio-system/{pod} -> shop-a/{service}:15021 allowed by NetworkPolicy shop-a/allow-tenant-ingress, not declared"
+        for pod in ("istio-ingressgateway", "istiod") for service in ("api", "web")
     ]
+
+
+def test_the_installed_scraper_in_its_own_namespace_reads_every_meshs_tenants_metrics_only(tmp_path):
+    """Prometheus installed in `monitoring`, tenants in two meshes: the scraper reaches each
+    tenant's proxies on 15020 and 15090, the meshes' own namespaces nothing of the tenants' pods."""
+    text = "meshes: [{name: one, namespace: istio-system}, {name: two}]\nobservability: {install: true, namespace: monitoring}\n" + SHARING.replace(
+        "  - name: shop-c\n", "  - name: shop-c\n    mesh: one\n")
+    text = text.replace("  - name: shop-a\n", "  - name: shop-a\n    mesh: two\n").replace("  - name: shop-b\n", "  - name: shop-b\n    mesh: two\n")
+    config = parse_tenants(text)
+    result = check(objects(run("meshes", text, tmp_path)), config, InstallMethod.SAIL)
+    assert [str(d) for d in result.differences] == []
+    metrics = frozenset({("TCP", 15020), ("TCP", 15090)})
+    for workload in ("shop-a/api", "shop-a/web"):
+        assert result.computed[("monitoring/prometheus", workload)] == metrics
+        assert not [src for src, dst in result.computed if dst == workload and src.startswith(("istio-system/", "two/"))]
+
+
+ADDONS = (
+    "observability: {install: true, domain: obs.example.org, credentialName: obs-tls, "
+    "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}, addons: {kiali: true, grafana: true}}\n"
+)
+
+
+def test_tenants_reach_the_installed_addons_only_on_jaegers_receiver(tmp_path):
+    config = parse_tenants(ADDONS + SHARING)
+    objs = objects(run("dev", ADDONS + SHARING, tmp_path))
+    result = check(objs, config)
+    assert [str(d) for d in result.differences] == []
+    addons = {e.key for e in result.endpoints if e.namespace == "istio-system" and e.role in ("grafana", "kiali", "tracing", "login", "scraper")}
+    assert addons == {f"istio-system/{name}" for name in ("grafana", "kiali", "jaeger", "oauth2-proxy", "prometheus")}
+    reached = {(src, dst): ports for (src, dst), ports in result.computed.items() if dst in addons and src.startswith(("shop-a/", "b-prod/", "shop-c/"))}
+    assert reached and set(reached.values()) == {frozenset({("TCP", 4317)})}
+    assert {dst for _, dst in reached} == {"istio-system/jaeger"}
+
+    # Opened to every namespace, the add-ons' ports are differences naming the policies that open them.
+    def open_ingress(policy):
+        policy["spec"]["ingress"] = [{"from": [{"namespaceSelector": {}}]}]
+
+    def open_egress(policy):
+        policy["spec"]["egress"] = [{}]
+
+    broken = _replace(_replace(objs, "NetworkPolicy", "observability-addons", "istio-system", open_ingress),
+                      "NetworkPolicy", "restrict-tenant-egress", "shop-c", open_egress)
+    lines = [str(d) for d in check(broken, config).differences]
+    for addon, port in (("grafana", 3000), ("kiali", 20001), ("oauth2-proxy", 4180), ("prometheus", 9090)):
+        assert any(line.startswith(f"shop-c/shop-c-ingressgw -> istio-system/{addon}:") and str(port) in line for line in lines), (addon, lines)
+    assert not [line for line in lines if not line.startswith("shop-c/")]
 
 
 def test_the_imports_authorization_rule_removed_fails_with_the_path(sharing):

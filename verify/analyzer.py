@@ -242,7 +242,9 @@ class Layers:
 def compute_layers(objects: list[dict], endpoints: list[Endpoint], root_namespaces: Iterable[str]) -> Layers:
     namespaces = _namespaces(objects, endpoints)
     network = [o for o in objects if o.get("kind") == NETWORK_POLICY]
-    authorization = [o for o in objects if o.get("kind") == AUTHORIZATION_POLICY]
+    # A CUSTOM policy (an external authorizer, such as the add-ons' login) can only refuse more,
+    # never admit: leaving it out keeps the map an over-approximation (the analyzer rejects the action).
+    authorization = [o for o in objects if o.get("kind") == AUTHORIZATION_POLICY and o.get("spec", {}).get("action") != "CUSTOM"]
     return Layers(
         layer(network, namespaces, endpoints),
         layer(authorization, namespaces, endpoints),

@@ -6,9 +6,12 @@
 - an importing tenant reaches the exported service; below the mesh its namespace is admitted to
   the exporter's namespace, so it also reaches the proxies' own ports there and the exporter's
   gateway (which admits everyone);
-- every tenant reaches its mesh's istiod on 15012 (XDS and CA) and DNS;
-- the control-plane namespace, where the scraper runs, reaches the proxies' metrics ports;
-  the platform's pods reach the tenants' gateways (no policy restricts either side);
+- every tenant reaches its mesh's istiod on 15012 (XDS and CA), DNS, and, when the program
+  installs the add-ons, Jaeger's OTLP receiver (its proxies' spans), no other add-on;
+- the scraper's namespace (`observability.scraperNamespace`, else the installed add-ons', else
+  the tenant's control-plane namespace) reaches the proxies' metrics ports (15020, 15090) and no
+  other port of a tenant's pods; the platform's pods reach the tenants' gateways (no policy
+  restricts either side);
 - nothing else between tenants or into platform namespaces.
 
 Paths among the platform's own pods are the platform's concern and are not compared.
@@ -16,11 +19,12 @@ Paths among the platform's own pods are the platform's concern and are not compa
 
 from __future__ import annotations
 
+from builders.addon_services import JAEGER_OTLP_GRPC
 from builders.mesh_settings import ISTIOD_XDS_PORT
 from tenants.model import TenantsFile
 
 from .analyzer import Matrix
-from .endpoints import INTERNET, PROXY_PORTS, Endpoint, Port, tenant_control_plane
+from .endpoints import INTERNET, METRICS_PORTS, PROXY_PORTS, Endpoint, Port, tenant_control_plane, tenant_scraper
 
 DNS_PORTS: frozenset[Port] = frozenset({("UDP", 53), ("TCP", 53)})
 
@@ -57,6 +61,8 @@ def declared(config: TenantsFile, endpoints: list[Endpoint]) -> Matrix:
                 _add(result, src.key, dst, {("TCP", ISTIOD_XDS_PORT)})
             if dst.role == "dns":
                 _add(result, src.key, dst, DNS_PORTS)
+            if dst.role == "tracing":
+                _add(result, src.key, dst, {("TCP", JAEGER_OTLP_GRPC)})
 
     exported = {(owner.name, e.service, to) for owner in config.tenants for e in owner.exports for to in e.to}
     for importer in config.tenants:
@@ -77,6 +83,6 @@ def declared(config: TenantsFile, endpoints: list[Endpoint]) -> Matrix:
         for dst in tenant_endpoints:
             if dst.role == "gateway":
                 _add(result, src.key, dst, dst.ports)
-            elif src.namespace == tenant_control_plane(config, by_tenant[dst.tenant]):
-                _add(result, src.key, dst, PROXY_PORTS)
+            elif src.namespace == tenant_scraper(config, by_tenant[dst.tenant]):
+                _add(result, src.key, dst, METRICS_PORTS)
     return result

@@ -14,7 +14,8 @@ from typing import Optional
 
 from builders.control_plane import observability_servers
 from builders.mesh_settings import ISTIOD_MONITORING_PORT, ISTIOD_XDS_PORT
-from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS
+from builders.addon_services import GRAFANA, JAEGER_OTLP_GRPC, JAEGER_QUERY, KIALI, OAUTH2_PROXY_POD_PORT, PROXY_METRICS_PORTS
+from builders.platform_network import OPERATOR_GATEWAY_TARGET_PORTS, scraper_namespace
 from builders.tenant import STATUS_PORT, operator_target_ports
 from tenants.meshes import placement, platform_control_plane
 from tenants.model import InstallMethod, ServiceType, Tenant, TenantsFile
@@ -35,6 +36,8 @@ SCRAPER_PORT = 9090
 PROXY_PORTS: frozenset[Port] = frozenset(
     {("TCP", PROXY_METRICS_PORT), ("TCP", ENVOY_PROMETHEUS_PORT), ("TCP", STATUS_PORT["port"])}
 )
+# What the scraper reads of every proxy (not the health port, which the kubelet probes from the node).
+METRICS_PORTS: frozenset[Port] = frozenset(("TCP", port) for port in PROXY_METRICS_PORTS)
 
 
 def tcp(*ports: int) -> frozenset[Port]:
@@ -73,8 +76,13 @@ def control_plane_namespaces(config: TenantsFile) -> list[str]:
 
 
 def platform_namespaces(config: TenantsFile) -> list[str]:
-    scraper = config.observability.scraper_namespace
-    return sorted({*control_plane_namespaces(config), DNS_NAMESPACE, *([scraper] if scraper else [])})
+    scrapers = {scraper_namespace(config.observability, namespace) for namespace in control_plane_namespaces(config)}
+    return sorted({*control_plane_namespaces(config), DNS_NAMESPACE, *scrapers})
+
+
+def tenant_scraper(config: TenantsFile, tenant: Tenant) -> str:
+    """The namespace whose pods may read the tenant's proxies' metrics (as components/tenant_mesh.py says)."""
+    return scraper_namespace(config.observability, tenant_control_plane(config, tenant))
 
 
 def gateway_endpoint(tenant: Tenant, install_method: InstallMethod) -> Endpoint:
@@ -134,14 +142,30 @@ def platform_endpoints(config: TenantsFile, install_method: InstallMethod = Inst
             ports=frozenset({("UDP", 53), ("TCP", 53), ("TCP", DNS_METRICS_PORT)}), service_account="coredns",
         )
     )
-    if config.observability.addons.prometheus:
+    if config.observability.addons.prometheus or config.observability.install:
         endpoints.append(
             Endpoint(
-                config.observability.scraper_namespace or cp.namespace, "prometheus", "scraper", None, meshed=False,
+                scraper_namespace(config.observability, cp.namespace), "prometheus", "scraper", None, meshed=False,
                 labels=(("app.kubernetes.io/name", "prometheus"),), ports=tcp(SCRAPER_PORT), service_account="prometheus",
             )
         )
-    return endpoints
+    return endpoints + addon_endpoints(config)
+
+
+def addon_endpoints(config: TenantsFile) -> list[Endpoint]:
+    """The add-ons the program installs (Prometheus is the scraper above), in their namespace, as
+    their charts label their pods: no sidecar (the namespace has no injection)."""
+    obs = config.observability
+    if not obs.install:
+        return []
+    pods = [("grafana", "grafana", tcp(GRAFANA[1])), ("kiali", "kiali", tcp(KIALI[1])),
+            ("tracing", JAEGER_QUERY[0], tcp(JAEGER_QUERY[1], JAEGER_OTLP_GRPC))]
+    if obs.oidc is not None:
+        pods.append(("login", "oauth2-proxy", tcp(OAUTH2_PROXY_POD_PORT)))
+    return [
+        Endpoint(obs.namespace, name, role, None, meshed=False, labels=(("app.kubernetes.io/name", name),), ports=ports, service_account=name)
+        for role, name, ports in pods
+    ]
 
 
 def stack_endpoints(config: TenantsFile, install_method: InstallMethod = InstallMethod.HELM) -> list[Endpoint]:

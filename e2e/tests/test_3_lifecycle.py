@@ -123,22 +123,32 @@ NEW_TENANT = {
 }
 
 
+FROZEN_RULE = "admission/istio-multitenancy-removed-tenant-frozen"
+
+
 def _only_the_tenants_parameters_change(steps: list[dict], tenant: str, kind: str) -> list[dict]:
     """The admission rules' parameters list every tenant: adding or removing one adds or deletes
-    its keys, in place (the provider treats ConfigMaps as mutable). Grafana gives each tenant a
-    folder: its release updates in place, and the tenant's dashboards ConfigMap comes or goes.
+    its keys, in place (the provider treats ConfigMaps as mutable), and the frozen-namespace rule's
+    binding matches the namespaces of tenants not in the file. Grafana gives each tenant a folder:
+    its release updates in place, and the tenant's dashboards ConfigMap comes or goes.
     Returns the other steps."""
     grafana = [s for s in steps if "ObservabilityAddons" in s["urn"] and "::istio-system/grafana" in s["urn"]]
     expected = {("update", "istio-system/grafana"), ("create", f"istio-system/grafana-dashboards-tenant-{tenant}"),
                 ("delete", f"istio-system/grafana-dashboards-tenant-{tenant}")}
     assert {(s["op"], s["urn"].rsplit("::", 1)[1]) for s in grafana} <= expected, [(s["op"], s["urn"]) for s in grafana]
     steps = [s for s in steps if s not in grafana]
-    shared = [s for s in steps if tenant_of(s["urn"]) is None]
-    assert [(s["op"], s["urn"].rsplit("::", 1)[1]) for s in shared] == [("update", "admission/istio-multitenancy-tenants")], \
-        [(s["op"], s["urn"], s.get("diffReasons")) for s in shared]
-    diff = shared[0]["detailedDiff"]
+    shared = {s["urn"].rsplit("::", 1)[1]: s for s in steps if tenant_of(s["urn"]) is None}
+    assert sorted((s["op"], name) for name, s in shared.items()) == [
+        ("update", FROZEN_RULE), ("update", "admission/istio-multitenancy-tenants")], \
+        [(s["op"], s["urn"], s.get("diffReasons")) for s in shared.values()]
+    diff = shared["admission/istio-multitenancy-tenants"]["detailedDiff"]
     assert diff and all(key.startswith(f'data["{tenant}.') and d["kind"] == kind for key, d in diff.items()), diff
-    return [s for s in steps if s not in shared]
+    frozen = shared[FROZEN_RULE]
+    assert frozen["detailedDiff"] and all(key.startswith("spec.matchResources.namespaceSelector.matchExpressions[1].values")
+                                          for key in frozen["detailedDiff"]), frozen["detailedDiff"]
+    listed = frozen["newState"]["inputs"]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][1]["values"]
+    assert (tenant in listed) == (kind == "add"), listed
+    return [s for s in steps if tenant_of(s["urn"]) is not None]
 
 
 def test_adding_a_tenant_creates_only_its_resources(e2e, life):

@@ -106,3 +106,16 @@ def test_a_tenant_admin_changes_no_addon_object(e2e, observed, tenant):
             assert result.stdout.strip() == "no", (user, verb, resource)
     refused = e2e.kube("delete", "deployment", "kiali", "-n", ADDONS_NAMESPACE, "--as", user, "--dry-run=server", check=False)
     assert refused.returncode != 0 and "forbidden" in refused.stderr.lower(), refused.stderr
+
+
+@pytest.mark.parametrize("tenant", sorted(ADMINS))
+def test_the_scraper_namespace_reaches_a_tenants_metrics_ports_only(e2e, observed, tenant):
+    """As the API server stored it: the tenant's own namespace on every port, the add-ons'
+    namespace (the scraper's) on the proxies' metrics ports 15020 and 15090 alone."""
+    policy = e2e.kube.get("networkpolicies.networking.k8s.io", "allow-tenant-ingress", tenant)
+    rules = {
+        tuple(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in rule["from"]):
+        sorted(port["port"] for port in rule.get("ports", []))
+        for rule in policy["spec"]["ingress"]
+    }
+    assert rules == {(tenant,): [], (ADDONS_NAMESPACE,): [15020, 15090]}
