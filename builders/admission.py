@@ -14,7 +14,7 @@ import re
 
 from rules import invariants as inv
 from rules.table import ADMISSION_RULES, CERT_MANAGER, CONTROLLERS, Rule
-from tenants.meshes import platform_control_plane
+from tenants.meshes import istiod_name, platform_control_plane
 from tenants.model import ServiceType, Tenant, TenantsFile
 
 from .admission_keeper import param_keeper
@@ -42,10 +42,11 @@ OPERATOR_SERVICE_ACCOUNT = "system:serviceaccount:istio-operator:istio-operator"
 
 def istiod_users(config: TenantsFile) -> list[str]:
     """istiod's service accounts, as Istio's istiod chart names them on every install method
-    (Sail renders the same chart): `istiod`, or `istiod-<revision>` for each revision of each mesh."""
+    (Sail renders the same chart): `istiod`, or `istiod-<revision>` for each revision of each mesh
+    (`istiod` for Istio's default revision)."""
     if config.meshes is None:
         return [f"system:serviceaccount:{config.control_plane.namespace}:istiod"]
-    return [f"system:serviceaccount:{m.namespace_name}:istiod-{r.name}" for m in config.meshes for r in m.revision_list]
+    return [f"system:serviceaccount:{m.namespace_name}:{istiod_name(r.name)}" for m in config.meshes for r in m.revision_list]
 
 
 def params_namespace(config: TenantsFile) -> str:

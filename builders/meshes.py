@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Optional
 
 from tenants.install import Installation
-from tenants.meshes import Placement, control_plane_of
+from tenants.meshes import Placement, control_plane_of, is_default_revision, istiod_name
 from tenants.model import Mesh, Revision
 
 from . import helm_values
@@ -60,10 +60,12 @@ def injection_labels(place: Placement) -> dict[str, str]:
 
     Without meshes, the one control plane has no revision: `istio-injection: enabled`, as
     before. With meshes, `istio.io/rev` (Istio's revision webhooks skip a namespace that also
-    carries `istio-injection`) and the mesh label its istiod discovers it by."""
-    if place.mesh is None:
-        return {INJECTION_LABEL: "enabled"}
-    return {**mesh_labels(place.mesh), REVISION_LABEL: place.revision or ""}
+    carries `istio-injection`) and the mesh label its istiod discovers it by; on Istio's default
+    revision (the platform mesh's `default`), `istio-injection: enabled` as without meshes."""
+    mesh = mesh_labels(place.mesh) if place.mesh is not None else {}
+    if place.revision is None:
+        return {**mesh, INJECTION_LABEL: "enabled"}
+    return {**mesh, REVISION_LABEL: place.revision}
 
 
 def revision_labels(place: Placement) -> dict[str, str]:
@@ -89,12 +91,13 @@ def revision_install(install: Installation, revision: Revision) -> Installation:
 def istiod_release(mesh: Mesh, revision: Revision, install: Installation) -> ChartRelease:
     """The istiod chart for one revision of a mesh: the platform's istiod values (profile, images,
     settings, replicas), plus the revision and the mesh's discovery selectors and settings.
-    Each revision is a release of its own, `istiod-<revision>`, in the mesh's namespace."""
+    Each revision is a release of its own, `istiod-<revision>`, in the mesh's namespace; Istio's
+    default revision is the release without a revision, `istiod`, as without meshes."""
     platform = helm_values.istiod_release(control_plane_of(mesh), revision_install(install, revision))
-    values = {**platform.values, "revision": revision.name}
+    values = dict(platform.values) if is_default_revision(revision.name) else {**platform.values, "revision": revision.name}
     # The hardening of every control plane, under the mesh's discovery selectors and own settings.
     values["meshConfig"] = istiod_mesh_config(mesh_config(mesh), helm_values.install_extension_providers(install))
-    return ChartRelease("istiod", f"istiod-{revision.name}", mesh.namespace_name, values)
+    return ChartRelease("istiod", istiod_name(revision.name), mesh.namespace_name, values)
 
 
 # --- Revision tags, as the istiod chart's revision-tags-mwc.yaml and revision-tags-svc.yaml ---
@@ -119,7 +122,7 @@ def _injector(prefix: str, mesh: Mesh, revision: str, namespace_selector: list[d
     return {
         "name": f"{prefix}sidecar-injector.istio.io",
         "clientConfig": {
-            "service": {"name": f"istiod-{revision}", "namespace": mesh.namespace_name, "path": _INJECT_PATH, "port": _WEBHOOK_PORT}
+            "service": {"name": istiod_name(revision), "namespace": mesh.namespace_name, "path": _INJECT_PATH, "port": _WEBHOOK_PORT}
         },
         "sideEffects": "None",
         "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],

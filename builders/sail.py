@@ -14,7 +14,7 @@ Changing a revision's `version` upgrades it in place; a canary is a second revis
 from __future__ import annotations
 
 from tenants.install import SAIL_CHART, ChartSource
-from tenants.meshes import control_plane_of
+from tenants.meshes import DEFAULT_REVISION, control_plane_of
 from tenants.model import ControlPlane, Mesh, Revision
 
 from .gateway_api import GATEWAY_CLASS, alpha_gateway_api_env
@@ -27,7 +27,6 @@ SAIL = "sailoperator.io/v1"
 SAIL_OPERATOR_NAMESPACE = "sail-operator"
 SAIL_RELEASE = "sail-operator"
 CNI_NAMESPACE = "istio-cni"
-DEFAULT_REVISION = "default"
 # Sail reports an Istio's readiness as its Ready condition (that of its active IstioRevision).
 WAIT_FOR_READY = {"pulumi.com/waitFor": "condition=Ready"}
 # A tag reports no readiness of its own: Reconciled once its webhook is written.
@@ -67,7 +66,9 @@ def _istio(
 
 def istio_resource(mesh: Mesh, revision: Revision, version: str, alpha: bool = False, extensions: list[dict] = ()) -> dict:
     """One revision of a mesh: istiod `istiod-<revision>` in the mesh's namespace, at `version`,
-    with the settings the istiod chart gets on the Helm path (`alpha`: Gateway API's alpha support)."""
+    with the settings the istiod chart gets on the Helm path (`alpha`: Gateway API's alpha support).
+    The revision `default` is the `Istio` `default` of a file without meshes: Sail runs it as Istio's
+    default revision (istiod `istiod`, namespaces labelled `istio-injection: enabled`)."""
     labels = {**MANAGED_BY, **mesh_labels(mesh)}
     return _istio(revision.name, control_plane_of(mesh), mesh_config(mesh), version, labels, alpha, list(extensions))
 

@@ -12,7 +12,7 @@ from builders.helm_values import (
     base_release, chart_arguments, cni_release, control_plane_gateway_release, istiod_release, tenant_gateway_release,
 )
 from tenants.install import Installation
-from tenants.meshes import control_plane_of, default_revision
+from tenants.meshes import control_plane_of, default_revision, is_default_revision
 from tenants.model import ControlPlane, Mesh, Observability, Tenant
 
 from .install_method import ControlPlaneParts
@@ -101,9 +101,9 @@ class HelmMethod:
         return [add_chart(chart_arguments(self.charts, control_plane_gateway_release(config, observability, revision)), after)]
 
     def _mesh_ingress(self, add_chart, mesh: Mesh, observability: Optional[Observability], after: list) -> list[pulumi.Resource]:
-        """The platform mesh's ingress gateway, on the mesh's default revision."""
+        """The platform mesh's ingress gateway, on the mesh's default revision (none: on Istio's `default`)."""
         revision = default_revision(mesh) or mesh.revision_list[0].name
-        return self._ingress(add_chart, control_plane_of(mesh), observability, after, revision)
+        return self._ingress(add_chart, control_plane_of(mesh), observability, after, None if is_default_revision(revision) else revision)
 
     def tenant_gateway(
         self,

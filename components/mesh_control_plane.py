@@ -12,7 +12,7 @@ from builders.control_plane import observability_servers
 from builders.meshes import mesh_mtls, mesh_namespace, mesh_labels
 from builders.meta import MANAGED_BY
 from builders.platform_network import control_plane_network, gateway_pod_ports
-from tenants.meshes import control_plane_of
+from tenants.meshes import control_plane_of, revisioned
 from tenants.model import ControlPlane, Mesh, Observability, TenantsFile
 
 from .install_method import InstallMethod
@@ -45,7 +45,7 @@ class MeshControlPlane(pulumi.ComponentResource):
 
         # A mesh's namespace holds its control planes: `pulumi destroy` must be a deliberate act.
         self.namespace = add(mesh_namespace(mesh), [], protect=True)
-        self.installation = method.install(self.config, self.namespace, revisioned=True)
+        self.installation = method.install(self.config, self.namespace, revisioned=revisioned(mesh))
         parts = method.mesh_control_planes(self, mesh.name, mesh, observability, [self.namespace, self.installation])
         self.ready = parts.ready
         add(mesh_mtls(mesh), [self.namespace, *self.ready])
@@ -77,16 +77,20 @@ def control_planes(
             method=method,
             tenants=config,
             provider=provider,
-            opts=_was_the_platform() if i == 0 else None,
+            opts=pulumi.ResourceOptions(aliases=_former_names(mesh, platform=i == 0)),
         )
         for i, mesh in enumerate(config.meshes)
     }
 
 
-def _was_the_platform() -> pulumi.ResourceOptions:
-    """The platform mesh is the former single control plane, for a stack that moves to `meshes:`: its
-    children (named `<component>/<object>`) inherit the alias, so the namespace, the ingress gateway
-    and everything else of the same name and kind stay the same resources instead of being deleted
-    and created again (the protected namespace could not be)."""
-    former = ControlPlane()
-    return pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="istio-multitenancy:index:PlatformControlPlane", name=former.name)])
+def _former_names(mesh: Mesh, platform: bool) -> list[pulumi.Alias]:
+    """The mesh under its `previousNames`; and the platform mesh as the former single control plane,
+    for a stack that moves to `meshes:` (the controlPlane's default name, or one of `previousNames`).
+    Children (named `<component>/<object>`) inherit the aliases, so the namespace, istiod, the ingress
+    gateway and everything else of the same name and kind stay the same resources instead of being
+    deleted and created again (the protected namespace could not be)."""
+    aliases = [pulumi.Alias(name=old) for old in mesh.previous_names]
+    if platform:
+        former = dict.fromkeys([ControlPlane().name, *mesh.previous_names])
+        aliases += [pulumi.Alias(type_="istio-multitenancy:index:PlatformControlPlane", name=name) for name in former]
+    return aliases

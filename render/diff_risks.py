@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Optional
 
+from builders.gateway_api import GATEWAY_CLASS, NAME_OVERRIDE
+
 from .output import CHART_TYPE, CONFIG_GROUP_TYPE
 
 if TYPE_CHECKING:
@@ -51,8 +53,16 @@ def _gateway_releases(render: Render) -> dict[str, set[str]]:
             for gw in (render.object(key).get("spec") or {}).get("components", {}).get("ingressGateways") or []:
                 out.setdefault(gw.get("namespace") or namespace, set()).add(gw.get("name", ""))
         elif kind == "Gateway" and group == "gateway.networking.k8s.io":
-            out.setdefault(namespace, set()).add(f"{name}-istio")
+            # Named apart from a chart's release of the same name: Istio's are other objects.
+            out.setdefault(namespace, set()).add(f"{generated_name(render, key)} (Istio's, from Gateway {name})")
     return out
+
+
+def generated_name(render: Render, key: ObjectKey) -> str:
+    """The Deployment and Service Istio generates for a Gateway API Gateway: `<gateway>-<class>`, or
+    what its name-override annotation says (the program sets it to the tenant's gateway name)."""
+    metadata = render.object(key).get("metadata") or {}
+    return (metadata.get("annotations") or {}).get(NAME_OVERRIDE) or f"{key[3]}-{GATEWAY_CLASS}"
 
 
 def gateways_replaced(old: Render, new: Render) -> list[str]:
@@ -134,7 +144,7 @@ def _public_ports(render: Render) -> dict[tuple[str, str], tuple[str, set[tuple[
             # Istio deploys a LoadBalancer Service with a port per listener.
             listeners = (render.object(key).get("spec") or {}).get("listeners") or []
             ports = {(int(lst.get("port", 0)), "UDP" if lst.get("protocol") == "UDP" else "TCP") for lst in listeners}
-            out[(namespace, f"{name}-istio")] = ("LoadBalancer", ports)
+            out[(namespace, generated_name(render, key))] = ("LoadBalancer", ports)
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Callable, Optional, Union
 
-from .meshes import default_revision, mesh_named, resolve, revision_label
+from .meshes import default_revision, is_default_revision, mesh_named, resolve, revision_label
 from .model import REVISION_MAX, TAG_MAX, Mesh, TenantsFile
 
 PathKey = Union[str, int]
@@ -21,7 +21,8 @@ Finding = tuple[tuple[PathKey, ...], str]
 # Namespaces no control plane may live in (istio-system may: it is Istio's own).
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "istio-operator")
 # Istio's name for the control plane without a revision, and for the tag that takes over every
-# namespace labelled `istio-injection: enabled`: in a cluster of several meshes, no mesh may claim it.
+# namespace labelled `istio-injection: enabled`: no tag may claim it, and only the platform mesh
+# may run that control plane (the one a stack without meshes ran: moving to meshes keeps it).
 ISTIO_DEFAULT = "default"
 _SHOWN_USERS = 5
 
@@ -61,7 +62,8 @@ def _control_plane_too(config: TenantsFile) -> Iterator[Finding]:
     if "control_plane" in config.model_fields_set:
         yield ("controlPlane",), (
             "controlPlane and meshes cannot both be given: with meshes, the first mesh is the platform mesh "
-            "(its namespace serves the observability add-ons); move these settings to it"
+            "(its namespace serves the observability add-ons); move these settings to it, with "
+            "revisions: [{name: default}] to keep its istiod (docs/upgrades.md)"
         )
 
 
@@ -70,7 +72,21 @@ def _name_path(mesh: Mesh, i: int, field: str) -> tuple[PathKey, ...]:
     return ("meshes", i, field) if getattr(mesh, field) is not None else ("meshes", i, "name")
 
 
+def _previous_mesh_names(config: TenantsFile, i: int, mesh: Mesh, claimed: dict[str, str]) -> Iterator[Finding]:
+    """A former name stands for one component that is no more: not a current mesh, not claimed twice."""
+    current = {m.name for m in config.meshes or ()}
+    for j, old in enumerate(mesh.previous_names):
+        path = ("meshes", i, "previousNames", j)
+        if old in current:
+            yield path, f"previous name {old!r} is the name of a current mesh"
+        elif old in claimed:
+            yield path, f"previous name {old!r} is also claimed by mesh {claimed[old]!r}"
+        else:
+            claimed[old] = mesh.name
+
+
 def _mesh_identities(config: TenantsFile) -> Iterator[Finding]:
+    claimed: dict[str, str] = {}  # previous name -> the mesh that claims it
     names: set[str] = set()
     namespaces: dict[str, str] = {}
     for i, mesh in enumerate(config.meshes or ()):
@@ -86,6 +102,7 @@ def _mesh_identities(config: TenantsFile) -> Iterator[Finding]:
                 f"namespace {ns!r} is also mesh {namespaces[ns]!r}'s namespace; each mesh needs a namespace of its own"
             )
         namespaces.setdefault(ns, mesh.name)
+        yield from _previous_mesh_names(config, i, mesh, claimed)
         if i > 0 and mesh.replicas.ingress_gateway is not None:
             yield ("meshes", i, "replicas", "ingressGateway"), (
                 "only the first mesh runs an ingress gateway (it serves the observability add-ons); "
@@ -101,8 +118,12 @@ def _revision_and_tag_names(config: TenantsFile) -> Iterator[Finding]:
             path = ("meshes", i, "revisions", j, "name") if mesh.revisions is not None else ("meshes", i, "name")
             what = "revision" if mesh.revisions is not None else f"the default revision (named after the mesh)"
             name = revision.name
-            if name == ISTIO_DEFAULT:
-                yield path, "'default' is Istio's name for the control plane without a revision; name the revision after its version, e.g. 1-30-5"
+            if is_default_revision(name) and i > 0:
+                yield path, (
+                    "'default' is Istio's control plane without a revision, which only the first mesh (the platform "
+                    "mesh) may run: it keeps the istiod of a stack without meshes; name this revision after its "
+                    "version, e.g. 1-30-5"
+                )
             elif len(name) > REVISION_MAX:
                 yield path, f"{what} {name!r} is longer than {REVISION_MAX} characters (its Service is istiod-<revision>)"
             elif name in owners:

@@ -6,6 +6,11 @@ With `meshes:`, the first mesh is the platform mesh (its namespace serves the ob
 add-ons), each tenant joins `tenants[].mesh` (default: the first mesh) and runs on
 `tenants[].revision`, a tag or revision of that mesh (default: the mesh's `defaultRevision`,
 else its only revision).
+
+A revision named `default` is Istio's default revision: the control plane without a revision
+that a file without meshes runs (Helm release `istiod`, Sail's `Istio` `default`), which
+namespaces join with `istio-injection: enabled`. Only the platform mesh may run it: a stack
+that moves to `meshes:` keeps its istiod that way (docs/upgrades.md).
 """
 
 from __future__ import annotations
@@ -16,13 +21,17 @@ from typing import Optional
 from .model import ControlPlane, Mesh, Revision, Tenant, TenantsFile
 
 
+# Istio's name for the control plane without a revision (Sail's too: an `Istio` named `default`).
+DEFAULT_REVISION = "default"
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where a tenant's workloads get their proxies from."""
 
     mesh: Optional[Mesh]  # None: the file declares no meshes (the platform control plane)
     namespace: str  # the control-plane namespace of the tenant's mesh
-    revision: Optional[str]  # the `istio.io/rev` value (a tag or revision); None: the default revision
+    revision: Optional[str]  # the `istio.io/rev` value (a tag or revision); None: Istio's default revision
 
 
 def declares_meshes(config: TenantsFile) -> bool:
@@ -58,11 +67,27 @@ def resolve(mesh: Mesh, name: str) -> Optional[Revision]:
     return next((r for r in mesh.revision_list if r.name == target), None)
 
 
+def is_default_revision(name: Optional[str]) -> bool:
+    """`name` (a revision, or a tag or revision a tenant runs on) is Istio's revision-less control plane."""
+    return name == DEFAULT_REVISION
+
+
+def revisioned(mesh: Mesh) -> bool:
+    """Every control plane of `mesh` has a revision: none is Istio's default revision."""
+    return not any(is_default_revision(r.name) for r in mesh.revision_list)
+
+
+def istiod_name(revision: str) -> str:
+    """The istiod Deployment, Service and ServiceAccount of a revision, as Istio's chart (and Sail) name them."""
+    return "istiod" if is_default_revision(revision) else f"istiod-{revision}"
+
+
 def placement(config: TenantsFile, tenant: Tenant) -> Placement:
     mesh = mesh_of(config, tenant)
     if mesh is None:
         return Placement(None, config.control_plane.namespace, None)
-    return Placement(mesh, mesh.namespace_name, revision_label(mesh, tenant))
+    label = revision_label(mesh, tenant)
+    return Placement(mesh, mesh.namespace_name, None if is_default_revision(label) else label)
 
 
 def control_plane_of(mesh: Mesh) -> ControlPlane:

@@ -456,7 +456,10 @@ class MeshConfig(Model):
 class Revision(Model):
     """One control plane (istiod) of a mesh, named as workloads select it: `istio.io/rev=<name>`."""
 
-    name: DnsLabel = Field(description="Revision name, unique in the cluster, e.g. 1-30-5.")
+    name: DnsLabel = Field(
+        description="Revision name, unique in the cluster, e.g. 1-30-5; `default` (first mesh only): Istio's control plane "
+        "without a revision, which a stack without meshes runs (namespaces join it with istio-injection: enabled)."
+    )
     version: Optional[Version] = Field(None, description="Istio version X.Y.Z (default: the stack's istioVersion).")
 
 
@@ -483,6 +486,11 @@ class Mesh(Model):
     replicas: Replicas = Field(
         default_factory=Replicas,
         description="Replica counts; ingressGateway only on the first mesh, whose gateway serves the observability add-ons.",
+    )
+    previous_names: Annotated[list[DnsLabel], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="Former names of the mesh (for the first mesh, also the `name` of the controlPlane it replaces), "
+        "kept as Pulumi aliases so that its resources are not replaced.",
     )
 
     @property

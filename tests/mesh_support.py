@@ -74,7 +74,9 @@ def chart_tag_webhooks(tag: str, revision: str, namespace: str) -> list[dict]:
     core = re.search(r'{{- define "core" }}\n(.*?)\n{{- end }}', text, re.S).group(1)
     core = re.sub(r"\s*{{- if \.injectionURL }}.*?{{- else }}", "", core, flags=re.S)
     core = core.replace("\n    {{- end }}", "")
-    core = core.replace('istiod{{- if not (eq .revision "") }}-{{ .revision }}{{- end }}', f"istiod-{revision}")
+    # Istio's default revision is the release without a revision: `.revision` is "" there.
+    istiod = "istiod" if revision == "default" else f"istiod-{revision}"
+    core = core.replace('istiod{{- if not (eq .revision "") }}-{{ .revision }}{{- end }}', istiod)
     core = core.replace("{{ .namespace }}", namespace).replace("{{ .injectionPath }}", "/inject")
     core = core.replace("{{ .reinvocationPolicy }}", "Never")
     body = text.split("webhooks:\n", 1)[1].split('{{- if (eq $tagName "default") }}', 1)[0]

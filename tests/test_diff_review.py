@@ -74,7 +74,7 @@ def test_a_tcp_route_on_the_gateway_api_adds_the_experimental_crd_and_opens_a_po
     ws3["routes"].append({"name": "db", "tcp": {"port": 5432, "to": {"service": "postgres", "port": 5432}}})
     report, text = report_text(dev, render_stack(tmp_path / "new", tenants=document))
     assert report.alerts[0].startswith("cluster-wide CRDs added: gateway.networking.k8s.io_tcproutes.yaml (")
-    assert report.alerts[1] == "public port 5432/TCP opened on LoadBalancer workspace-3/workspace-3-gateway-istio"
+    assert report.alerts[1] == "public port 5432/TCP opened on LoadBalancer workspace-3/wk3-ingressgw"
     # The listener is one named item of the list, not the whole list again.
     assert '    spec.listeners[name=tcp-5432]: (none) -> {"allowedRoutes": {"namespaces": {"from": "Same"}}, "name": "tcp-5432", "port": 5432, "protocol": "TCP"}' in text
     assert_golden("diff-gateway-api-tcp-route", text)

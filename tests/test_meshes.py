@@ -12,6 +12,8 @@ from builders.meshes import (
     MESH_LABEL, injection_labels, istiod_release, mesh_mtls, mesh_namespace, revision_labels, revision_tag_objects, tag_service,
     tag_webhook,
 )
+from builders.admission import istiod_users
+from builders.helm_values import ISTIOD_RELEASE
 from builders.sail import cni_resource, istio_resource, mesh_resources
 from tenants import ConfigError, parse_tenants
 from tenants.install import SAIL_ISTIO_VERSIONS, installation, tenants_file_rules, version_problem
@@ -19,10 +21,10 @@ from tenants.model import InstallMethod, StackSettings, TenantsFile
 from render.engine import PROJECT_ROOT
 from tenants.meshes import placement, resolve
 from tests.mesh_support import (
-    chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
+    ISTIOD_CHART, chart_tag_service_spec, chart_tag_webhooks, guide_istio_operators, guide_namespace_labels, istiod_chart_keys,
     sail_chart_istio_versions, sail_meshconfig_validator, unknown_keys,
 )
-from tests.support import reference_params, sail_crd, sail_schema_errors, schema_errors
+from tests.support import reference, reference_params, sail_crd, sail_schema_errors, schema_errors
 
 HELM = installation(StackSettings(tenants_file="tenants.yaml", install_method=InstallMethod.HELM), TenantsFile(), PROJECT_ROOT)
 # The guide's label key; the program labels namespaces with its own, MESH_LABEL.
@@ -245,6 +247,77 @@ def test_a_tag_webhook_outside_istio_system_is_named_after_the_namespace_too():
     config = load("meshes: [{name: m, namespace: istio-system, revisions: [{name: r1}], tags: {stable: r1}}]\n")
     assert tag_webhook(config.meshes[0], "stable", "r1")["metadata"]["name"] == "istio-revision-tag-stable"
     assert tag_service(config.meshes[0], "stable", "r1")["metadata"]["namespace"] == "istio-system"
+
+
+# --- Istio's default revision: the platform mesh keeps the istiod of a stack without meshes ---
+
+DEFAULT_REVISION_FILE = """
+meshes:
+  - name: platform
+    namespace: istio-system
+    revisions: [{name: default}, {name: 1-30-3}]
+    tags: {stable: default, canary: 1-30-3}
+    defaultRevision: default
+  - {name: lab, revisions: [{name: lab-1-30-3}]}
+tenants:
+  - {name: cart}
+  - {name: checkout, revision: canary}
+  - {name: search, revision: stable}
+  - {name: sandbox, mesh: lab}
+"""
+
+
+def test_the_default_revision_is_the_istiod_release_without_a_revision():
+    platform = _mesh(load(DEFAULT_REVISION_FILE), "platform")
+    default, canary = platform.revision_list
+    release = istiod_release(platform, default, HELM)
+    # The release, and so its Deployment, Service and webhooks, keep the names of a stack without meshes.
+    assert (release.name, release.namespace) == ("istiod", "istio-system") == (ISTIOD_RELEASE, "istio-system")
+    assert "revision" not in release.values
+    assert release.values["meshConfig"]["discoverySelectors"] == [{"matchLabels": {MESH_LABEL: "platform"}}]
+    assert set(unknown_keys(release.values, istiod_chart_keys())) <= PROFILE_KEYS
+    assert (istiod_release(platform, canary, HELM).name, istiod_values(platform, canary)["revision"]) == ("istiod-1-30-3", "1-30-3")
+
+
+def test_tenants_on_the_default_revision_keep_istio_injection():
+    config = load(DEFAULT_REVISION_FILE)
+    places = {t.name: placement(config, t) for t in config.tenants}
+    assert {name: injection_labels(place) for name, place in places.items()} == {
+        "cart": {MESH_LABEL: "platform", "istio-injection": "enabled"},
+        "checkout": {MESH_LABEL: "platform", "istio.io/rev": "canary"},
+        "search": {MESH_LABEL: "platform", "istio.io/rev": "stable"},
+        "sandbox": {MESH_LABEL: "lab", "istio.io/rev": "lab-1-30-3"},
+    }
+    # A Gateway API Gateway without istio.io/rev is deployed by the default revision, as without meshes.
+    assert revision_labels(places["cart"]) == {} and revision_labels(places["checkout"]) == {"istio.io/rev": "canary"}
+
+
+def test_a_tag_on_the_default_revision_points_at_istiod_as_the_chart_would():
+    platform = _mesh(load(DEFAULT_REVISION_FILE), "platform")
+    webhook, service = revision_tag_objects(platform)["stable"]
+    assert webhook["webhooks"] == chart_tag_webhooks("stable", "default", "istio-system")
+    assert {hook["clientConfig"]["service"]["name"] for hook in webhook["webhooks"]} == {"istiod"}
+    # The chart selects `istio: pilot`, which every revision's pods carry; `istio.io/rev: default`
+    # is the label the chart gives the default revision's pods alone (deployment.yaml).
+    assert service["spec"]["selector"] == {"app": "istiod", "istio.io/rev": "default"}
+    deployment = reference(*ISTIOD_CHART, "templates", "deployment.yaml").read_text()
+    assert 'istio.io/rev: {{ .Values.revision | default "default" | quote }}' in deployment
+    assert schema_errors(webhook) == [] and schema_errors(service) == []
+
+
+def test_admission_knows_the_default_revisions_istiod():
+    assert istiod_users(load(DEFAULT_REVISION_FILE)) == [
+        "system:serviceaccount:istio-system:istiod", "system:serviceaccount:istio-system:istiod-1-30-3",
+        "system:serviceaccount:lab:istiod-lab-1-30-3",
+    ]
+
+
+def test_on_sail_the_default_revision_is_the_istio_named_default():
+    config = load(DEFAULT_REVISION_FILE)
+    istios, tags = mesh_resources(_mesh(config, "platform"), "1.30.3")
+    assert [i["metadata"]["name"] for i in istios] == ["default", "1-30-3"]
+    assert {t["metadata"]["name"]: t["spec"]["targetRef"]["name"] for t in tags} == {"canary": "1-30-3", "stable": "default"}
+    assert all(sail_schema_errors(obj) == [] for obj in istios + tags)
 
 
 # --- Sail ----------------------------------------------------------------------------------

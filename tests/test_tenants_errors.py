@@ -871,6 +871,33 @@ CASES = [
         "labelled istio-injection=enabled); name the tag after its purpose, e.g. stable, and set defaultRevision",
     ),
     case(
+        "mesh-default-revision-not-first",
+        """
+        meshes:
+          - name: platform
+            namespace: istio-system
+            revisions: [{name: default}]
+          - name: team-b
+            revisions: [{name: default}, {name: b-1-30-3}]
+            defaultRevision: b-1-30-3
+        """,
+        "{file}:6: meshes[team-b].revisions[default].name: 'default' is Istio's control plane without a revision, "
+        "which only the first mesh (the platform mesh) may run: it keeps the istiod of a stack without meshes; "
+        "name this revision after its version, e.g. 1-30-5",
+    ),
+    case(
+        "mesh-previous-names",
+        """
+        meshes:
+          - name: platform
+            previousNames: [platform-istiocontrolplane, team-b]
+          - name: team-b
+            previousNames: [platform-istiocontrolplane]
+        """,
+        "{file}:3: meshes[platform].previousNames[1]: previous name 'team-b' is the name of a current mesh",
+        "{file}:5: meshes[team-b].previousNames[0]: previous name 'platform-istiocontrolplane' is also claimed by mesh 'platform'",
+    ),
+    case(
         "mesh-discovery-overlap",
         """
         meshes:
@@ -953,7 +980,8 @@ CASES = [
           - name: team-a
         """,
         "{file}:1: controlPlane: controlPlane and meshes cannot both be given: with meshes, the first mesh is the "
-        "platform mesh (its namespace serves the observability add-ons); move these settings to it",
+        "platform mesh (its namespace serves the observability add-ons); move these settings to it, with "
+        "revisions: [{name: default}] to keep its istiod (docs/upgrades.md)",
     ),
     case(
         "mesh-settings-invalid",
