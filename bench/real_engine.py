@@ -149,7 +149,9 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     tenants = write_tenants_file(WORK / f"tenants-{label}.yaml", count)
     ws = Workspace.create(PROJECT_ROOT, WORK / f"run-{label}", run_env, str(bin_dir / "pulumi"), bin_dir)
     # Istio's charts from the reference copy, as e2e/stacks.yaml gives the dev stack: no chart repository is reachable here.
-    config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts")}
+    config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts"),
+              # One stack, whatever the size (past 200 tenants the program would shard by itself).
+              "tenantShards": 1}
     ws.write_stack_config(STACK, config)
     ws("stack", "init", STACK, "--non-interactive")
     # The same objects either way: the floor applies what one stack would.
