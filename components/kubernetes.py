@@ -117,7 +117,9 @@ def record_call_sites_only() -> None:
         summary = traceback.FrameSummary(caller.f_code.co_filename, caller.f_lineno, caller.f_code.co_name, lookup_line=False)
         return source_pb2.StackTrace(frames=[source_pb2.StackFrame(pc=runtime._get_source_position_for_frame(summary))])
 
-    runtime._get_stack_trace = call_site
+    if not hasattr(runtime._get_stack_trace, "sdk"):  # once per process (tests run the program many times)
+        call_site.sdk = runtime._get_stack_trace  # type: ignore[attr-defined]
+        runtime._get_stack_trace = call_site
 
 
 def chart_declarer(parent: pulumi.Resource, scope: str, provider: pulumi.ProviderResource) -> Callable[..., pulumi.Resource]:
