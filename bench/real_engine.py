@@ -17,7 +17,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_ROOT / "e2e"), str(PROJECT_ROOT)]
@@ -69,7 +71,6 @@ def _seconds(started: float) -> float:
 
 
 def _crds(version: str) -> list[dict]:
-    import yaml
 
     return [d for d in yaml.safe_load_all(ISTIO_CRDS[version].read_text()) if d]
 
@@ -107,7 +108,6 @@ def _delete_namespaces(kube: Kube, names: set[str], timeout: float) -> None:
 
 def _apply(kube: Kube, objects: list[dict]) -> None:
     """`kubectl apply --server-side` with time for a thousand tenants' objects (Kube.apply stops at 120 s)."""
-    import yaml
 
     kube("apply", "--server-side", "--field-manager=e2e", "--force-conflicts", "-f", "-",
          input=yaml.safe_dump_all(objects, sort_keys=False), timeout=3600)
@@ -149,9 +149,13 @@ def shards_for(count: int, per_shard: int = TENANTS_PER_SHARD) -> int:
 
 def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, count: int, add: int,
             sharded: bool = False, checkpoints: bool = True, *, parallel: int = 32,
-            per_shard: int = TENANTS_PER_SHARD, reset_after: bool = True,
-            progress: Callable[[dict], None] = lambda result: None) -> dict:
-    """One size, one layout: `progress(result)` after each step, so a long run keeps what it measured."""
+            per_shard: int = TENANTS_PER_SHARD, reset_after: bool = True, reuse_render: bool = False,
+            fresh: Optional[Callable[[], None]] = None, progress: Callable[[dict], None] = lambda result: None) -> dict:
+    """One size, one layout: `progress(result)` after each step, so a long run keeps what it measured.
+
+    `fresh`: a new empty cluster instead of deleting what a step created (a thousand tenants'
+    namespaces take longer to delete than to create): Pulumi's steps run first, on the cluster as
+    it is, then the floor on a new one."""
     label = f"{count}-{'sharded' if sharded else 'single'}-{'checkpoints' if checkpoints else 'skip-checkpoints'}"
     run_env = dict(env) if checkpoints else {**env, "PULUMI_SKIP_CHECKPOINTS": "true"}
     tenants = write_tenants_file(WORK / f"tenants-{label}.yaml", count)
@@ -163,7 +167,12 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     ws.write_stack_config(STACK, config)
     ws("stack", "init", STACK, "--non-interactive")
     # The same objects either way: the floor applies what one stack would.
-    objects = render(ws, STACK, WORK / f"render-{label}").objects
+    rendered = WORK / f"render-{label}"
+    if reuse_render and (rendered / "manifests.yaml").exists():
+        # The same generated tenants render the same objects (a thousand tenants' render takes minutes).
+        objects = [d for d in yaml.safe_load_all((rendered / "manifests.yaml").read_text()) if d]
+    else:
+        objects = render(ws, STACK, rendered).objects
     shards = shards_for(count, per_shard) if sharded else 1
     if sharded:
         ws.write_stack_config(STACK, {**config, "tenantShards": shards})
@@ -179,11 +188,16 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         "peakMemoryMiB": memory,
         "loadAverage": load,
     }
-    with PeakMemory() as peak:
-        floor_seconds = floor(kube, objects)
-    load["floor"] = peak.load
-    _reset(kube, standin, objects)
-    progress(result)
+    def measure_floor() -> float:
+        with PeakMemory() as peak:
+            seconds = floor(kube, objects)
+        load["floor"] = peak.load
+        return seconds
+
+    floor_seconds = None if fresh else measure_floor()
+    if not fresh:
+        _reset(kube, standin, objects)
+        progress(result)
 
     engine = ("--parallel", str(parallel))
     up = (lambda: _deploy(ws, "up", *engine)) if sharded else (lambda: ws.up(STACK, *engine, timeout=4 * 3600))
@@ -198,7 +212,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         "kubernetesObjects": len(kubernetes_resources(state)),
         "resourcesPerTenant": round(tenant_resources / count, 2),
         "stateBytes": {stack: _state_bytes(ws, stack) for stack in stacks},
-        "up": {"seconds": up_seconds, "floorSeconds": floor_seconds, "ratioToFloor": round(up_seconds / floor_seconds, 2)},
+        "up": {"seconds": up_seconds, "floorSeconds": floor_seconds, "ratioToFloor": round(up_seconds / floor_seconds, 2) if floor_seconds else None},
     })
     progress(result)
     result["noChangePreviewSeconds"] = _timed(preview, memory=memory, load=load, name="noChangePreview")
@@ -212,7 +226,14 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     progress(result)
     added["upSeconds"] = _timed(up, memory=memory, load=load, name="addedUp")
     progress(result)
-    if reset_after:
+    if fresh:
+        fresh()
+        floor_seconds = measure_floor()
+        result["up"].update(floorSeconds=floor_seconds, ratioToFloor=round(result["up"]["seconds"] / floor_seconds, 2))
+        progress(result)
+        if reset_after:
+            fresh()
+    if reset_after and not fresh:
         grown = render(ws, STACK, WORK / f"render-{label}-grown").objects if not sharded else []
         _reset(kube, standin, objects + grown + _tenant_namespaces(count, count + add))
     return result
@@ -268,6 +289,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--parallel", type=int, default=32, help="the engine's parallelism per stack (default 32, as docs/scale.md recommends)")
     parser.add_argument("--tenants-per-shard", type=int, default=TENANTS_PER_SHARD,
                         help=f"a sharded run's shard count is the tenants over this, at least 2 (default {TENANTS_PER_SHARD})")
+    parser.add_argument("--fresh-cluster", action="store_true",
+                        help="a new cluster for the floor, measured after Pulumi's steps, instead of deleting what each created")
+    parser.add_argument("--reuse-render", action="store_true", help="the objects of an earlier run's render of the same size")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for pulumi (repeatable)")
     args = parser.parse_args(argv)
     bin_dir = localcluster.BIN
@@ -286,6 +310,16 @@ def main(argv: list[str]) -> int:
     env.update(item.split("=", 1) for item in args.env)
     standin = OperatorStandIn(kube, ISTIO_CRDS)
     standin.start()
+
+    def fresh() -> None:
+        nonlocal standin
+        standin.stop()
+        localcluster.stop_all(quiet=True)
+        print(localcluster.up(), file=sys.stderr)
+        standin = OperatorStandIn(kube, ISTIO_CRDS)
+        standin.start()
+        _apply_crds(kube, [CERTIFICATE_CRD])
+        kube.apply([CERT_MANAGER_NAMESPACE])
     runs = [(count, stacks, checkpoints) for count in args.sizes for stacks in args.stacks for checkpoints in args.checkpoints]
     sizes: list[dict] = []
     header = {
@@ -309,7 +343,9 @@ def main(argv: list[str]) -> int:
             # The last run need not clean up a cluster that is stopped (and its data removed) next.
             reset_after = i < len(runs) - 1 or not started_here
             sizes.append(measure(kube, standin, env, bin_dir, count, args.add, stacks == "sharded", checkpoints == "on",
-                                 parallel=args.parallel, per_shard=args.tenants_per_shard, reset_after=reset_after, progress=keep))
+                                 parallel=args.parallel, per_shard=args.tenants_per_shard, reset_after=reset_after,
+                                 reuse_render=args.reuse_render, fresh=fresh if args.fresh_cluster and started_here else None,
+                                 progress=keep))
     finally:
         standin.stop()
         if started_here:
