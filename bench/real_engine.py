@@ -300,6 +300,8 @@ def main(argv: list[str]) -> int:
         print(f"bench.real_engine: missing tools in {bin_dir}: {', '.join(missing)}: run `make e2e-tools`", file=sys.stderr)
         return 2
     started_here = not localcluster.status()[0]
+    # Every tenant's gateway is a pod, and a kwok node takes 110: enough nodes for the largest size.
+    localcluster.NODES = max(localcluster.NODES, -(-(max(args.sizes) + args.add + 100) // 100))
     try:
         print(localcluster.up(), file=sys.stderr)
     except localcluster.ClusterError as err:
