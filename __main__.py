@@ -6,7 +6,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from components import build_stack
-from components.kubernetes import collect_young_garbage_only
+from components.kubernetes import collect_young_garbage_only, record_call_sites_only
 from tenants import ConfigError
 from tenants.shards import shard_digest, stack_part
 from tenants.stack import load_settings, project_values
@@ -23,6 +23,7 @@ except ConfigError as err:
     raise pulumi.RunError(str(err)) from None
 
 collect_young_garbage_only()
+record_call_sites_only()
 # The provider (for the stack's kubeContext), the control planes, admission, the Gateway API's CRDs
 # when a tenant uses them, and one TenantMesh per tenant this stack holds: components/stack.py.
 stack = build_stack(settings, part=part)

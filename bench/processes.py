@@ -43,19 +43,27 @@ def _status(pid: int) -> Optional[tuple[str, int]]:
     return None
 
 
+def load_average() -> float:
+    """The machine's one-minute load average (other engineers share it: a figure needs its load)."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 class PeakMemory:
     """`with PeakMemory() as peak: ...`; then `peak.by_process`: MiB by command name (the largest
-    instance of each), sampled every `interval` seconds among this process's descendants."""
+    instance of each), sampled every `interval` seconds among this process's descendants; and
+    `peak.load`: the machine's one-minute load average (highest and mean of the samples)."""
 
     def __init__(self, interval: float = 0.5):
         self.interval = interval
         self.by_process: dict[str, float] = {}
+        self._loads: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         me = os.getpid()
         while not self._stop.wait(self.interval):
+            self._loads.append(load_average())
             for pid in _descendants(me):
                 status = _status(pid)
                 if status:
@@ -69,3 +77,8 @@ class PeakMemory:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+    @property
+    def load(self) -> dict:
+        loads = self._loads or [load_average()]
+        return {"max": max(loads), "mean": round(sum(loads) / len(loads), 2)}
