@@ -13,6 +13,7 @@ from typing import Callable, Optional, Union
 
 from .meshes import default_revision, is_default_revision, mesh_named, resolve, revision_label
 from .model import REVISION_MAX, TAG_MAX, Mesh, TenantsFile
+from .renames import previous_name_findings
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
@@ -72,21 +73,7 @@ def _name_path(mesh: Mesh, i: int, field: str) -> tuple[PathKey, ...]:
     return ("meshes", i, field) if getattr(mesh, field) is not None else ("meshes", i, "name")
 
 
-def _previous_mesh_names(config: TenantsFile, i: int, mesh: Mesh, claimed: dict[str, str]) -> Iterator[Finding]:
-    """A former name stands for one component that is no more: not a current mesh, not claimed twice."""
-    current = {m.name for m in config.meshes or ()}
-    for j, old in enumerate(mesh.previous_names):
-        path = ("meshes", i, "previousNames", j)
-        if old in current:
-            yield path, f"previous name {old!r} is the name of a current mesh"
-        elif old in claimed:
-            yield path, f"previous name {old!r} is also claimed by mesh {claimed[old]!r}"
-        else:
-            claimed[old] = mesh.name
-
-
 def _mesh_identities(config: TenantsFile) -> Iterator[Finding]:
-    claimed: dict[str, str] = {}  # previous name -> the mesh that claims it
     names: set[str] = set()
     namespaces: dict[str, str] = {}
     for i, mesh in enumerate(config.meshes or ()):
@@ -102,12 +89,13 @@ def _mesh_identities(config: TenantsFile) -> Iterator[Finding]:
                 f"namespace {ns!r} is also mesh {namespaces[ns]!r}'s namespace; each mesh needs a namespace of its own"
             )
         namespaces.setdefault(ns, mesh.name)
-        yield from _previous_mesh_names(config, i, mesh, claimed)
         if i > 0 and mesh.replicas.ingress_gateway is not None:
             yield ("meshes", i, "replicas", "ingressGateway"), (
                 "only the first mesh runs an ingress gateway (it serves the observability add-ons); "
                 "tenants have gateways of their own"
             )
+    meshes = config.meshes or ()
+    yield from previous_name_findings("meshes", "mesh", ((m.name, m.previous_names) for m in meshes), {m.name for m in meshes})
 
 
 def _revision_and_tag_names(config: TenantsFile) -> Iterator[Finding]:

@@ -19,6 +19,7 @@ from .model import (
     CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Exposure, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
     TlsMode, UriMatch, dns_part, is_service_name,
 )
+from .renames import previous_name_findings
 
 PathKey = Union[str, int]
 Finding = tuple[tuple[PathKey, ...], str]
@@ -704,13 +705,4 @@ def _sharing(config: TenantsFile, unchecked: frozenset[str]) -> Iterator[Finding
 
 def _previous_names(config: TenantsFile, unchecked: frozenset[str]) -> Iterator[Finding]:
     current = {t.name for t in config.tenants} | unchecked
-    seen: dict[str, str] = {}
-    for i, tenant in enumerate(config.tenants):
-        for j, old in enumerate(tenant.previous_names):
-            path = ("tenants", i, "previousNames", j)
-            if old in current:
-                yield path, f"previous name {old!r} is the name of a current tenant"
-            elif old in seen:
-                yield path, f"previous name {old!r} is also claimed by tenant {seen[old]!r}"
-            else:
-                seen[old] = tenant.name
+    return previous_name_findings("tenants", "tenant", ((t.name, t.previous_names) for t in config.tenants), current)
