@@ -24,7 +24,12 @@ ADDON_SERVICES = {
 
 
 def control_plane_namespace(cp: ControlPlane) -> dict:
-    return namespace(cp.namespace, {**MANAGED_BY, "istio-injection": "disabled"})
+    # No `istio-injection` label: the gateway chart's pods ask for injection with the pod label
+    # `sidecar.istio.io/inject: "true"`, which istiod's webhook honours only in a namespace without
+    # that label (`disabled` left the platform gateway's image `auto`, never injected). istiod's own
+    # pods opt out with `sidecar.istio.io/inject: "false"`, and nothing else there is injected
+    # unless it asks: the chart's `enableNamespacesByDefault` is off.
+    return namespace(cp.namespace, dict(MANAGED_BY))
 
 
 def control_plane_operator(cp: ControlPlane, extension_providers: list[dict] = ()) -> dict:
