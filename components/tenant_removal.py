@@ -59,6 +59,12 @@ def _client(context: Optional[str]):
         return None
 
 
+def _cluster_for(props: dict[str, Any]) -> Optional["_Cluster"]:
+    """The cluster of `props`' kubeconfig context, or None when no kubeconfig is there to read."""
+    api = _client(props.get("context"))
+    return _Cluster(api, props) if api is not None else None
+
+
 class _Cluster:
     """The few reads and writes of a removal, in one namespace."""
 
@@ -148,11 +154,10 @@ class TenantRemovalProvider(dynamic.ResourceProvider):
         failures = []
         # Only for a tenant new to the stack: the tenants it already holds pass without a look.
         if not olds and not news.get("adopt"):
-            api = _client(news.get("context"))
-            cluster = _Cluster(api, news) if api is not None else None
+            cluster = _cluster_for(news)
             if cluster is not None and retained(*_unless_unreachable(lambda: (cluster.namespace(), cluster.params()))):
-                    problem = adopt_problem(self.tenants_file, news["tenant"], news["namespace"])
-                    failures.append(dynamic.CheckFailure("adopt", str(problem)))
+                problem = adopt_problem(self.tenants_file, news["tenant"], news["namespace"])
+                failures.append(dynamic.CheckFailure("adopt", str(problem)))
         return dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
@@ -161,8 +166,7 @@ class TenantRemovalProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         if props.get("adopt"):
-            api = _client(props.get("context"))
-            cluster = _Cluster(api, props) if api is not None else None
+            cluster = _cluster_for(props)
             namespace = cluster.namespace() if cluster else None
             if cluster and REMOVED_ANNOTATION in ((namespace or {}).get("metadata", {}).get("annotations") or {}):
                 cluster.annotate(None)  # taken over: a later removal marks it again
@@ -172,10 +176,9 @@ class TenantRemovalProvider(dynamic.ResourceProvider):
         return dynamic.UpdateResult(outs={k: news.get(k) for k in INPUTS})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        api = _client(props.get("context"))
-        if api is None:
+        cluster = _cluster_for(props)
+        if cluster is None:
             raise RuntimeError(f"no kubeconfig to end tenant {props['tenant']}'s foothold in namespace {props['namespace']}")
-        cluster = _Cluster(api, props)
         # Still in the platform's parameters: the tenant moved (to another shard's stack), or was
         # marked for decommissioning; its namespace is not frozen and stays its own.
         if still_listed(props["namespace"], props["tenant"], cluster.params()):
