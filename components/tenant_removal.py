@@ -14,11 +14,13 @@ class and the tenants file's name), so it runs this module as the checkout has i
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import pulumi
 import pulumi.dynamic as dynamic
+from pulumi.dynamic import dynamic as dynamic_sdk
 
 from builders.removal import REMOVED_ANNOTATION, RESOURCE_KINDS, Action, adopt_problem, retained, still_listed, teardown
 
@@ -194,10 +196,37 @@ class TenantRemovalProvider(dynamic.ResourceProvider):
             cluster.apply(action)
 
 
+def serialize_each_provider_once() -> None:
+    """The SDK pickles a dynamic resource's provider once per resource, and each time wraps the
+    pickler's `_batch_setitems` in one more sorting layer it never removes: past about 950 dynamic
+    resources in one program the wrappers exceed Python's recursion limit (the 1,000-tenant render
+    failed so), and every pickle before that sorts once per layer. Here the SDK's serializer runs
+    once per distinct provider (same class, same fields: the same pickle), with the pickler put back
+    as it was after each run."""
+    original = dynamic_sdk.serialize_provider
+    if getattr(original, "once_per_provider", False):
+        return
+    pickled: dict[tuple, str] = {}
+
+    def serialize(provider: dynamic.ResourceProvider) -> str:
+        key = (type(provider), tuple(sorted(vars(provider).items())))
+        if key not in pickled:
+            saved = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict  # type: ignore[attr-defined]
+            try:
+                pickled[key] = original(provider)
+            finally:
+                pickle._Pickler._batch_setitems, pickle._Pickler.save_dict = saved  # type: ignore[attr-defined]
+        return pickled[key]
+
+    serialize.once_per_provider = True  # type: ignore[attr-defined]
+    dynamic_sdk.serialize_provider = serialize
+
+
 class TenantRemoval(dynamic.Resource, module=TYPE_MODULE, name=TYPE_NAME):
     """What happens in the cluster when the tenant leaves the stack, and whether it may join it."""
 
     def __init__(self, name: str, props: dict[str, Any], tenants_file: str, opts: Optional[pulumi.ResourceOptions] = None):
         missing = set(INPUTS) - set(props)
         assert not missing, f"TenantRemoval needs {sorted(missing)}"
+        serialize_each_provider_once()
         super().__init__(TenantRemovalProvider(tenants_file), name, dict(props), opts)

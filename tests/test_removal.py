@@ -4,9 +4,14 @@ on the real API server in e2e/tests/test_9_removal.py; here the decisions and th
 
 from __future__ import annotations
 
+import base64
+import pickle
+import sys
 from pathlib import Path
 
+import dill
 import pytest
+from pulumi.dynamic import dynamic as dynamic_sdk
 import yaml
 
 import components.tenant_removal as removal_module
@@ -235,3 +240,23 @@ def test_the_diff_of_a_removal_says_whether_the_tenants_objects_are_ended_or_kep
     assert all("needs `adopt: true`" in groups[t].notes[2] for t in ("a", "b"))
     # The resource the diff reads is the one the program registers.
     assert diff_module.REMOVAL_TYPE == TYPE
+
+
+def test_each_provider_is_pickled_once_and_the_pickler_left_as_it_was():
+    """The SDK's serializer nests one more wrapper around the pickler at every call and fails past
+    about 950 dynamic resources (RecursionError: the 1,000-tenant render did): more removals than
+    Python's recursion limit must pickle, each the same, and leave the pickler as it was."""
+    removal_module.serialize_each_provider_once()
+    batch, save_dict = pickle._Pickler._batch_setitems, pickle._Pickler.save_dict
+    first = dynamic_sdk.serialize_provider(TenantRemovalProvider("tenants/dev.yaml"))
+    for _ in range(sys.getrecursionlimit() + 100):
+        assert dynamic_sdk.serialize_provider(TenantRemovalProvider("tenants/dev.yaml")) == first
+    other = dynamic_sdk.serialize_provider(TenantRemovalProvider("tenants/prod.yaml"))
+    assert other != first
+    assert (pickle._Pickler._batch_setitems, pickle._Pickler.save_dict) == (batch, save_dict)
+    # What the engine's plugin unpickles is a provider for its own file.
+    assert dill.loads(base64.b64decode(other)).tenants_file == "tenants/prod.yaml"
+    # Patched once, however many TenantRemovals call it.
+    patched = dynamic_sdk.serialize_provider
+    removal_module.serialize_each_provider_once()
+    assert dynamic_sdk.serialize_provider is patched
