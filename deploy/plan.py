@@ -10,6 +10,8 @@ from tenants.model import TenantsFile
 from tenants.shards import assign, shard_of, shard_stack
 
 TENANT_TYPE = "istio-multitenancy:index:TenantMesh"
+STACK_TYPE = "pulumi:pulumi:Stack"
+DIGEST_OUTPUT = "shardDigest"
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,15 @@ class Move:
 def tenants_in_state(resources: Iterable[Mapping]) -> list[str]:
     """The tenants (TenantMesh components) a stack's exported state holds, by their name there."""
     return [r["urn"].rsplit("::", 1)[1] for r in resources if r.get("type") == TENANT_TYPE]
+
+
+def digest_in_state(resources: Iterable[Mapping]) -> Optional[str]:
+    """The `shardDigest` a shard's last `up` exported, as its exported state holds it (None before any)."""
+    for r in resources:
+        if r.get("type") == STACK_TYPE:
+            digest = (r.get("outputs") or {}).get(DIGEST_OUTPUT)
+            return digest if isinstance(digest, str) else None
+    return None
 
 
 def moves(target: Layout, config: TenantsFile, held: Mapping[str, Iterable[str]]) -> list[Move]:

@@ -17,7 +17,7 @@ from pulumi import automation as auto
 from tenants.shards import cluster_of, shard_digest
 from tenants.stack import NAMESPACE, Settings
 
-from .plan import Layout, Move, moves, tenant_of, tenants_in_state
+from .plan import Layout, Move, digest_in_state, moves, tenant_of, tenants_in_state
 
 SHARD_KEY = f"{NAMESPACE}:shard"
 # What a preview lists: every step but those that change nothing.
@@ -51,7 +51,12 @@ class Deployment:
         self.parallel = parallel
         self._say = say
         self._lock = threading.Lock()
-        self.project = auto.LocalWorkspace(work_dir=str(root)).project_settings().name
+        # One workspace for every stack: a workspace of its own per call costs a `pulumi version`
+        # each (hundreds of CLI runs at a thousand tenants); the CLI's version is checked once.
+        self.workspace = auto.LocalWorkspace(work_dir=str(root), pulumi_command=auto.PulumiCommand())
+        self.project = self.workspace.project_settings().name
+        # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
+        self._digests: dict[str, Optional[str]] = {}
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -60,7 +65,7 @@ class Deployment:
     # --- stacks ---------------------------------------------------------------------------------
 
     def _stack(self, name: str) -> auto.Stack:
-        return auto.create_or_select_stack(name, work_dir=str(self.root))
+        return auto.Stack.create_or_select(name, self.workspace)
 
     def _cluster_config(self) -> dict[str, auto.ConfigValue]:
         config = self._stack(self.layout.cluster).get_all_config()
@@ -74,20 +79,20 @@ class Deployment:
 
     def existing(self) -> list[str]:
         """The cluster's stacks that exist: its own, and its shards (also any beyond the shard count)."""
-        workspace = auto.LocalWorkspace(work_dir=str(self.root))
-        return sorted(s.name for s in workspace.list_stacks() if cluster_of(s.name)[0] == self.layout.cluster)
+        return sorted(s.name for s in self.workspace.list_stacks() if cluster_of(s.name)[0] == self.layout.cluster)
 
     def held(self) -> dict[str, list[str]]:
-        """Each existing stack's tenants, by their name in its state (read `pool` stacks at a time:
-        each export is a CLI run that reads a whole state, 10 MB for a shard of 100 tenants)."""
+        """Each existing stack's tenants, by their name in its state, and (kept for `_changed`) its
+        digest: one export per stack, `pool` at a time (each is a CLI run that reads a whole state)."""
 
-        def tenants(name: str) -> list[str]:
-            deployment = auto.select_stack(name, work_dir=str(self.root)).export_stack().deployment or {}
-            return tenants_in_state(deployment.get("resources") or [])
+        def read(name: str) -> list[str]:
+            resources = (self.workspace.export_stack(name).deployment or {}).get("resources") or []
+            self._digests[name] = digest_in_state(resources)
+            return tenants_in_state(resources)
 
         names = self.existing()
         with ThreadPoolExecutor(max_workers=self.pool) as pool:
-            return dict(zip(names, pool.map(tenants, names)))
+            return dict(zip(names, pool.map(read, names)))
 
     def planned_moves(self) -> list[Move]:
         return moves(self.layout, self.settings.tenants, self.held())
@@ -131,13 +136,10 @@ class Deployment:
         return outcome
 
     def _changed(self, name: str, shard: int) -> bool:
-        """Whether a shard's tenants (or what builds them) changed since its last `up`."""
-        try:
-            outputs = auto.select_stack(name, work_dir=str(self.root)).outputs()
-        except auto.errors.StackNotFoundError:
-            return True
-        deployed = outputs.get("shardDigest")
-        return deployed is None or deployed.value != shard_digest(self.settings, shard, self.root)
+        """Whether a shard's tenants (or what builds them) changed since its last `up` (a shard
+        whose state `held()` did not find has never run)."""
+        deployed = self._digests.get(name)
+        return deployed is None or deployed != shard_digest(self.settings, shard, self.root)
 
     def _shards(self, op: str, every: bool) -> list[Outcome]:
         config = self._cluster_config()
@@ -145,7 +147,6 @@ class Deployment:
 
         def run(job) -> Outcome:
             name, shard, tenants = job
-            # In the pool too: reading a shard's digest is a CLI run of its own.
             if op != "destroy" and not every and not self._changed(name, shard):
                 self.say(f"{name}: {tenants} tenants unchanged since its last up: skipped")
                 return Outcome(name, tenants, skipped=True)
@@ -179,9 +180,12 @@ class Deployment:
         planned = self.planned_moves()
         for m in planned:
             self.say(f"will move {m.tenant}: {m.source} -> {m.dest} (state only, on up)")
-        outcomes = [self._platform("preview")]
-        if self.layout.sharded:
-            outcomes += self._shards("preview", every)
+        # Side by side: a preview changes nothing, so no shard's waits for the platform's (an
+        # `up` does: the platform's admission parameters must know a tenant before its namespace).
+        with ThreadPoolExecutor(max_workers=1) as side:
+            platform = side.submit(self._platform, "preview")
+            shards = self._shards("preview", every) if self.layout.sharded else []
+            outcomes = [platform.result(), *shards]
         self.say(combined(outcomes, planned))
         return outcomes
 
@@ -195,9 +199,9 @@ class Deployment:
         wanted = set(self.layout.shard_stacks())
         for name in self.existing():
             if cluster_of(name)[1] is not None and name not in wanted:
-                stack = auto.select_stack(name, work_dir=str(self.root))
+                stack = auto.Stack.select(name, self.workspace)
                 stack.destroy()
-                stack.workspace.remove_stack(name)
+                self.workspace.remove_stack(name)
                 self.say(f"{name}: no tenants left: removed")
 
 

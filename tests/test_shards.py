@@ -12,7 +12,7 @@ import yaml
 
 from bench.tenants import tenants_document
 from components.tenant_removal import TYPE as REMOVAL_TYPE
-from deploy.plan import Layout, layout, moves, tenant_of, tenants_in_state
+from deploy.plan import Layout, digest_in_state, layout, moves, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
 from render.output import kubernetes_objects, plain
 from tenants.loader import parse_tenants
@@ -247,6 +247,20 @@ def test_tenants_in_state_and_tenant_of():
 
 
 # --- the digest that decides which shards to preview --------------------------------------------
+
+
+def test_digest_in_state_is_the_stack_output_of_the_last_up():
+    """`python -m deploy` reads a shard's digest from the state it exports anyway (one CLI run per
+    shard, not three): the root Stack resource's `shardDigest` output."""
+    stack = {"urn": "urn:pulumi:prod-shard-1::istio-multitenancy::pulumi:pulumi:Stack::istio-multitenancy-prod-shard-1",
+             "type": "pulumi:pulumi:Stack"}
+    tenant = {"urn": "urn:pulumi:prod-shard-1::istio-multitenancy::istio-multitenancy:index:TenantMesh::a",
+              "type": "istio-multitenancy:index:TenantMesh", "outputs": {"shardDigest": "not this one"}}
+    assert digest_in_state([tenant, {**stack, "outputs": {"shardDigest": "abc", "other": 1}}]) == "abc"
+    # A stack created but never up (no outputs yet), or a state from before digests: preview it.
+    assert digest_in_state([stack, tenant]) is None
+    assert digest_in_state([{**stack, "outputs": {"other": 1}}]) is None
+    assert digest_in_state([]) is None
 
 
 def _settings(doc: dict, tmp_path: Path, shards: int):
