@@ -249,8 +249,9 @@ def jaeger_release(obs: Observability) -> ChartRelease:
 
 
 def oauth2_proxy_release(obs: Observability) -> Optional[ChartRelease]:
-    """The login of the add-on routes: Envoy asks it about every request to an add-on host (Istio's
-    ext_authz); it answers 200 with a valid session cookie, else sends the browser to the issuer."""
+    """The login of the mesh-wide add-ons' routes: Envoy asks it about every request to their hosts
+    (Istio's ext_authz); it answers 200 to a valid session of a platform group's member, else sends
+    the browser to the issuer (or refuses: 403)."""
     if obs.oidc is None:
         return None
     values = {
@@ -266,9 +267,15 @@ def oauth2_proxy_release(obs: Observability) -> Optional[ChartRelease]:
             "oidc-groups-claim": obs.oidc.groups_claim, "email-domain": "*", "upstream": "static://200",
             "reverse-proxy": True, "set-xauthrequest": True, "skip-provider-button": True,
             "cookie-domain": f".{obs.domain}", "whitelist-domain": f".{obs.domain}", "cookie-secure": True,
+            # The groups claim is in the ID token only when asked for (Kiali asks the same).
+            "scope": "openid email profile groups",
         },
         "service": {"portNumber": OAUTH2_PROXY_SERVICE[1]},
     }
+    if obs.oidc.platform_groups:
+        # It guards only the mesh-wide add-ons (telemetry.login_policy): the platform's groups alone.
+        # One flag, comma-separated (a string list; group names hold no commas, tenants.model).
+        values["extraArgs"]["allowed-group"] = ",".join(obs.oidc.platform_groups)
     return ChartRelease(OAUTH2_PROXY, OAUTH2_PROXY, obs.namespace, values)
 
 

@@ -6,7 +6,7 @@ from builders.addon_services import INSTALLED_SERVICES
 from builders.control_plane import ADDON_SERVICES, addon_host, enabled_addons
 from builders.tenant import service_host
 from tenants.meshes import placement
-from tenants.model import Observability, Tenant, TenantsFile
+from tenants.model import MESH_WIDE_ADDONS, Observability, Tenant, TenantsFile
 
 
 def stack_outputs(config: TenantsFile) -> dict:
@@ -39,7 +39,7 @@ def observability_outputs(obs: Observability) -> dict:
     """`{addon: {url, login}}`: routed add-ons at https://<addon>.<domain> behind the OIDC login; installed
     ones without a route at localhost, once `portForward` (the kubectl command) runs."""
     routed = enabled_addons(obs)
-    outputs = {addon: {"url": f"https://{addon_host(addon, obs)}", "login": True} for addon in routed}
+    outputs = {addon: {"url": f"https://{addon_host(addon, obs)}", "login": True, "readers": _readers(addon, obs)} for addon in routed}
     if obs.install:
         for addon in ADDON_SERVICES:
             if addon not in routed:
@@ -49,6 +49,13 @@ def observability_outputs(obs: Observability) -> dict:
                     "portForward": f"kubectl -n {obs.namespace} port-forward svc/{service} {port}",
                 }
     return outputs
+
+
+def _readers(addon: str, obs: Observability) -> str:
+    """Who gets past a routed add-on's login, and what they see."""
+    if addon in MESH_WIDE_ADDONS:
+        return f"the platform's groups ({', '.join(obs.oidc.platform_groups)}): every tenant's data"
+    return "anyone the issuer logs in: the namespaces their own Kubernetes RBAC lets them read"
 
 
 def _mesh(config: TenantsFile, tenant: Tenant) -> dict:

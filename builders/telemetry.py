@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from tenants.model import Observability, Tenant
+from tenants.model import MESH_WIDE_ADDONS, Observability, Tenant
 from tenants.rules import CONTROL_PLANE_GATEWAY_SELECTOR
 
+from .control_plane import addon_host, enabled_addons
 from .addon_services import GRAFANA, JAEGER_OTLP_GRPC, JAEGER_QUERY, OAUTH2_PROXY_SERVICE, service_host
 from .istio import SECURITY
 from .meta import MANAGED_BY, k8s_object, namespace_peer, tenant_labels
@@ -65,9 +66,12 @@ def mesh_tracing(obs: Observability, root_namespace: str) -> list[dict]:
     return [k8s_object(TELEMETRY, "Telemetry", "mesh-default", root_namespace, labels=MANAGED_BY, spec=spec)]
 
 
-def login_policy(obs: Observability, control_plane_namespace: str, hosts: list[str]) -> list[dict]:
-    """Every request to an add-on host on the platform gateway goes through oauth2-proxy first
-    (none without published routes)."""
+def login_policy(obs: Observability, control_plane_namespace: str) -> list[dict]:
+    """Every request to a routed mesh-wide add-on (Grafana, Prometheus, the tracing UI) on the
+    platform gateway goes through oauth2-proxy first, which lets only `oidc.platformGroups` through.
+    Kiali is left to its own OpenID login: it shows each user what their own RBAC lets them read, so
+    tenants' admins use it, and oauth2-proxy's one list of allowed groups would refuse them."""
+    hosts = [addon_host(addon, obs) for addon in enabled_addons(obs) if addon in MESH_WIDE_ADDONS]
     if not hosts or obs.oidc is None:
         return []
     spec = {

@@ -8,7 +8,6 @@ from typing import Optional, Sequence
 import pulumi
 
 from builders.addons import addon_releases, addon_source
-from builders.control_plane import addon_host, enabled_addons
 from builders.helm_values import chart_arguments
 from builders.meta import MANAGED_BY, namespace
 from builders.telemetry import grafana_ingress, kiali_viewer_role, login_policy, mesh_tracing, mesh_viewer_role
@@ -50,7 +49,7 @@ class ObservabilityAddons(pulumi.ComponentResource):
         for addon, release in releases.items():
             # Kiali reads Istio's CRDs, Prometheus finds istiod: both after the control plane.
             add_chart(chart_arguments(addon_source(obs, addon), release), [*where, *platform.ready])
-        for obj in [*mesh_tracing(obs, cp_namespace), *login_policy(obs, cp_namespace, [addon_host(a, obs) for a in enabled_addons(obs)])]:
+        for obj in [*mesh_tracing(obs, cp_namespace), *login_policy(obs, cp_namespace)]:
             add(obj, [*where, *platform.ready])
         for mesh in meshes:
             # Scoped by the mesh: each root namespace holds a `Telemetry` of the same name.

@@ -699,12 +699,13 @@ RULES: tuple[Rule, ...] = (
         "The observability add-ons are published only when turned on and behind a login, then over HTTPS.",
         (TENANTS_FILE, MESH),
         "All add-ons off by default; a route needs `observability.oidc` (else `exposure: port-forward`, no route): the platform "
-        "gateway serves it on 443 with `observability.credentialName` and asks oauth2-proxy first (`AuthorizationPolicy` "
-        "`observability-login`, `action: CUSTOM`).",
-        "Anyone the OIDC provider logs in passes the gateway: Kiali then shows what their own RBAC lets them read, but routed "
-        "Prometheus, Jaeger and Grafana show every tenant's metrics and traces (Grafana's tenant folders are preset dashboards, "
-        "not a boundary: see below). Grafana trusts the login headers of whoever reaches "
-        "its pod (NetworkPolicy `grafana-ingress`: the platform gateway and Kiali only).",
+        "gateway serves it on 443 with `observability.credentialName`. For Grafana, Prometheus and the tracing UI (every "
+        "tenant's data) it asks oauth2-proxy first (`AuthorizationPolicy` `observability-login`, `action: CUSTOM`), which lets "
+        "only `oidc.platformGroups` through (required while any of them is routed); Kiali has its own OpenID login.",
+        "Anyone the OIDC provider logs in passes Kiali's login: Kiali then shows what their own RBAC lets them read. The "
+        "mesh-wide add-ons are as closed as `platformGroups` is (a tenant's group listed there reads every tenant's data). "
+        "Grafana trusts the login headers of whoever reaches its pod (NetworkPolicy `grafana-ingress`: the platform gateway "
+        "and Kiali only).",
     ),
     Rule(
         "tenant-program-namespaced-only",

@@ -512,6 +512,12 @@ class Addons(Model):
     tracing: Bool = Field(False, description="Serve the tracing UI on https://tracing.<domain>.")
 
 
+# The add-ons whose data is the whole mesh's (Prometheus's series, Grafana's queries of them,
+# Jaeger's traces): behind the login, only the platform's groups. Kiali is not among them: it acts
+# with each user's own Kubernetes identity, so a tenant admin sees only their own namespaces.
+MESH_WIDE_ADDONS = ("grafana", "prometheus", "tracing")
+
+
 def _https_url(value: Any) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", value):
         raise _fail("https_url", "{value!r} is not an https:// URL (an OIDC issuer is served over HTTPS only)", value=value)
@@ -527,6 +533,16 @@ def _percentage(value: Any) -> float:
 
 
 HttpsUrl = Annotated[str, BeforeValidator(_https_url), WithJsonSchema({"type": "string", "pattern": r"^https://[^\s/?#]+(/[^\s?#]*)?$"})]
+
+
+def _group_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[^,\s]+", value):
+        raise _fail("group_name", "{value!r} is not a group name oauth2-proxy can list: it reads its allowed groups "
+                    "comma-separated, so a name holds no comma and no space", value=value)
+    return value
+
+
+GroupName = Annotated[str, BeforeValidator(_group_name), WithJsonSchema({"type": "string", "pattern": r"^[^,\s]+$"})]
 Percentage = Annotated[float, BeforeValidator(_percentage), WithJsonSchema({"type": "number", "minimum": 0, "maximum": 100})]
 
 
@@ -549,6 +565,12 @@ class Oidc(Model):
     )
     groups_claim: Annotated[str, Field(min_length=1)] = Field(
         "groups", description="The ID token claim listing the user's groups (tenants' `admins.groups`)."
+    )
+    platform_groups: Annotated[list[GroupName], AfterValidator(_unique)] = Field(
+        default_factory=list,
+        description="Groups (in `groupsClaim`) whose members may open Grafana, Prometheus and the tracing UI, whose data "
+        "is mesh-wide: the login lets no one else through. Required while any of them is routed; tenants' admins see "
+        "their own namespaces in Kiali.",
     )
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 from . import mesh_rules
 from .meshes import platform_control_plane
 from .model import (
-    CREDENTIAL_MODES, TLS_PROTOCOLS, Addons, Exposure, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
+    CREDENTIAL_MODES, MESH_WIDE_ADDONS, TLS_PROTOCOLS, Addons, Exposure, Protocol, Route, RouteKind, Server, ServiceType, Tenant, TenantsFile, Tls,
     TlsMode, UriMatch, dns_part, is_service_name,
 )
 from .renames import previous_name_findings
@@ -390,6 +390,13 @@ def _observability(config: TenantsFile) -> Iterator[Finding]:
         yield ("observability", "addons"), (
             f"the add-on routes on ({', '.join(enabled)}) would be open to anyone who reaches the platform gateway: set "
             f"observability.oidc for a login in front of them, or exposure: port-forward to keep them off (kubectl port-forward only)"
+        )
+    mesh_wide = [addon for addon in enabled if addon in MESH_WIDE_ADDONS]
+    if mesh_wide and obs.routed and not obs.oidc.platform_groups:
+        yield ("observability", "oidc", "platformGroups"), (
+            f"required while {', '.join(mesh_wide)} {'is' if len(mesh_wide) == 1 else 'are'} routed: their metrics and traces "
+            f"are every tenant's, and without it anyone the issuer logs in (every tenant's admins too) would read them; "
+            f"name the platform team's groups (tenants' admins see their own namespaces in Kiali)"
         )
     control_plane = platform_control_plane(config).namespace
     if enabled and obs.routed and obs.install and obs.namespace != control_plane:

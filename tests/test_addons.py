@@ -21,11 +21,11 @@ from builders.telemetry import KIALI_VIEWER_ROLE, extension_providers, kiali_vie
 from render.charts import helm_binary, template
 from render.engine import ProgramFailed, run_program
 from tenants.loader import parse_tenants
-from tenants.model import InstallMethod
+from tenants.model import MESH_WIDE_ADDONS, InstallMethod
 from tenants.observability import ADDON_CHARTS, _satisfies, kubernetes_problems
 from tests.support import chart_values, charts, find, objects, of_kind, reference, run, schema_errors
 
-OIDC = "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}"
+OIDC = "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc, platformGroups: [platform-admins]}"
 ROUTED = f"""
 observability:
   install: true
@@ -65,6 +65,15 @@ BAD = {
     "sampling-below-0": ("observability: {samplingRate: -0.5}", "observability.samplingRate", "-0.5 is not a percentage"),
     "gateway-without-login": ("observability: {exposure: gateway}", "observability.exposure", "set observability.oidc"),
     "exposure-unknown": ("observability: {exposure: public}", "observability.exposure", "public"),
+    "mesh-wide-route-without-platform-groups": (
+        "observability: {credentialName: c, oidc: {issuer: 'https://login.example.com', clientId: a, clientSecret: s}, "
+        "addons: {kiali: true, prometheus: true}}",
+        "observability.oidc.platformGroups", "required while prometheus is routed",
+    ),
+    "platform-group-with-a-comma": (
+        "observability: {oidc: {issuer: 'https://login.example.com', clientId: a, clientSecret: s, platformGroups: ['ops,dev']}}",
+        "observability.oidc.platformGroups[0]", "'ops,dev'",
+    ),
     "routed-addons-elsewhere": (
         f"observability: {{install: true, namespace: monitoring, credentialName: c, {OIDC}, addons: {{kiali: true}}}}",
         "observability.namespace", "namespace 'monitoring' is not the control-plane namespace 'istio-system'",
@@ -79,6 +88,16 @@ def test_bad_observability_settings_name_file_field_and_value_and_register_nothi
         run(tenants_yaml=text + "\ntenants: []\n", tmp_path=tmp_path)
     assert re.search(rf"tenants\.yaml:1: {re.escape(field)}: .*{re.escape(message)}", str(failed.value)), str(failed.value)
     assert [r.type for r in failed.value.registrations] == ["pulumi:pulumi:Stack"]  # the stack alone: nothing of ours
+
+
+def test_kiali_alone_needs_no_platform_group_and_no_login_policy(tmp_path):
+    """Kiali shows each user their own namespaces: routed alone, it is behind its own OpenID login,
+    and oauth2-proxy guards nothing."""
+    text = ("observability: {install: true, credentialName: c, oidc: {issuer: 'https://login.example.com', clientId: a, "
+            "clientSecret: s}, addons: {kiali: true}}\ntenants: [{name: shop}]\n")
+    objs = objects(run(tenants_yaml=text, tmp_path=tmp_path))
+    assert of_kind(objs, "AuthorizationPolicy") and not [p for p in of_kind(objs, "AuthorizationPolicy") if p["spec"].get("action") == "CUSTOM"]
+    assert {vs["spec"]["hosts"][0] for vs in of_kind(objs, "VirtualService") if vs["metadata"]["namespace"] == "istio-system"} == {"kiali.example.com"}
 
 
 def test_port_forward_keeps_the_routes_off_without_a_login():
@@ -225,8 +244,9 @@ def test_grafana_is_never_anonymous_and_gives_each_tenant_its_folder():
 
 
 def test_grafana_is_one_organization_of_viewers_without_pretended_team_sync():
-    """What docs/isolation.md says of Grafana ("not a tenant boundary"): one organization, one
-    data source, every user a Viewer, and no group header that only Enterprise's team sync reads."""
+    """What docs/isolation.md says of Grafana ("the platform team's, not the tenants'"): one
+    organization, one data source, every user a Viewer, and no group header that only
+    Enterprise's team sync reads; so only the platform's groups get past its login (below)."""
     values = _releases(ROUTED)["grafana"].values
     ini = values["grafana.ini"]
     assert ini["users"] == {"allow_sign_up": False, "auto_assign_org_role": "Viewer"}
@@ -375,7 +395,9 @@ def test_every_install_path_wires_tracing_and_the_login_into_the_mesh(routed_run
     assert policy["spec"]["selector"] == {"matchLabels": {"istio": "ingressgateway"}}
     hosts = policy["spec"]["rules"][0]["to"][0]["operation"]["hosts"]
     routed = {vs["spec"]["hosts"][0] for vs in of_kind(objs, "VirtualService") if vs["metadata"]["namespace"] == root}
-    assert routed and {h for h in hosts if not h.endswith(":*")} == routed
+    # Every routed add-on whose data is mesh-wide is behind oauth2-proxy; Kiali, on its own login, is not.
+    assert {h for h in hosts if not h.endswith(":*")} == {h for h in routed if h.split(".")[0] in MESH_WIDE_ADDONS}
+    assert "kiali.obs.example.org" in routed and {"grafana.obs.example.org", "tracing.obs.example.org"} <= set(hosts)
     for vs in of_kind(objs, "VirtualService"):
         if vs["metadata"]["namespace"] == root:
             destination = vs["spec"]["http"][0]["route"][0]["destination"]["host"]
@@ -421,7 +443,11 @@ def test_without_a_login_nothing_is_routed_and_the_outputs_say_port_forward(tmp_
 def test_routed_outputs_say_a_login_protects_them(routed_run):
     name, program = routed_run
     outputs = program.outputs["observability"]
-    assert outputs["kiali"] == {"url": "https://kiali.obs.example.org", "login": True}
+    assert outputs["kiali"] == {
+        "url": "https://kiali.obs.example.org", "login": True,
+        "readers": "anyone the issuer logs in: the namespaces their own Kubernetes RBAC lets them read",
+    }
+    assert outputs["grafana"]["readers"] == "the platform's groups (platform-admins): every tenant's data"
     assert outputs["prometheus"]["url"] == "http://localhost:9090"  # installed, not routed
 
 
@@ -472,6 +498,13 @@ def test_rendered_kiali_is_read_only_and_grafana_never_anonymous(templated):
     assert kiali["deployment"]["view_only_mode"] is True and kiali["auth"]["strategy"] == "openid"
     (ini,) = [o["data"]["grafana.ini"] for o in templated["grafana"] if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "grafana"]
     assert re.search(r"\[auth\.anonymous\]\nenabled = false", ini), ini
+
+
+def test_rendered_oauth2_proxy_lets_only_the_platform_groups_through(templated):
+    (deployment,) = [o for o in templated["oauth2-proxy"] if o["kind"] == "Deployment"]
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--allowed-group=platform-admins" in args
+    assert "--scope=openid email profile groups" in args and "--oidc-groups-claim=groups" in args
 
 
 def test_the_kiali_role_writes_nothing():

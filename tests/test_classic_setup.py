@@ -135,7 +135,7 @@ def test_the_classic_setup_installs_its_addons_and_publishes_no_route_without_a_
     assert find(classic_objects, "Telemetry", "mesh-default", "istio-system")["spec"]["tracing"][0]["providers"] == [{"name": "jaeger"}]
 
 
-OIDC = "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}"
+OIDC = "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc, platformGroups: [platform-admins]}"
 ALL_ADDONS = (
     f"observability: {{domain: obs.example.org, credentialName: obs-tls, {OIDC}, "
     "addons: {kiali: true, grafana: true, prometheus: true, tracing: true}}\ntenants: []\n"
@@ -173,8 +173,10 @@ def test_addons_switch_on_one_by_one(tmp_path, stack):
     gateway = find(objs, "Gateway", "observability-gateway", "istio-system")
     assert gateway["spec"]["servers"][0]["hosts"] == ["./kiali.obs.example.org", "./prometheus.obs.example.org"]
     assert program.outputs["observability"] == {
-        "kiali": {"url": "https://kiali.obs.example.org", "login": True},
-        "prometheus": {"url": "https://prometheus.obs.example.org", "login": True},
+        "kiali": {"url": "https://kiali.obs.example.org", "login": True,
+                  "readers": "anyone the issuer logs in: the namespaces their own Kubernetes RBAC lets them read"},
+        "prometheus": {"url": "https://prometheus.obs.example.org", "login": True,
+                       "readers": "the platform's groups (platform-admins): every tenant's data"},
     }
 
 

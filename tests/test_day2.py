@@ -268,7 +268,7 @@ def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
     document = {
         "observability": {
             "domain": "ops.example.org", "credentialName": "ops-tls", "addons": {"kiali": True, "prometheus": True, "tracing": True},
-            "oidc": {"issuer": "https://login.example.org", "clientId": "ops", "clientSecret": "ops-oidc"},
+            "oidc": {"issuer": "https://login.example.org", "clientId": "ops", "clientSecret": "ops-oidc", "platformGroups": ["ops"]},
         },
         "tenants": [
             {"name": "plain"},
@@ -294,9 +294,13 @@ def test_outputs_describe_each_tenant_as_the_file_configures_it(tmp_path):
         "hosts": ["a.example.org", "b.example.org"],
     }
     assert outputs["observability"] == {
-        "kiali": {"url": "https://kiali.ops.example.org", "login": True},
-        "prometheus": {"url": "https://prometheus.ops.example.org", "login": True},
-        "tracing": {"url": "https://tracing.ops.example.org", "login": True},
+        # Who gets past each login: the mesh-wide add-ons let only the platform's groups through.
+        "kiali": {"url": "https://kiali.ops.example.org", "login": True,
+                  "readers": "anyone the issuer logs in: the namespaces their own Kubernetes RBAC lets them read"},
+        "prometheus": {"url": "https://prometheus.ops.example.org", "login": True,
+                       "readers": "the platform's groups (ops): every tenant's data"},
+        "tracing": {"url": "https://tracing.ops.example.org", "login": True,
+                    "readers": "the platform's groups (ops): every tenant's data"},
     }
 
 

@@ -171,7 +171,7 @@ VALID_FILES = {
         observability:
           domain: obs.example.com
           credentialName: obs-tls
-          oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}
+          oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc, platformGroups: [platform-admins]}
           addons: {kiali: false, grafana: true, prometheus: true, tracing: false}
         tenants:
           - name: istio-system-tenant

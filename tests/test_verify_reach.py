@@ -131,7 +131,7 @@ def test_the_installed_scraper_in_its_own_namespace_reads_every_meshs_tenants_me
 
 ADDONS = (
     "observability: {install: true, domain: obs.example.org, credentialName: obs-tls, "
-    "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc}, addons: {kiali: true, grafana: true}}\n"
+    "oidc: {issuer: 'https://login.example.com', clientId: addons, clientSecret: addons-oidc, platformGroups: [platform-admins]}, addons: {kiali: true, grafana: true}}\n"
 )
 
 

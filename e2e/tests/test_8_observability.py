@@ -26,6 +26,7 @@ KIALI_READS = (
     "authorizationpolicies.security.istio.io", "peerauthentications.security.istio.io", "sidecars.networking.istio.io",
 )
 SECRET = "addons-oidc"  # named by the file; not created (see below)
+PLATFORM_GROUP = "platform-admins"  # the only group oauth2-proxy lets through to Grafana, Prometheus, Jaeger
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def observed(e2e, stacks, new_workspace, reset_cluster):
     doc = yaml.safe_load(path.read_text())
     obs = doc["observability"]
     obs.pop("exposure", None)
-    obs["oidc"] = {"issuer": "https://login.example.com", "clientId": "istio-addons", "clientSecret": SECRET}
+    obs["oidc"] = {"issuer": "https://login.example.com", "clientId": "istio-addons", "clientSecret": SECRET, "platformGroups": [PLATFORM_GROUP]}
     for tenant in doc["tenants"]:
         tenant["admins"] = {"users": [ADMINS[tenant["name"]]]}
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -65,6 +66,12 @@ def test_the_addons_deploy_and_become_available(e2e, observed):
 def test_the_login_policy_and_the_extension_providers_are_accepted(e2e, observed):
     policy = e2e.kube.get("authorizationpolicies.security.istio.io", "observability-login", ADDONS_NAMESPACE)
     assert policy is not None and policy["spec"]["action"] == "CUSTOM" and policy["spec"]["provider"] == {"name": "oauth2-proxy"}
+    # The mesh-wide add-ons behind it, for the platform's group alone; Kiali on its own login.
+    guarded = {h.split(":")[0].split(".")[0] for rule in policy["spec"]["rules"] for to in rule["to"] for h in to["operation"]["hosts"]}
+    assert guarded == {"grafana", "prometheus", "tracing"}
+    proxy = e2e.kube.get("deployment", "oauth2-proxy", ADDONS_NAMESPACE)
+    args = proxy["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--allowed-group={PLATFORM_GROUP}" in args
     operator = e2e.kube.get("istiooperators.install.istio.io", "platform-istiocontrolplane", ADDONS_NAMESPACE)
     providers = {p["name"]: p for p in operator["spec"]["meshConfig"]["extensionProviders"]}
     assert providers["oauth2-proxy"]["envoyExtAuthzHttp"]["service"] == f"oauth2-proxy.{ADDONS_NAMESPACE}.svc.cluster.local"
