@@ -177,13 +177,15 @@ class Deployment:
         return outcomes
 
     def preview(self, every: bool = False) -> list[Outcome]:
-        planned = self.planned_moves()
-        for m in planned:
-            self.say(f"will move {m.tenant}: {m.source} -> {m.dest} (state only, on up)")
-        # Side by side: a preview changes nothing, so no shard's waits for the platform's (an
-        # `up` does: the platform's admission parameters must know a tenant before its namespace).
+        # Side by side: a preview changes nothing, so neither the reading of every shard's state nor
+        # any shard's preview waits for the platform's (an `up` does: the platform's admission
+        # parameters must know a tenant before its namespace, and a move may take tenants out of
+        # the cluster's own stack).
         with ThreadPoolExecutor(max_workers=1) as side:
             platform = side.submit(self._platform, "preview")
+            planned = self.planned_moves()
+            for m in planned:
+                self.say(f"will move {m.tenant}: {m.source} -> {m.dest} (state only, on up)")
             shards = self._shards("preview", every) if self.layout.sharded else []
             outcomes = [platform.result(), *shards]
         self.say(combined(outcomes, planned))
