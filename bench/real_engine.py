@@ -150,7 +150,7 @@ def shards_for(count: int, per_shard: int = TENANTS_PER_SHARD) -> int:
 def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, count: int, add: int,
             sharded: bool = False, checkpoints: bool = True, *, parallel: int = 32,
             per_shard: int = TENANTS_PER_SHARD, reset_after: bool = True, reuse_render: bool = False,
-            fresh: Optional[Callable[[], None]] = None, progress: Callable[[dict], None] = lambda result: None) -> dict:
+            settings: Optional[dict] = None, fresh: Optional[Callable[[], None]] = None, progress: Callable[[dict], None] = lambda result: None) -> dict:
     """One size, one layout: `progress(result)` after each step, so a long run keeps what it measured.
 
     `fresh`: a new empty cluster instead of deleting what a step created (a thousand tenants'
@@ -163,7 +163,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     # Istio's charts from the reference copy, as e2e/stacks.yaml gives the dev stack: no chart repository is reachable here.
     config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts"),
               # One stack, whatever the size (past 200 tenants the program would shard by itself).
-              "tenantShards": 1}
+              "tenantShards": 1, **(settings or {})}
     ws.write_stack_config(STACK, config)
     ws("stack", "init", STACK, "--non-interactive")
     # The same objects either way: the floor applies what one stack would.
@@ -293,6 +293,8 @@ def main(argv: list[str]) -> int:
                         help="a new cluster for the floor, measured after Pulumi's steps, instead of deleting what each created")
     parser.add_argument("--reuse-render", action="store_true", help="the objects of an earlier run's render of the same size")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for pulumi (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a stack setting of the benchmarked stack, such as kubeClientQps=50 (repeatable)")
     args = parser.parse_args(argv)
     bin_dir = localcluster.BIN
     missing = localcluster.missing_tools() + [t for t in ("pulumi", "pulumi-resource-kubernetes") if not os.access(bin_dir / t, os.X_OK)]
@@ -330,6 +332,7 @@ def main(argv: list[str]) -> int:
         "machine": _machine(),
         "cluster": "e2e/cluster: Kubernetes 1.36 control plane on loopback, kwok nodes and pods",
         "environment": dict(item.split("=", 1) for item in args.env),
+        "settings": dict(item.split("=", 1) for item in args.set),
     }
 
     def keep(partial: dict) -> None:
@@ -346,7 +349,7 @@ def main(argv: list[str]) -> int:
             reset_after = i < len(runs) - 1 or not started_here
             sizes.append(measure(kube, standin, env, bin_dir, count, args.add, stacks == "sharded", checkpoints == "on",
                                  parallel=args.parallel, per_shard=args.tenants_per_shard, reset_after=reset_after,
-                                 reuse_render=args.reuse_render, fresh=fresh if args.fresh_cluster and started_here else None,
+                                 reuse_render=args.reuse_render, settings=header["settings"], fresh=fresh if args.fresh_cluster and started_here else None,
                                  progress=keep))
     finally:
         standin.stop()
