@@ -1,5 +1,6 @@
-"""Peak memory of every process a command starts (the Pulumi CLI, its language host, the program,
-the provider plugin), sampled from /proc while it runs: each process's own high-water mark (VmHWM)."""
+"""Peak memory and CPU time of every process a command starts (the Pulumi CLI, its language host,
+the program, the provider plugin) and of the local cluster's, sampled from /proc while it runs:
+each process's own high-water mark (VmHWM), and its user and system time."""
 
 from __future__ import annotations
 
@@ -43,6 +44,18 @@ def _status(pid: int) -> Optional[tuple[str, int]]:
     return None
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_ticks(pid: int) -> Optional[int]:
+    """User plus system time of a live process, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
 def load_average() -> float:
     """The machine's one-minute load average (other engineers share it: a figure needs its load)."""
     return float(Path("/proc/loadavg").read_text().split()[0])
@@ -50,13 +63,17 @@ def load_average() -> float:
 
 class PeakMemory:
     """`with PeakMemory() as peak: ...`; then `peak.by_process`: MiB by command name (the largest
-    instance of each), sampled every `interval` seconds among this process's descendants; and
-    `peak.load`: the machine's one-minute load average (highest and mean of the samples)."""
+    instance of each), sampled every `interval` seconds among this process's descendants;
+    `peak.cpu_seconds`: the CPU time they used meanwhile, by command name (all instances; a
+    process that ends loses what it used after its last sample); and `peak.load`: the machine's
+    one-minute load average (highest and mean of the samples)."""
 
     def __init__(self, interval: float = 0.5):
         self.interval = interval
         self.by_process: dict[str, float] = {}
         self._loads: list[float] = []
+        self._baseline: dict[int, int] = {}
+        self._cpu: dict[int, tuple[str, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -66,17 +83,29 @@ class PeakMemory:
             self._loads.append(load_average())
             for pid in _descendants(me):
                 status = _status(pid)
+                ticks = _cpu_ticks(pid)
                 if status:
                     name, kib = status
                     self.by_process[name] = max(self.by_process.get(name, 0.0), round(kib / 1024, 1))
+                    if ticks is not None:
+                        self._cpu[pid] = (name, ticks)
 
     def __enter__(self) -> "PeakMemory":
+        # What the processes already running (the cluster's) had used before: not this step's.
+        self._baseline = {pid: ticks for pid in _descendants(os.getpid()) if (ticks := _cpu_ticks(pid)) is not None}
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+
+    @property
+    def cpu_seconds(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for pid, (name, ticks) in self._cpu.items():
+            used[name] = used.get(name, 0.0) + (ticks - self._baseline.get(pid, 0)) / _TICKS
+        return {name: round(seconds, 1) for name, seconds in sorted(used.items(), key=lambda item: -item[1])}
 
     @property
     def load(self) -> dict:

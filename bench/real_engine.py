@@ -126,14 +126,17 @@ def floor(kube: Kube, objects: list[dict]) -> float:
     return _seconds(started)
 
 
-def _timed(step, *, memory: dict, load: dict, name: str) -> float:
+def _timed(step, *, memory: dict, load: dict, name: str, cpu: Optional[dict] = None) -> float:
     """Run `step`, return its wall time; the peak memory of every process it started goes in
-    `memory[name]`, the machine's load average while it ran in `load[name]`."""
+    `memory[name]`, their CPU time (the cluster's included) in `cpu[name]`, the machine's load
+    average while it ran in `load[name]`."""
     started = time.perf_counter()
     with PeakMemory() as peak:
         step()
     memory[name] = peak.by_process
     load[name] = peak.load
+    if cpu is not None:
+        cpu[name] = peak.cpu_seconds
     return _seconds(started)
 
 
@@ -179,6 +182,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
 
     memory: dict = {}
     load: dict = {}
+    cpu: dict = {}
     result: dict = {
         "tenants": count,
         "stacks": "sharded" if sharded else "single",
@@ -186,12 +190,14 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         "checkpoints": checkpoints,
         "parallel": parallel,
         "peakMemoryMiB": memory,
+        "cpuSeconds": cpu,
         "loadAverage": load,
     }
     def measure_floor() -> float:
         with PeakMemory() as peak:
             seconds = floor(kube, objects)
         load["floor"] = peak.load
+        cpu["floor"] = peak.cpu_seconds
         return seconds
 
     floor_seconds = None if fresh else measure_floor()
@@ -202,7 +208,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     engine = ("--parallel", str(parallel))
     up = (lambda: _deploy(ws, "up", *engine)) if sharded else (lambda: ws.up(STACK, *engine, timeout=4 * 3600))
     preview = (lambda: _deploy(ws, "preview", *engine)) if sharded else (lambda: ws.preview(STACK, "--expect-no-changes", *engine, timeout=3600))
-    up_seconds = _timed(up, memory=memory, load=load, name="up")
+    up_seconds = _timed(up, memory=memory, load=load, cpu=cpu, name="up")
     stacks = [STACK] + [shard_stack(STACK, k) for k in range(1, shards + 1)] if sharded else [STACK]
     state = [r for stack in stacks for r in ws.export(stack)]
     resources = [r for r in state if r["type"] not in ("pulumi:pulumi:Stack", "pulumi:providers:kubernetes")]
@@ -215,16 +221,16 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         "up": {"seconds": up_seconds, "floorSeconds": floor_seconds, "ratioToFloor": round(up_seconds / floor_seconds, 2) if floor_seconds else None},
     })
     progress(result)
-    result["noChangePreviewSeconds"] = _timed(preview, memory=memory, load=load, name="noChangePreview")
+    result["noChangePreviewSeconds"] = _timed(preview, memory=memory, load=load, cpu=cpu, name="noChangePreview")
     progress(result)
 
     write_tenants_file(tenants, count + add)
     added_preview = (lambda: _deploy(ws, "preview", *engine)) if sharded else (lambda: ws.preview(STACK, *engine, timeout=3600))
     added: dict = {"tenants": add}
     result["added"] = added
-    added["previewSeconds"] = _timed(added_preview, memory=memory, load=load, name="addedPreview")
+    added["previewSeconds"] = _timed(added_preview, memory=memory, load=load, cpu=cpu, name="addedPreview")
     progress(result)
-    added["upSeconds"] = _timed(up, memory=memory, load=load, name="addedUp")
+    added["upSeconds"] = _timed(up, memory=memory, load=load, cpu=cpu, name="addedUp")
     progress(result)
     if fresh:
         fresh()
