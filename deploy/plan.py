@@ -66,6 +66,20 @@ def digest_in_state(resources: Iterable[Mapping]) -> Optional[str]:
     return None
 
 
+def places_known(target: Layout, config: TenantsFile, recorded: Optional[str]) -> bool:
+    """Whether every tenant is, for certain, in the stack its name hashes to, so that no state need
+    be read to plan moves (reading every shard's state is most of `python -m deploy`'s own time at
+    a thousand tenants). `recorded`: the shard count at which a run last found or put every tenant
+    in place (the cluster stack's tag, `None` when none did, or a move was left half-done); it must
+    be this layout's, and no renamed tenant's former name may hash to another stack than its name
+    (its state is still under that name). A tenant no longer in the file is where its name hashes."""
+    if recorded != str(len(target.shards)):
+        return False
+    return not any(
+        target.stack_of(former) != target.stack_of(tenant.name) for tenant in config.tenants for former in tenant.previous_names
+    )
+
+
 def moves(target: Layout, config: TenantsFile, held: Mapping[str, Iterable[str]]) -> list[Move]:
     """The tenants to move before anything runs: `held` is each existing stack's tenants by their
     name in its state. A tenant of the file is found under its name or a former one; a tenant no

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -17,9 +18,13 @@ from pulumi import automation as auto
 from tenants.shards import cluster_of, shard_digest
 from tenants.stack import NAMESPACE, Settings
 
-from .plan import Layout, Move, digest_in_state, moves, tenant_of, tenants_in_state
+from .plan import DIGEST_OUTPUT, Layout, Move, digest_in_state, moves, places_known, tenant_of, tenants_in_state
 
 SHARD_KEY = f"{NAMESPACE}:shard"
+# On the cluster's stack: the shard count at which the last `up` found or put every tenant in the
+# stack its name hashes to. Lifted before a move, set again once the moves are done: a run that
+# finds another count, or none, reads every stack's state to find the tenants.
+LAYOUT_TAG = f"{NAMESPACE}:shards"
 # What a preview lists: every step but those that change nothing.
 _QUIET = {"same", "read", "refresh"}
 
@@ -57,6 +62,7 @@ class Deployment:
         self.project = self.workspace.project_settings().name
         # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
         self._digests: dict[str, Optional[str]] = {}
+        self.recorded: Optional[str] = None  # the cluster stack's LAYOUT_TAG (planned_moves())
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -81,8 +87,8 @@ class Deployment:
         """The cluster's stacks that exist: its own, and its shards (also any beyond the shard count)."""
         return sorted(s.name for s in self.workspace.list_stacks() if cluster_of(s.name)[0] == self.layout.cluster)
 
-    def held(self) -> dict[str, list[str]]:
-        """Each existing stack's tenants, by their name in its state, and (kept for `_changed`) its
+    def held(self, names: list[str]) -> dict[str, list[str]]:
+        """Each of these stacks' tenants, by their name in its state, and (kept for `_changed`) its
         digest: one export per stack, `pool` at a time (each is a CLI run that reads a whole state)."""
 
         def read(name: str) -> list[str]:
@@ -90,12 +96,34 @@ class Deployment:
             self._digests[name] = digest_in_state(resources)
             return tenants_in_state(resources)
 
-        names = self.existing()
         with ThreadPoolExecutor(max_workers=self.pool) as pool:
             return dict(zip(names, pool.map(read, names)))
 
+    def _read_digests(self, names: list[str]) -> None:
+        """Each shard's digest from its outputs alone: a CLI run that serializes no state."""
+
+        def read(name: str) -> None:
+            result = self.workspace.pulumi_command.run(["stack", "output", "--json", "--stack", name], str(self.root), {})
+            digest = json.loads(result.stdout or "{}").get(DIGEST_OUTPUT)
+            self._digests[name] = digest if isinstance(digest, str) else None
+
+        shards = [name for name in names if cluster_of(name)[1] is not None]
+        with ThreadPoolExecutor(max_workers=self.pool) as pool:
+            list(pool.map(read, shards))
+
+    def _recorded_layout(self, names: list[str]) -> Optional[str]:
+        return self.workspace.list_tags(self.layout.cluster).get(LAYOUT_TAG) if self.layout.cluster in names else None
+
     def planned_moves(self) -> list[Move]:
-        return moves(self.layout, self.settings.tenants, self.held())
+        """The moves to make first; none, without reading a single state, when every tenant's place
+        is known (`places_known`)."""
+        names = self.existing()
+        self.recorded = self._recorded_layout(names)
+        if places_known(self.layout, self.settings.tenants, self.recorded):
+            self._read_digests(names)
+            return []
+        self.say(f"reading the states of {len(names)} stacks to find each tenant")
+        return moves(self.layout, self.settings.tenants, self.held(names))
 
     def move(self, planned: list[Move]) -> None:
         """Each tenant's state to its new stack: `pulumi state move` takes the component with its
@@ -104,6 +132,11 @@ class Deployment:
         for m in planned:
             by_pair.setdefault((m.source, m.dest), []).append(m)
         config = self._cluster_config()
+        # No count recorded until every move is done (up() records it): a run stopped half-way
+        # leaves tenants where their names do not hash, and the next run must read every state.
+        if self.recorded is not None:
+            self.workspace.remove_tag(self.layout.cluster, LAYOUT_TAG)
+            self.recorded = None
         for (source, dest), group in sorted(by_pair.items()):
             shard = cluster_of(dest)[1]
             (self._shard(dest, shard, config) if shard else self._stack(dest))
@@ -171,6 +204,12 @@ class Deployment:
         if planned:
             self.move(planned)
         outcomes = [self._platform("up")]
+        # Every tenant is now where its name hashes (moved, or found so): recorded once the
+        # cluster's stack exists (the platform's first `up` creates it).
+        count = str(len(self.layout.shards))
+        if self.recorded != count:
+            self.workspace.set_tag(self.layout.cluster, LAYOUT_TAG, count)
+            self.recorded = count
         if self.layout.sharded:
             outcomes += self._shards("up", every)
         self._retire()

@@ -12,7 +12,7 @@ import yaml
 
 from bench.tenants import tenants_document
 from components.tenant_removal import TYPE as REMOVAL_TYPE
-from deploy.plan import Layout, digest_in_state, layout, moves, tenant_of, tenants_in_state
+from deploy.plan import Layout, digest_in_state, layout, moves, places_known, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
 from render.output import kubernetes_objects, plain
 from tenants.loader import parse_tenants
@@ -209,6 +209,31 @@ def test_a_shard_more_moves_each_tenant_the_new_shard_wins_and_no_other():
     planned = moves(after, config, held)
     assert planned and {m.dest for m in planned} == {"prod-shard-4"}
     assert {m.tenant for m in planned} == set(after.shards[4])
+
+
+def test_no_state_is_read_only_when_every_tenants_place_is_certain():
+    """`python -m deploy` skips reading every shard's state (its own main cost at a thousand
+    tenants) only when no move can be due: the shard count recorded by the last `up` that found or
+    put every tenant in place is this one, and no renamed tenant's former name hashes elsewhere."""
+    names = [f"team-{i:03d}" for i in range(30)]
+    config = _file(names)
+    three = layout("prod", config, 3)
+    assert places_known(three, config, "3")
+    assert not places_known(three, config, None)  # never recorded, or a run stopped between moves
+    assert not places_known(three, config, "2")  # a shard more than before
+    assert not places_known(layout("prod", config, 2), config, "3")  # a shard fewer
+    one = layout("prod", config, 1)
+    assert places_known(one, config, "1")
+    assert not places_known(one, config, "3")  # back from shards to one stack
+    # Renamed: certain only if the former name hashes to the same shard as the new one.
+    elsewhere = next(n for n in names if shard_of(n, 3) != shard_of("renamed", 3))
+    same = next(n for n in names if shard_of(n, 3) == shard_of("renamed", 3))
+    for former, certain in ((elsewhere, False), (same, True)):
+        renamed = _file(names, renamed=former)
+        assert places_known(layout("prod", renamed, 3), renamed, "3") is certain
+        # And what certainty skips is what a full read would find: no move.
+        held = {shard_stack("prod", k): list(t) for k, t in three.shards.items()}
+        assert bool(moves(layout("prod", renamed, 3), renamed, held)) is not certain
 
 
 def test_from_one_stack_to_shards_every_tenant_leaves_the_cluster_stack_and_back():

@@ -5,6 +5,7 @@ with their objects untouched; destroy. Each step is checked in the cluster and i
 from __future__ import annotations
 
 import copy
+import json
 import sys
 
 import pytest
@@ -16,6 +17,7 @@ from harness.render import render
 from harness.state import assert_state_matches_cluster, tenant_of
 
 from conftest import BUILD
+from deploy.stacks import LAYOUT_TAG
 
 SHARD_OF = "{stack}-shard-{k}"
 TENANTS = ["workspace-1", "workspace-2", "workspace-3", "workspace-4"]
@@ -99,6 +101,8 @@ def test_no_change_previews_no_shard(sharded):
     result = deploy(sharded, "preview")
     assert result.stdout.count("unchanged since its last up: skipped") == 2, result.stdout
     assert "total: no change" in result.stdout, result.stdout
+    # No move can be due (the count the last up recorded, nothing renamed): no state is read, only the digests.
+    assert "reading the states of" not in result.stdout, result.stdout
 
 
 def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
@@ -142,11 +146,14 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     assert moving, "no tenant hashes to a third shard: choose other names"
 
     preview = deploy(sharded, "preview")
+    assert "reading the states of 3 stacks" in preview.stdout, preview.stdout
     for tenant in moving:
         assert f"will move {tenant}: " in preview.stdout, preview.stdout
 
     result = deploy(sharded, "up")
     assert "moved " in result.stdout
+    # The count every tenant is placed for, recorded again once the moves are done.
+    assert json.loads(ws("stack", "tag", "ls", "--json", "--stack", stack).stdout)[LAYOUT_TAG] == "3"
     after = _check(e2e, sharded, 3, "moved")
     # Nothing replaced, nothing recreated: the same objects, with the same uids, now in another stack.
     assert after == sharded["uids"]
@@ -154,6 +161,20 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     for shard in _stacks(sharded, 3)[1:]:
         ws.preview(shard, "--expect-no-changes")
     sharded["uids"] = after
+
+
+def test_a_run_stopped_between_moves_reads_every_state_once_more(sharded):
+    """As a `python -m deploy up` killed between moves leaves it (the count lifted, not yet set
+    again): the next run does not trust the layout, reads every state, finds nothing to move and
+    records the count; the run after it reads none."""
+    ws, stack = sharded["ws"], sharded["stack"]
+    ws("stack", "tag", "rm", LAYOUT_TAG, "--stack", stack)
+    preview = deploy(sharded, "preview")
+    assert "reading the states of 4 stacks" in preview.stdout and "will move" not in preview.stdout, preview.stdout
+    result = deploy(sharded, "up")
+    assert "moved " not in result.stdout
+    assert json.loads(ws("stack", "tag", "ls", "--json", "--stack", stack).stdout)[LAYOUT_TAG] == "3"
+    assert "reading the states of" not in deploy(sharded, "preview").stdout
 
 
 def test_destroy_removes_the_shards_and_stops_at_the_protected_platform(e2e, sharded):
