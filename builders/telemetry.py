@@ -45,7 +45,7 @@ def extension_providers(obs: Observability) -> list[dict]:
                     "service": service_host(OAUTH2_PROXY_SERVICE, obs.namespace),
                     "port": OAUTH2_PROXY_SERVICE[1],
                     "includeRequestHeadersInCheck": ["authorization", "cookie"],
-                    # Who logged in, for Grafana and Kiali behind the gateway.
+                    # Who logged in, for Grafana behind the gateway.
                     "headersToUpstreamOnAllow": [
                         "authorization", "path", "x-auth-request-user", "x-auth-request-email", "x-auth-request-groups",
                         "x-auth-request-access-token",
