@@ -99,6 +99,17 @@ def summary_line(result) -> str:
     return f"reachability: {len(result.computed)} open paths; {result.pairs} endpoint pairs compared with the tenants file, {verdict}"
 
 
+# The largest stack whose reachability `render validate` and `render diff` compute. The analyzer
+# compares every pair of workloads: 6.9 s at 50 generated tenants, 24 s at 100 (a `render diff`,
+# 2 cores); at 1,000 it had used 6 GB and 2 minutes when it was stopped.
+MAX_TENANTS = 100
+
+
+def _too_many(tenants: int) -> str:
+    return (f"reachability: not computed for {tenants} tenants: the analyzer compares every pair of workloads, which "
+            f"past {MAX_TENANTS} tenants takes minutes and gigabytes (`python -m render reach` still computes it)")
+
+
 def validate_reach(settings: Settings, stack: str) -> Optional[list[str]]:
     """`render validate STACK`'s reachability lines (None without the analyzer): the stack is
     rendered without its charts (whose objects the check does not read) into a temporary directory."""
@@ -106,6 +117,8 @@ def validate_reach(settings: Settings, stack: str) -> Optional[list[str]]:
 
     if not analyzer_available():
         return None
+    if len(settings.tenants.tenants) > MAX_TENANTS:
+        return [_too_many(len(settings.tenants.tenants))]
     import tempfile
 
     from verify.reach import check, read_manifests
@@ -122,10 +135,6 @@ def validate_reach(settings: Settings, stack: str) -> Optional[list[str]]:
     return [summary_line(result), *(f"  {d}" for d in result.differences)] if not result.ok else [summary_line(result)]
 
 
-# The largest stack whose reachability `render diff` compares. Its cost grows with the square of the
-# tenants: 6.9 s at 50, 24 s at 100 (render diff of generated tenants, 2 cores); at 1,000 it had
-# used 6 GB and 2 minutes before it was stopped.
-DIFF_MAX_TENANTS = 100
 
 
 def diff_section(old: Path, new: Path) -> list[str]:
@@ -141,10 +150,8 @@ def diff_section(old: Path, new: Path) -> list[str]:
     if not analyzer_available():
         return [f"reachability: not computed ({NOT_INSTALLED})", ""]
     largest = max(len(config.tenants) for config, _ in sides)
-    if largest > DIFF_MAX_TENANTS:
-        return [f"reachability: not computed for {largest} tenants: the analyzer compares every pair of workloads, "
-                f"which past {DIFF_MAX_TENANTS} tenants takes minutes and gigabytes (`python -m render reach` still "
-                f"draws a stack's paths)", ""]
+    if largest > MAX_TENANTS:
+        return [_too_many(largest), ""]
     from verify.analyzer import compute
     from verify.endpoints import control_plane_namespaces, stack_endpoints
     from verify.present import changes

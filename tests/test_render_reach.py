@@ -109,16 +109,18 @@ def test_diff_says_so_when_the_base_render_records_no_tenants(tmp_path, capsys):
 
 
 def test_diff_leaves_reachability_out_past_its_tenant_limit(tmp_path, capsys, monkeypatch):
-    """The analyzer compares every pair: past `DIFF_MAX_TENANTS` (1,000 tenants took gigabytes and
-    minutes) the diff says so in one line and compares the objects alone."""
+    """The analyzer compares every pair: past `MAX_TENANTS` (1,000 tenants took gigabytes and
+    minutes) the diff and validate say so in one line; the diff compares the objects alone."""
     from render import reach
 
     for side in ("base", "head"):
         tenants = tmp_path / f"{side}.yaml"
         tenants.write_text(SHARED.replace("{imports}\n", "" if side == "base" else "    imports:\n      - {tenant: shop-a, service: api}\n"), encoding="utf-8")
         assert commands.render("dev", str(tenants), tmp_path / side, expand_charts=False) == 0
-    monkeypatch.setattr(reach, "DIFF_MAX_TENANTS", 1)
+    monkeypatch.setattr(reach, "MAX_TENANTS", 1)
     monkeypatch.setattr("verify.analyzer.compute", lambda *a, **k: pytest.fail("the analyzer ran past the limit"))
     capsys.readouterr()
     assert commands.diff(tmp_path / "base", tmp_path / "head") == 1
     assert capsys.readouterr().out.splitlines()[0].startswith("reachability: not computed for 2 tenants: ")
+    assert commands.validate("dev", str(tmp_path / "head.yaml")) == 0
+    assert capsys.readouterr().out.splitlines() == ["ok: 2 tenants", reach._too_many(2)]
