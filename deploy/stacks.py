@@ -170,7 +170,7 @@ class Deployment:
 
     def _changed(self, name: str, shard: int) -> bool:
         """Whether a shard's tenants (or what builds them) changed since its last `up` (a shard
-        whose state `held()` did not find has never run)."""
+        without a digest, read by `held()` or `_read_digests()`, has never run one)."""
         deployed = self._digests.get(name)
         return deployed is None or deployed != shard_digest(self.settings, shard, self.root)
 
