@@ -161,16 +161,12 @@ def _render_one_stack(tenants: Path, out: Path) -> None:
     template` (a process per chart, a thousand of them): the diff compares chart values."""
     from render import reach
     from render.charts import NOT_ASKED, Expansion, charts_of
+    from render.commands import write_render
     from render.engine import PROJECT_ROOT as ROOT, read_stack_config, run_program_file
-    from render.output import manifests_yaml, resources_json
 
     config = {**read_stack_config(RENDER_STACK), "istio-multitenancy:tenantsFile": str(tenants), "istio-multitenancy:tenantShards": "1"}
     run = run_program_file(ROOT / "__main__.py", RENDER_STACK, config)
-    expansions = [Expansion(chart, status=NOT_ASKED) for chart in charts_of(run)]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifests.yaml").write_text(manifests_yaml(run, expansions), encoding="utf-8")
-    (out / "resources.json").write_text(resources_json(run, expansions), encoding="utf-8")
-    reach.record(out, reach.settings_of(RENDER_STACK, str(tenants)))
+    write_render(out, run, [Expansion(chart, status=NOT_ASKED) for chart in charts_of(run)], reach.settings_of(RENDER_STACK, str(tenants)))
 
 
 def diff_seconds(count: int, runs: int) -> float:

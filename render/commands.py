@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from tenants.stack import load_settings, project_values
+from tenants.stack import Settings, load_settings, project_values
 
 from . import reach
 from .base import BaseRenderError, empty_render, render_base
 from .charts import NOT_ASKED, Expansion, charts_of, expand, helm_binary, helm_version
 from .diff import DiffInputError, run as run_diff
-from .engine import PROJECT_ROOT, read_stack_config, run_program, tenants_argument
+from .engine import PROJECT_ROOT, ProgramRun, read_stack_config, run_program, tenants_argument
 from .output import charts_summary, manifests_yaml, resources_json, summary
 
 
@@ -24,15 +24,20 @@ def render(stack: str, tenants: Optional[str], out: Optional[Path], expand_chart
     helm = helm_binary() if charts_of(run) and expand_charts else None
     expansions = expand(run, helm) if expand_charts else [Expansion(chart, status=NOT_ASKED) for chart in charts_of(run)]
     out = out or PROJECT_ROOT / "build" / stack
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "manifests.yaml").write_text(manifests_yaml(run, expansions), encoding="utf-8")
-    (out / "resources.json").write_text(resources_json(run, expansions), encoding="utf-8")
-    reach.record(out, reach.settings_of(stack, tenants))
+    write_render(out, run, expansions, reach.settings_of(stack, tenants))
     print(summary(run))
     for line in charts_summary(expansions, helm_version(helm) if helm else ""):
         print(line)
     print(f"wrote {out / 'manifests.yaml'} and {out / 'resources.json'}")
     return 0
+
+
+def write_render(out: Path, run: ProgramRun, expansions: list[Expansion], settings: Settings) -> None:
+    """A render's files: what `render diff` and `render reach` read."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "manifests.yaml").write_text(manifests_yaml(run, expansions), encoding="utf-8")
+    (out / "resources.json").write_text(resources_json(run, expansions), encoding="utf-8")
+    reach.record(out, settings)
 
 
 def validate(stack: Optional[str], tenants: Optional[str]) -> int:

@@ -135,8 +135,6 @@ def validate_reach(settings: Settings, stack: str) -> Optional[list[str]]:
     return [summary_line(result), *(f"  {d}" for d in result.differences)] if not result.ok else [summary_line(result)]
 
 
-
-
 def diff_section(old: Path, new: Path) -> list[str]:
     """The reachability section of `render diff`: paths that open (+) or close (-); [] when both
     sides reach alike, a one-line reason when it cannot be computed."""
