@@ -7,11 +7,17 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional
 
 from tenants.model import TenantsFile
-from tenants.shards import assign, shard_of, shard_stack
+from tenants.shards import assign, cluster_of, shard_of, shard_stack
+from tenants.stack import NAMESPACE
 
 TENANT_TYPE = "istio-multitenancy:index:TenantMesh"
 STACK_TYPE = "pulumi:pulumi:Stack"
 DIGEST_OUTPUT = "shardDigest"
+# On the cluster's stack, one per shard: the `shardDigest` that shard's last `up` by this command
+# exported. Read with LAYOUT_TAG in one CLI run, where reading each shard's output is a run per
+# shard (hundreds of them at a thousand tenants). Lifted before the shard's `up` or a move into or
+# out of it, set again from the `up`'s outputs: a shard without one has its output read instead.
+DIGEST_TAG = f"{NAMESPACE}:digest-{{shard}}"
 
 
 @dataclass(frozen=True)
@@ -105,3 +111,20 @@ def tenant_of(urn: str) -> Optional[str]:
     if not any(t == TENANT_TYPE for t in chain):
         return None
     return name if chain[-1] == TENANT_TYPE else name.split("/", 1)[0]
+
+
+def digest_tags(tags: dict[str, str]) -> dict[str, int]:
+    """The shard digest tags among a cluster stack's tags, with their shard numbers."""
+    prefix = DIGEST_TAG.format(shard="")
+    return {t: int(t[len(prefix):]) for t in tags if t.startswith(prefix) and t[len(prefix):].isdigit()}
+
+
+def digests_in_tags(tags: dict[str, str], names: list[str]) -> dict[str, str]:
+    """Each of these shard stacks' digest as the cluster stack's tags record it (those with one)."""
+    by_shard = {shard: tags[t] for t, shard in digest_tags(tags).items()}
+    found = {}
+    for name in names:
+        shard = cluster_of(name)[1]
+        if shard is not None and shard in by_shard:
+            found[name] = by_shard[shard]
+    return found

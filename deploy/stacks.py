@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from tenants.shards import cluster_of, shard_digest
 from tenants.stack import NAMESPACE, Settings
 
-from .plan import DIGEST_OUTPUT, Layout, Move, digest_in_state, moves, places_known, tenant_of, tenants_in_state
+from .plan import DIGEST_OUTPUT, DIGEST_TAG, Layout, Move, digest_in_state, digest_tags, digests_in_tags, moves, places_known, tenant_of, tenants_in_state
 
 SHARD_KEY = f"{NAMESPACE}:shard"
 # On the cluster's stack: the shard count at which the last `up` found or put every tenant in the
@@ -38,6 +38,7 @@ class Outcome:
     steps: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     skipped: bool = False
+    digest: Optional[str] = None  # a shard's `shardDigest` output, after its `up`
 
     def counts(self) -> str:
         counted = Counter(op for op, _ in self.steps)
@@ -63,6 +64,9 @@ class Deployment:
         # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
         self._digests: dict[str, Optional[str]] = {}
         self.recorded: Optional[str] = None  # the cluster stack's LAYOUT_TAG (planned_moves())
+        self._tags: dict[str, str] = {}  # the cluster stack's tags, as planned_moves() read them
+        # The local backend rewrites a stack's whole tags file for each change: one change at a time.
+        self._tagging = threading.Lock()
 
     def say(self, line: str) -> None:
         with self._lock:
@@ -111,16 +115,15 @@ class Deployment:
         with ThreadPoolExecutor(max_workers=self.pool) as pool:
             list(pool.map(read, shards))
 
-    def _recorded_layout(self, names: list[str]) -> Optional[str]:
-        return self.workspace.list_tags(self.layout.cluster).get(LAYOUT_TAG) if self.layout.cluster in names else None
-
     def planned_moves(self) -> list[Move]:
         """The moves to make first; none, without reading a single state, when every tenant's place
         is known (`places_known`)."""
         names = self.existing()
-        self.recorded = self._recorded_layout(names)
+        self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
+        self.recorded = self._tags.get(LAYOUT_TAG)
         if places_known(self.layout, self.settings.tenants, self.recorded):
-            self._read_digests(names)
+            self._digests.update(digests_in_tags(self._tags, names))
+            self._read_digests([name for name in names if name not in self._digests])
             return []
         self.say(f"reading the states of {len(names)} stacks to find each tenant")
         return moves(self.layout, self.settings.tenants, self.held(names))
@@ -135,9 +138,14 @@ class Deployment:
         # No count recorded until every move is done (up() records it): a run stopped half-way
         # leaves tenants where their names do not hash, and the next run must read every state.
         if self.recorded is not None:
-            self.workspace.remove_tag(self.layout.cluster, LAYOUT_TAG)
+            self._untag(LAYOUT_TAG)
             self.recorded = None
         for (source, dest), group in sorted(by_pair.items()):
+            # Both now hold other tenants than their last `up` did, whatever their digests say.
+            for name in (source, dest):
+                self._digests[name] = None
+                if cluster_of(name)[1] is not None:
+                    self._untag(DIGEST_TAG.format(shard=cluster_of(name)[1]))
             shard = cluster_of(dest)[1]
             (self._shard(dest, shard, config) if shard else self._stack(dest))
             urns = [m.urn(self.project) for m in group]
@@ -160,7 +168,8 @@ class Deployment:
 
         started = time.perf_counter()
         if op == "up":
-            stack.up(parallel=self.parallel, on_event=on_event)
+            digest = stack.up(parallel=self.parallel, on_event=on_event).outputs.get(DIGEST_OUTPUT)
+            outcome.digest = digest.value if digest is not None and isinstance(digest.value, str) else None
         elif op == "preview":
             stack.preview(parallel=self.parallel, on_event=on_event)
         else:
@@ -180,16 +189,37 @@ class Deployment:
 
         def run(job) -> Outcome:
             name, shard, tenants = job
+            tag = DIGEST_TAG.format(shard=shard)
             if op != "destroy" and not every and not self._changed(name, shard):
                 self.say(f"{name}: {tenants} tenants unchanged since its last up: skipped")
+                if op == "up" and self._tags.get(tag) != self._digests[name]:
+                    self._tag(tag, self._digests[name])  # read from its output: recorded for the next run
                 return Outcome(name, tenants, skipped=True)
+            if op != "preview":
+                self._untag(tag)
             self.say(f"{name}: {tenants} tenants: {op} ...")
             outcome = self._run(self._shard(name, shard, config), op, tenants)
             self.say(f"{name}: {tenants} tenants: {outcome.counts()} ({outcome.seconds:.1f} s)")
+            if outcome.digest is not None:
+                self._tag(tag, outcome.digest)
             return outcome
 
+        # The largest shards first: hashing spreads tenants unevenly, and a large shard started
+        # last would leave the rest of the pool idle while it runs.
+        order = sorted(jobs, key=lambda job: -job[2])
         with ThreadPoolExecutor(max_workers=self.pool) as pool:
-            return list(pool.map(run, jobs))
+            done = dict(zip((job[0] for job in order), pool.map(run, order)))
+        return [done[name] for name, _, _ in jobs]
+
+    def _tag(self, name: str, value: str) -> None:
+        with self._tagging:
+            self.workspace.set_tag(self.layout.cluster, name, value)
+            self._tags[name] = value
+
+    def _untag(self, name: str) -> None:
+        with self._tagging:
+            if self._tags.pop(name, None) is not None:
+                self.workspace.remove_tag(self.layout.cluster, name)
 
     def _platform(self, op: str) -> Outcome:
         name = self.layout.cluster
@@ -208,7 +238,7 @@ class Deployment:
         # cluster's stack exists (the platform's first `up` creates it).
         count = str(len(self.layout.shards))
         if self.recorded != count:
-            self.workspace.set_tag(self.layout.cluster, LAYOUT_TAG, count)
+            self._tag(LAYOUT_TAG, count)
             self.recorded = count
         if self.layout.sharded:
             outcomes += self._shards("up", every)
@@ -231,7 +261,12 @@ class Deployment:
         return outcomes
 
     def destroy(self) -> list[Outcome]:
+        names = self.existing()
+        self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
         outcomes = self._shards("destroy", True) if self.layout.sharded else []
+        # No shard holds anything now: a later `up` must run every one, whatever it recorded.
+        for tag in [t for t in self._tags if t == LAYOUT_TAG or t in digest_tags(self._tags)]:
+            self._untag(tag)
         return outcomes + [self._platform("destroy")]
 
     def _retire(self) -> None:
@@ -240,6 +275,7 @@ class Deployment:
         wanted = set(self.layout.shard_stacks())
         for name in self.existing():
             if cluster_of(name)[1] is not None and name not in wanted:
+                self._untag(DIGEST_TAG.format(shard=cluster_of(name)[1]))
                 stack = auto.Stack.select(name, self.workspace)
                 stack.destroy()
                 self.workspace.remove_stack(name)

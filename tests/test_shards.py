@@ -12,7 +12,7 @@ import yaml
 
 from bench.tenants import tenants_document
 from components.tenant_removal import TYPE as REMOVAL_TYPE
-from deploy.plan import Layout, digest_in_state, layout, moves, places_known, tenant_of, tenants_in_state
+from deploy.plan import DIGEST_TAG, Layout, digest_in_state, digest_tags, digests_in_tags, layout, moves, places_known, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
 from render.output import kubernetes_objects, plain
 from tenants.loader import parse_tenants
@@ -286,6 +286,18 @@ def test_digest_in_state_is_the_stack_output_of_the_last_up():
     assert digest_in_state([stack, tenant]) is None
     assert digest_in_state([{**stack, "outputs": {"other": 1}}]) is None
     assert digest_in_state([]) is None
+
+
+def test_digests_in_tags_are_the_shard_stacks_own_and_only_those_recorded():
+    """The cluster stack's tags record each shard's digest by shard number: read for the shard
+    stacks given, a shard without a tag is absent (its output is read instead), other tags ignored."""
+    tags = {DIGEST_TAG.format(shard=1): "d1", DIGEST_TAG.format(shard=12): "d12", "istio-multitenancy:shards": "12",
+            "pulumi:project": "istio-multitenancy", DIGEST_TAG.format(shard="x"): "not a shard"}
+    assert DIGEST_TAG.format(shard=12) == "istio-multitenancy:digest-12"
+    assert digest_tags(tags) == {DIGEST_TAG.format(shard=1): 1, DIGEST_TAG.format(shard=12): 12}
+    names = ["prod", "prod-shard-1", "prod-shard-2", "prod-shard-12"]
+    assert digests_in_tags(tags, names) == {"prod-shard-1": "d1", "prod-shard-12": "d12"}
+    assert digests_in_tags({}, names) == {}
 
 
 def _settings(doc: dict, tmp_path: Path, shards: int):

@@ -17,7 +17,7 @@ from harness.render import render
 from harness.state import assert_state_matches_cluster, tenant_of
 
 from conftest import BUILD
-from deploy.stacks import LAYOUT_TAG
+from deploy.stacks import DIGEST_TAG, LAYOUT_TAG
 
 SHARD_OF = "{stack}-shard-{k}"
 TENANTS = ["workspace-1", "workspace-2", "workspace-3", "workspace-4"]
@@ -95,6 +95,19 @@ def test_a_sharded_install_from_empty(e2e, sharded):
     params = e2e.kube.get("configmap", "istio-multitenancy-tenants", "istio-system")
     assert {key.split(".", 1)[0] for key in params["data"]} == set(TENANTS)
     sharded["uids"] = uids
+    _assert_digest_tags(sharded, 2)
+
+
+def _tags(ctx) -> dict:
+    return json.loads(ctx["ws"]("stack", "tag", "ls", "--json", "--stack", ctx["stack"]).stdout)
+
+
+def _assert_digest_tags(ctx, shards: int) -> None:
+    """The cluster stack records each shard's digest as that shard's own last `up` exported it."""
+    tags = _tags(ctx)
+    for k in range(1, shards + 1):
+        outputs = json.loads(ctx["ws"]("stack", "output", "--json", "--stack", SHARD_OF.format(stack=ctx["stack"], k=k)).stdout)
+        assert tags.get(DIGEST_TAG.format(shard=k)) == outputs["shardDigest"], (k, tags)
 
 
 def test_no_change_previews_no_shard(sharded):
@@ -103,6 +116,26 @@ def test_no_change_previews_no_shard(sharded):
     assert "total: no change" in result.stdout, result.stdout
     # No move can be due (the count the last up recorded, nothing renamed): no state is read, only the digests.
     assert "reading the states of" not in result.stdout, result.stdout
+
+
+def test_a_shards_digest_comes_from_its_tag_or_else_from_its_output(sharded):
+    """A tag that disagrees with the file makes its shard previewed (the tag is what is read); a
+    shard without a tag has its output read, which says it is unchanged."""
+    ws, stack = sharded["ws"], sharded["stack"]
+    first, second = DIGEST_TAG.format(shard=1), DIGEST_TAG.format(shard=2)
+    recorded = _tags(sharded)[first]
+    ws("stack", "tag", "set", first, "0" * 64, "--stack", stack)
+    ws("stack", "tag", "rm", second, "--stack", stack)
+    try:
+        result = deploy(sharded, "preview")
+        skipped = [line for line in result.stdout.splitlines() if line.endswith("unchanged since its last up: skipped")]
+        assert len(skipped) == 1 and skipped[0].startswith(f"{SHARD_OF.format(stack=stack, k=2)}: "), result.stdout
+        assert f"{SHARD_OF.format(stack=stack, k=1)} (" in result.stdout, result.stdout
+        assert "total: no change" in result.stdout, result.stdout
+    finally:
+        ws("stack", "tag", "set", first, recorded, "--stack", stack)
+    # A preview records nothing; the next `up` records the missing tag again, whether it runs the shard or not.
+    assert second not in _tags(sharded)
 
 
 def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
@@ -134,6 +167,7 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     assert {k: v for k, v in after.items() if k in before} == before
     assert sharded["held"][target] >= {"workspace-5"}
     sharded["uids"] = after
+    _assert_digest_tags(sharded, 2)
 
 
 def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
@@ -161,6 +195,7 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     for shard in _stacks(sharded, 3)[1:]:
         ws.preview(shard, "--expect-no-changes")
     sharded["uids"] = after
+    _assert_digest_tags(sharded, 3)
 
 
 def test_a_run_stopped_between_moves_reads_every_state_once_more(sharded):
@@ -184,6 +219,8 @@ def test_destroy_removes_the_shards_and_stops_at_the_protected_platform(e2e, sha
     assert result.returncode != 0 and "protected" in result.output, result.describe()
     for shard in _stacks(sharded, 3)[1:]:
         assert kubernetes_resources(ws.export(shard)) == []
+    # Nothing recorded survives the shards: a later `up` runs every one.
+    assert not any(t == LAYOUT_TAG or t.startswith(DIGEST_TAG.format(shard="")) for t in _tags(sharded)), _tags(sharded)
     for r in [r for r in ws.export(stack) if r.get("protect")]:
         ws("state", "unprotect", r["urn"], "--stack", stack, "--yes")
     ws.destroy(stack)
