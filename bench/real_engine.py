@@ -151,9 +151,9 @@ def shards_for(count: int, per_shard: int = TENANTS_PER_SHARD) -> int:
 
 
 def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, count: int, add: int,
-            sharded: bool = False, checkpoints: bool = True, *, parallel: int = 32,
+            sharded: bool = False, checkpoints: bool = True, *, parallel: int = 32, pool: Optional[int] = None,
             per_shard: int = TENANTS_PER_SHARD, reset_after: bool = True, reuse_render: bool = False,
-            settings: Optional[dict] = None, fresh: Optional[Callable[[], None]] = None, progress: Callable[[dict], None] = lambda result: None) -> dict:
+            settings: Optional[dict] = None, backend_query: str = "", fresh: Optional[Callable[[], None]] = None, progress: Callable[[dict], None] = lambda result: None) -> dict:
     """One size, one layout: `progress(result)` after each step, so a long run keeps what it measured.
 
     `fresh`: a new empty cluster instead of deleting what a step created (a thousand tenants'
@@ -163,6 +163,9 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     run_env = dict(env) if checkpoints else {**env, "PULUMI_SKIP_CHECKPOINTS": "true"}
     tenants = write_tenants_file(WORK / f"tenants-{label}.yaml", count)
     ws = Workspace.create(PROJECT_ROOT, WORK / f"run-{label}", run_env, str(bin_dir / "pulumi"), bin_dir)
+    if backend_query:
+        # The local backend's own options (gocloud's fileblob), e.g. metadata=skip: no MD5 sidecar per write.
+        ws.env["PULUMI_BACKEND_URL"] += f"?{backend_query}"
     # Istio's charts from the reference copy, as e2e/stacks.yaml gives the dev stack: no chart repository is reachable here.
     config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts"),
               # One stack, whatever the size (past 200 tenants the program would shard by itself).
@@ -189,6 +192,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         "shards": shards,
         "checkpoints": checkpoints,
         "parallel": parallel,
+        **({"pool": pool} if sharded and pool else {}),
         "peakMemoryMiB": memory,
         "cpuSeconds": cpu,
         "loadAverage": load,
@@ -206,8 +210,9 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         progress(result)
 
     engine = ("--parallel", str(parallel))
-    up = (lambda: _deploy(ws, "up", *engine)) if sharded else (lambda: ws.up(STACK, *engine, timeout=4 * 3600))
-    preview = (lambda: _deploy(ws, "preview", *engine)) if sharded else (lambda: ws.preview(STACK, "--expect-no-changes", *engine, timeout=3600))
+    shards_at_once = ("--pool", str(pool)) if pool else ()
+    up = (lambda: _deploy(ws, "up", *engine, *shards_at_once)) if sharded else (lambda: ws.up(STACK, *engine, timeout=4 * 3600))
+    preview = (lambda: _deploy(ws, "preview", *engine, *shards_at_once)) if sharded else (lambda: ws.preview(STACK, "--expect-no-changes", *engine, timeout=3600))
     up_seconds = _timed(up, memory=memory, load=load, cpu=cpu, name="up")
     stacks = [STACK] + [shard_stack(STACK, k) for k in range(1, shards + 1)] if sharded else [STACK]
     state = [r for stack in stacks for r in ws.export(stack)]
@@ -225,7 +230,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
     progress(result)
 
     write_tenants_file(tenants, count + add)
-    added_preview = (lambda: _deploy(ws, "preview", *engine)) if sharded else (lambda: ws.preview(STACK, *engine, timeout=3600))
+    added_preview = (lambda: _deploy(ws, "preview", *engine, *shards_at_once)) if sharded else (lambda: ws.preview(STACK, *engine, timeout=3600))
     added: dict = {"tenants": add}
     result["added"] = added
     added["previewSeconds"] = _timed(added_preview, memory=memory, load=load, cpu=cpu, name="addedPreview")
@@ -247,7 +252,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
 
 def _state_bytes(ws: Workspace, stack: str) -> int:
     """The size of the stack's state file on the local backend: what every checkpoint rewrites."""
-    found = list(Path(ws.env["PULUMI_BACKEND_URL"].removeprefix("file://")).glob(f".pulumi/stacks/**/{stack}.json"))
+    found = list(Path(ws.env["PULUMI_BACKEND_URL"].removeprefix("file://").split("?")[0]).glob(f".pulumi/stacks/**/{stack}.json"))
     return found[0].stat().st_size if found else 0
 
 
@@ -292,6 +297,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--checkpoints", nargs="+", choices=["on", "off"], default=["on", "off"],
                         help="off: PULUMI_SKIP_CHECKPOINTS=true (default: both)")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--pool", type=int, help="a sharded run's shards at once (default: python -m deploy's)")
     parser.add_argument("--parallel", type=int, default=32, help="the engine's parallelism per stack (default 32, as docs/scale.md recommends)")
     parser.add_argument("--tenants-per-shard", type=int, default=TENANTS_PER_SHARD,
                         help=f"a sharded run's shard count is the tenants over this, at least 2 (default {TENANTS_PER_SHARD})")
@@ -299,6 +305,8 @@ def main(argv: list[str]) -> int:
                         help="a new cluster for the floor, measured after Pulumi's steps, instead of deleting what each created")
     parser.add_argument("--reuse-render", action="store_true", help="the objects of an earlier run's render of the same size")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="extra environment for pulumi (repeatable)")
+    parser.add_argument("--backend-query", default="", metavar="QUERY",
+                        help="options of the local backend's URL, such as metadata=skip (file://DIR?QUERY)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a stack setting of the benchmarked stack, such as kubeClientQps=50 (repeatable)")
     args = parser.parse_args(argv)
@@ -339,6 +347,7 @@ def main(argv: list[str]) -> int:
         "cluster": "e2e/cluster: Kubernetes 1.36 control plane on loopback, kwok nodes and pods",
         "environment": dict(item.split("=", 1) for item in args.env),
         "settings": dict(item.split("=", 1) for item in args.set),
+        **({"backendQuery": args.backend_query} if args.backend_query else {}),
     }
 
     def keep(partial: dict) -> None:
@@ -354,8 +363,8 @@ def main(argv: list[str]) -> int:
             # The last run need not clean up a cluster that is stopped (and its data removed) next.
             reset_after = i < len(runs) - 1 or not started_here
             sizes.append(measure(kube, standin, env, bin_dir, count, args.add, stacks == "sharded", checkpoints == "on",
-                                 parallel=args.parallel, per_shard=args.tenants_per_shard, reset_after=reset_after,
-                                 reuse_render=args.reuse_render, settings=header["settings"], fresh=fresh if args.fresh_cluster and started_here else None,
+                                 parallel=args.parallel, pool=args.pool, per_shard=args.tenants_per_shard, reset_after=reset_after,
+                                 reuse_render=args.reuse_render, settings=header["settings"], backend_query=args.backend_query, fresh=fresh if args.fresh_cluster and started_here else None,
                                  progress=keep))
     finally:
         standin.stop()
