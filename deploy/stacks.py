@@ -31,7 +31,8 @@ _QUIET = {"same", "read", "refresh"}
 
 @dataclass
 class Outcome:
-    """One stack's run: its steps (op, urn) other than unchanged ones, and how long it took."""
+    """One stack's run: a preview's steps (op, urn) other than unchanged ones, or an `up`'s or a
+    `destroy`'s counts of them; how long it took."""
 
     stack: str
     tenants: Optional[int]
@@ -39,10 +40,11 @@ class Outcome:
     seconds: float = 0.0
     skipped: bool = False
     digest: Optional[str] = None  # a shard's `shardDigest` output, after its `up`
+    changes: Optional[dict[str, int]] = None
 
     def counts(self) -> str:
-        counted = Counter(op for op, _ in self.steps)
-        return ", ".join(f"{n} to {op}" for op, n in sorted(counted.items())) or "no change"
+        counted = self.changes if self.changes is not None else Counter(op for op, _ in self.steps)
+        return ", ".join(f"{n} to {op}" for op, n in sorted(counted.items()) if n) or "no change"
 
 
 class Deployment:
@@ -167,13 +169,18 @@ class Deployment:
                 outcome.steps.append((pre.metadata.op.value, pre.metadata.urn))
 
         started = time.perf_counter()
-        if op == "up":
-            digest = stack.up(parallel=self.parallel, on_event=on_event).outputs.get(DIGEST_OUTPUT)
-            outcome.digest = digest.value if digest is not None and isinstance(digest.value, str) else None
-        elif op == "preview":
+        # Only a preview listens to the engine's events, to list its steps: each event carries the
+        # resource's whole state, which the CLI encodes and this process decodes, two per step.
+        # An `up` or a `destroy` reports its counts from the update's summary.
+        if op == "preview":
             stack.preview(parallel=self.parallel, on_event=on_event)
+        elif op == "up":
+            result = stack.up(parallel=self.parallel)
+            digest = result.outputs.get(DIGEST_OUTPUT)
+            outcome.digest = digest.value if digest is not None and isinstance(digest.value, str) else None
+            outcome.changes = _changes(result.summary)
         else:
-            stack.destroy(parallel=self.parallel, on_event=on_event)
+            outcome.changes = _changes(stack.destroy(parallel=self.parallel).summary)
         outcome.seconds = time.perf_counter() - started
         return outcome
 
@@ -280,6 +287,10 @@ class Deployment:
                 stack.destroy()
                 self.workspace.remove_stack(name)
                 self.say(f"{name}: no tenants left: removed")
+
+
+def _changes(summary: auto.UpdateSummary) -> dict[str, int]:
+    return {op: n for op, n in (summary.resource_changes or {}).items() if op not in _QUIET}
 
 
 def combined(outcomes: list[Outcome], planned: list[Move]) -> str:
