@@ -1,5 +1,6 @@
 """istio-multitenancy: Istio (from its Helm charts, Sail or the operator), a platform control plane, and one isolated mesh slice per tenant."""
 
+import os
 from pathlib import Path
 
 import pulumi
@@ -8,7 +9,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from components import build_stack
 from components.kubernetes import collect_young_garbage_only, record_call_sites_only
 from tenants import ConfigError
-from tenants.shards import shard_digest, stack_part
+from tenants.shards import require_deploy_when_sharded, shard_digest, stack_part
 from tenants.stack import load_settings, project_values
 
 # Every key of the project, not only the known ones, so that a misspelt key is an error. Pulumi
@@ -18,6 +19,7 @@ try:
     settings = load_settings(pulumi.get_stack(), config, Path(__file__).parent)
     # One stack holds everything, or (tenants/shards.py) the platform or one shard of tenants.
     part = stack_part(settings)
+    require_deploy_when_sharded(part, pulumi.get_stack(), os.environ)
 except ConfigError as err:
     # A user's mistake: Pulumi prints the message, not a stack trace, and nothing is registered.
     raise pulumi.RunError(str(err)) from None

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 
 from pulumi import automation as auto
 
-from tenants.shards import cluster_of, shard_digest
+from tenants.shards import DEPLOY_ENV, cluster_of, shard_digest
 from tenants.stack import NAMESPACE, Settings
 
 from .plan import DIGEST_OUTPUT, DIGEST_TAG, Layout, Move, digest_in_state, digest_tags, digests_in_tags, moves, places_known, tenant_of, tenants_in_state
@@ -61,12 +61,16 @@ class Deployment:
         self._lock = threading.Lock()
         # One workspace for every stack: a workspace of its own per call costs a `pulumi version`
         # each (hundreds of CLI runs at a thousand tenants); the CLI's version is checked once.
-        self.workspace = auto.LocalWorkspace(work_dir=str(root), pulumi_command=auto.PulumiCommand())
+        # DEPLOY_ENV: the program runs a sharded installation's cluster stack for this command only.
+        self.workspace = auto.LocalWorkspace(work_dir=str(root), pulumi_command=auto.PulumiCommand(), env_vars={DEPLOY_ENV: "1"})
         self.project = self.workspace.project_settings().name
         # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
         self._digests: dict[str, Optional[str]] = {}
         self.recorded: Optional[str] = None  # the cluster stack's LAYOUT_TAG (planned_moves())
         self._tags: dict[str, str] = {}  # the cluster stack's tags, as planned_moves() read them
+        # The stacks that existed when planned_moves() listed them (on a local backend the list
+        # reads every stack's whole state): a run creates none beyond the layout's own.
+        self._found: list[str] = []
         # The local backend rewrites a stack's whole tags file for each change: one change at a time.
         self._tagging = threading.Lock()
 
@@ -120,7 +124,7 @@ class Deployment:
     def planned_moves(self) -> list[Move]:
         """The moves to make first; none, without reading a single state, when every tenant's place
         is known (`places_known`)."""
-        names = self.existing()
+        names = self._found = self.existing()
         self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
         self.recorded = self._tags.get(LAYOUT_TAG)
         if places_known(self.layout, self.settings.tenants, self.recorded):
@@ -280,7 +284,7 @@ class Deployment:
         """Shard stacks beyond the shard count (after fewer shards, or none): their tenants were moved
         out; what is left is their provider. Destroyed and removed."""
         wanted = set(self.layout.shard_stacks())
-        for name in self.existing():
+        for name in self._found:
             if cluster_of(name)[1] is not None and name not in wanted:
                 self._untag(DIGEST_TAG.format(shard=cluster_of(name)[1]))
                 stack = auto.Stack.select(name, self.workspace)

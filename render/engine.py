@@ -25,6 +25,7 @@ from pulumi.runtime import settings as runtime_settings
 
 from tenants.errors import ConfigError, Problem
 from tenants.loader import read_text
+from tenants.shards import DEPLOY_ENV
 from tenants.stack import NAMESPACE
 
 from .mocks import mock_engine, run_program_function
@@ -143,8 +144,9 @@ def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PRO
     return run_program_file(root / "__main__.py", stack, config)
 
 
-def run_program_file(program: Path, stack: str, config: dict[str, str]) -> ProgramRun:
-    """Run a Pulumi program under the mock engine, from its own directory, as `pulumi up` runs it."""
+def run_program_file(program: Path, stack: str, config: dict[str, str], *, as_deploy: bool = True) -> ProgramRun:
+    """Run a Pulumi program under the mock engine, from its own directory, as `pulumi up` runs it;
+    `as_deploy`: as `python -m deploy` runs it (the only way a sharded installation's cluster stack runs)."""
     root = program.parent
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
@@ -152,8 +154,12 @@ def run_program_file(program: Path, stack: str, config: dict[str, str]) -> Progr
     def run() -> None:
         runpy.run_path(str(program), run_name="__main__")
 
-    previous = os.getcwd()
+    previous, driven = os.getcwd(), os.environ.get(DEPLOY_ENV)
     os.chdir(root)  # as `pulumi up` runs the program from the project directory
+    if as_deploy:
+        os.environ[DEPLOY_ENV] = "1"
+    else:
+        os.environ.pop(DEPLOY_ENV, None)
     try:
         with mock_engine(config, stack, RecordingMonitor) as monitor:
             try:
@@ -162,6 +168,10 @@ def run_program_file(program: Path, stack: str, config: dict[str, str]) -> Progr
                 raise ProgramFailed(str(err), list(monitor.registrations)) from err
     finally:
         os.chdir(previous)
+        if driven is None:
+            os.environ.pop(DEPLOY_ENV, None)
+        else:
+            os.environ[DEPLOY_ENV] = driven
     stack_resource = runtime_settings.get_root_resource()
     outputs = dict(getattr(stack_resource, "outputs", {}) or {})
     return ProgramRun(stack=stack, registrations=list(monitor.registrations), outputs=outputs)

@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Mapping, Optional
 
 from .errors import ConfigError, Problem
 from .model import AUTO_SHARD_TENANTS, TENANTS_PER_SHARD, StackSettings
@@ -80,6 +80,24 @@ class StackPart:
 
     def holds(self, tenant: str) -> bool:
         return tenant in self.tenants
+
+
+# Set by `python -m deploy` (and `python -m render`) for every stack they run. The cluster stack of
+# a sharded installation holds the platform only: run by a plain `pulumi up`, it would take every
+# tenant out of its state, deleting their objects (a file grown past AUTO_SHARD_TENANTS does it).
+DEPLOY_ENV = "ISTIO_MULTITENANCY_DEPLOY"
+
+
+def require_deploy_when_sharded(part: StackPart, stack: str, environ: Mapping[str, str]) -> None:
+    """Refuse to run a sharded installation's cluster stack outside `python -m deploy`."""
+    if part.platform and part.shards > 1 and environ.get(DEPLOY_ENV) != "1":
+        raise ConfigError([Problem(
+            f"Pulumi.{stack}.yaml", None, "istio-multitenancy:tenantShards",
+            f"this installation is sharded ({part.shards} shard stacks, by tenantShards or past "
+            f"{AUTO_SHARD_TENANTS} tenants): run `python -m deploy up|preview|destroy --stack {stack}`, "
+            "which moves the tenants into their shards first; a plain `pulumi up` of this stack would "
+            "delete every tenant's objects from it",
+        )])
 
 
 def stack_part(settings: Settings) -> StackPart:

@@ -157,6 +157,25 @@ def test_a_bad_client_setting_is_refused_naming_the_key(tenants_file):
     assert "istio-multitenancy:kubeClientQps" in str(caught.value) and "'fast'" in str(caught.value)
 
 
+def test_a_sharded_cluster_stack_runs_only_under_python_m_deploy(tenants_file):
+    """Its program registers the platform alone: a plain `pulumi up` would delete every tenant's
+    objects from the stack (a file grown past the automatic line does it), so it is refused,
+    naming the stack file, the setting and the command, and nothing is registered."""
+    config = {**read_stack_config("dev"), f"{KEY}:tenantsFile": str(tenants_file), f"{KEY}:tenantShards": "3"}
+    with pytest.raises(ProgramFailed) as failed:
+        run_program_file(PROJECT_ROOT / "__main__.py", "dev", config, as_deploy=False)
+    message = str(failed.value)
+    assert message.startswith("Pulumi.dev.yaml: istio-multitenancy:tenantShards: this installation is sharded (3 shard stacks"), message
+    assert "python -m deploy up|preview|destroy --stack dev" in message
+    assert [r.type for r in failed.value.registrations] == ["pulumi:pulumi:Stack"]  # the stack alone: nothing of ours
+    # One stack, or a shard's stack, runs as before; so does the cluster stack under `python -m deploy`.
+    single = {**config, f"{KEY}:tenantShards": "1"}
+    assert run_program_file(PROJECT_ROOT / "__main__.py", "dev", single, as_deploy=False).registrations
+    shard = {**config, f"{KEY}:shard": "2"}
+    assert run_program_file(PROJECT_ROOT / "__main__.py", shard_stack("dev", 2), shard, as_deploy=False).registrations
+    assert run_program_file(PROJECT_ROOT / "__main__.py", "dev", config, as_deploy=True).registrations
+
+
 def test_a_shard_beyond_the_count_is_refused(tenants_file):
     with pytest.raises(ProgramFailed) as caught:
         _run(shard_stack("dev", 5), tenants_file, tenantShards="3", shard="5")
