@@ -18,7 +18,7 @@ from .control_plane import observability_servers
 from .gateway_api import GATEWAY_CLASS, alpha_gateway_api_env
 from .istio import autoscaler_bounds
 from .mesh_settings import gateway_chart_pod_security_context, gateway_class_defaults, hardened_pilot_env, istiod_mesh_config
-from .meta import TENANT_LABEL
+from .meta import SKIP_AWAIT, TENANT_LABEL
 from .telemetry import extension_providers
 from .tenant import STATUS_PORT, gateway_service_values
 
@@ -94,9 +94,23 @@ def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
     return ChartRelease("istiod", ISTIOD_RELEASE, cp.namespace, values)
 
 
+# A LoadBalancer Service is ready once it has an address.
+LOAD_BALANCER_ADDRESS = {"pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress}"}
+
+
+def gateway_service_await(service_type: str) -> dict[str, str]:
+    """What the provider waits for on a gateway's Service. Its own Service await pauses 10 s after
+    every change of the Service's endpoints (pulumi-kubernetes pkg/await/service.go), on the path
+    of every gateway's chart and of what follows it (the tenant's Gateway, its quota). The gateway's
+    readiness is awaited on its Deployment (its pods available), which keeps the provider's own
+    await; the Service waits for its load balancer's address, or for nothing."""
+    return dict(LOAD_BALANCER_ADDRESS) if service_type == "LoadBalancer" else dict(SKIP_AWAIT)
+
+
 def _gateway_values(cp: ControlPlane, name: str, labels: dict[str, str], replicas: Optional[int], service: dict) -> dict:
     # `labels` become the pods' labels (`app` and `istio` also the chart's selector); `name` the
-    # Deployment's, Service's and ServiceAccount's.
+    # Deployment's, Service's and ServiceAccount's. The file's own Service annotations win.
+    service = {**service, "annotations": {**gateway_service_await(service["type"]), **service.get("annotations", {})}}
     values: dict = {**_profile(cp), "name": name, "labels": dict(labels), "service": service}
     # The pods pass the `restricted` Pod Security level of tenant namespaces.
     values["securityContext"] = gateway_chart_pod_security_context()

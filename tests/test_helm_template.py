@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from builders.helm_values import gateway_service_await
 from builders.meta import TENANT_LABEL, resource_type
 from builders.tenant import gateway_service_ports
 from rules.invariants import Platform
@@ -116,7 +117,10 @@ def test_each_tenant_gateway_is_what_the_tenants_file_says(expanded):
         # The Service opens the health port and the declared servers' ports, nothing else.
         assert service["spec"]["ports"] == gateway_service_ports(tenant)
         assert service["spec"]["type"] == tenant.gateway.service.type.value
-        assert service["metadata"].get("annotations", {}) == dict(tenant.gateway.service.annotations)
+        # The file's annotations, with what the provider waits for on the Service (builders/helm_values.py).
+        assert service["metadata"].get("annotations", {}) == {
+            **gateway_service_await(tenant.gateway.service.type.value), **tenant.gateway.service.annotations
+        }
         assert service["spec"]["selector"].items() <= pod_labels.items()
         autoscaler = _one(objects, "HorizontalPodAutoscaler")
         assert autoscaler["spec"]["minReplicas"] == (tenant.gateway.replicas or 1)
@@ -169,7 +173,12 @@ def test_the_render_diff_compares_what_the_charts_render(tmp_path):
     assert params.fields == ['data.workspace-2.gatewayNodePort: "false" -> "true"']
     quota, service = sorted(report.groups["workspace-2"].changed, key=lambda c: c.key[1])
     assert service.key == ("", "Service", "workspace-2", "wk2-ingressgw")
-    assert service.fields == ['spec.type: "LoadBalancer" -> "NodePort"']
+    # With no load balancer, the provider no longer waits for its address (gateway_service_await).
+    assert service.fields == [
+        'metadata.annotations.pulumi.com/skipAwait: (none) -> "true"',
+        'metadata.annotations.pulumi.com/waitFor: "jsonpath={.status.loadBalancer.ingress}" -> (none)',
+        'spec.type: "LoadBalancer" -> "NodePort"',
+    ]
     # No load balancer left to count; the node ports stay (a NodePort Service takes as many).
     assert quota.key == ("", "ResourceQuota", "workspace-2", "tenant-quota")
     assert quota.fields == ['spec.hard.services.loadbalancers: "1" -> "0"']

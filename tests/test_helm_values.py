@@ -207,15 +207,38 @@ def test_tenant_gateways_carry_their_labels_service_and_replicas():
     edge = tenant_gateway_release(tenants["internal"], config.control_plane)
     assert (edge.chart, edge.name, edge.namespace) == ("gateway", "edge", "team-internal")
     assert edge.values["labels"] == {"gw": "internal", "istio-multitenancy.io/tenant": "internal"}
-    assert edge.values["service"] == gateway_service_values(tenants["internal"])
-    assert edge.values["service"]["annotations"] == {"service.beta.kubernetes.io/aws-load-balancer-internal": "true"}
+    assert {k: v for k, v in edge.values["service"].items() if k != "annotations"} == {
+        k: v for k, v in gateway_service_values(tenants["internal"]).items() if k != "annotations"
+    }
+    # The file's annotations, and what the provider waits for on a LoadBalancer: its address.
+    assert edge.values["service"]["annotations"] == {
+        "service.beta.kubernetes.io/aws-load-balancer-internal": "true",
+        "pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress}",
+    }
     assert [p["port"] for p in edge.values["service"]["ports"]] == [15021, 443, 8080]
     assert edge.values["autoscaling"] == {"enabled": True, "minReplicas": 3, "maxReplicas": 5}
     plain_gateway = tenant_gateway_release(tenants["plain"], config.control_plane)
     assert "autoscaling" not in plain_gateway.values and "replicaCount" not in plain_gateway.values
-    assert {tenant_gateway_release(tenants[n], config.control_plane).values["service"]["type"] for n in ("nodeport", "cluster-only")} == {
-        "NodePort", "ClusterIP"
-    }
+    others = {n: tenant_gateway_release(tenants[n], config.control_plane).values["service"] for n in ("nodeport", "cluster-only")}
+    assert {s["type"] for s in others.values()} == {"NodePort", "ClusterIP"}
+    # Without a load balancer there is nothing to wait for on the Service (the Deployment is awaited).
+    assert all(s["annotations"] == {"pulumi.com/skipAwait": "true"} for s in others.values()), others
+
+
+def test_a_gateway_service_skips_the_providers_ten_second_endpoint_settling():
+    """pulumi-kubernetes's own Service await pauses 10 s after each change of the endpoints, on the
+    path of every gateway; a `pulumi.com/waitFor` or `skipAwait` annotation replaces it (its
+    pkg/metadata ReadyCondition), and the Deployment keeps the provider's readiness await."""
+    config = FILES["variants"]
+    gateway = control_plane_gateway_release(config.control_plane, config.observability)
+    assert gateway.values["service"]["annotations"] == {"pulumi.com/waitFor": "jsonpath={.status.loadBalancer.ingress}"}
+    for tenant in config.tenants:
+        annotations = tenant_gateway_release(tenant, config.control_plane).values["service"]["annotations"]
+        assert ("pulumi.com/waitFor" in annotations) != ("pulumi.com/skipAwait" in annotations), (tenant.name, annotations)
+    # The file's own annotation for the provider wins over the default.
+    own = FILES["variants"].tenants[0].model_copy(deep=True)
+    own.gateway.service.annotations["pulumi.com/waitFor"] = "jsonpath={.spec.clusterIP}"
+    assert tenant_gateway_release(own, config.control_plane).values["service"]["annotations"]["pulumi.com/waitFor"] == "jsonpath={.spec.clusterIP}"
 
 
 def test_the_control_plane_gateway_is_labelled_as_istio_labels_it_and_serves_the_observability_port():
