@@ -146,7 +146,7 @@ def _deploy(ws: Workspace, op: str, *extra: str) -> None:
 
 
 def shards_for(count: int, per_shard: int = TENANTS_PER_SHARD) -> int:
-    """The shard count the bench gives a sharded run: the automatic one (one per 100 tenants), at least 2."""
+    """The shard count the bench gives a sharded run: the automatic one (one per 10 tenants), at least 2."""
     return max(2, -(-count // per_shard))
 
 

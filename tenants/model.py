@@ -277,7 +277,7 @@ KUBE_CLIENT_QPS = 200
 KUBE_CLIENT_BURST = 400
 # Past this many tenants an installation is sharded unless `tenantShards` says otherwise (tenants/shards.py).
 AUTO_SHARD_TENANTS = 200
-TENANTS_PER_SHARD = 100
+TENANTS_PER_SHARD = 10
 Cidr = Annotated[str, BeforeValidator(_cidr), WithJsonSchema({"type": "string", "format": "cidr"})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]
 Annotations = Annotated[

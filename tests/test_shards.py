@@ -48,7 +48,7 @@ def test_shards_are_balanced_and_the_order_of_the_file_does_not_matter():
 
 @pytest.mark.parametrize(
     "tenants, configured, expected",
-    [(AUTO_SHARD_TENANTS, None, 1), (AUTO_SHARD_TENANTS + 1, None, 3), (1000, None, 10), (1000, 4, 4), (10, 2, 2)],
+    [(AUTO_SHARD_TENANTS, None, 1), (AUTO_SHARD_TENANTS + 1, None, 21), (1000, None, 100), (1000, 4, 4), (10, 2, 2)],
 )
 def test_the_shard_count(tenants, configured, expected):
     assert shard_count(StackSettings(tenants_file="t.yaml", tenant_shards=configured), tenants) == expected

@@ -118,6 +118,13 @@ def test_no_change_previews_no_shard(sharded):
     assert "reading the states of" not in result.stdout, result.stdout
 
 
+def test_plain_pulumi_on_the_cluster_stack_is_refused(sharded):
+    """Its program would register the platform alone, deleting every tenant's objects from it."""
+    result = sharded["ws"]("preview", "--stack", sharded["stack"], "--non-interactive", check=False)
+    assert result.returncode != 0, result.describe()
+    assert f"python -m deploy up|preview|destroy --stack {sharded['stack']}" in result.output, result.describe()
+
+
 def test_a_shards_digest_comes_from_its_tag_or_else_from_its_output(sharded):
     """A tag that disagrees with the file makes its shard previewed (the tag is what is read); a
     shard without a tag has its output read, which says it is unchanged."""
