@@ -38,6 +38,10 @@ def _render_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-expand", action="store_true", help="record each Helm chart with its values only; run no `helm template`"
     )
+    parser.add_argument(
+        "--stack-only", action="store_true",
+        help="a sharded installation's cluster stack: render its own resources (the platform), not the whole installation",
+    )
     return parser
 
 
@@ -96,7 +100,7 @@ def _reach(argv: list[str]) -> int:
 
 def _render(argv: list[str]) -> int:
     args = _render_parser().parse_args(argv)
-    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out, expand_charts=not args.no_expand))
+    return _guarded(lambda: commands.render(args.stack, args.tenants, args.out, expand_charts=not args.no_expand, own_stack_only=args.stack_only))
 
 
 def _validate(argv: list[str]) -> int:

@@ -19,8 +19,8 @@ from .engine import PROJECT_ROOT, ProgramRun, read_stack_config, run_program, te
 from .output import charts_summary, manifests_yaml, resources_json, summary
 
 
-def render(stack: str, tenants: Optional[str], out: Optional[Path], expand_charts: bool = True) -> int:
-    run = run_program(stack, tenants_argument(tenants) if tenants else None)
+def render(stack: str, tenants: Optional[str], out: Optional[Path], expand_charts: bool = True, own_stack_only: bool = False) -> int:
+    run = run_program(stack, tenants_argument(tenants) if tenants else None, own_stack_only=own_stack_only)
     helm = helm_binary() if charts_of(run) and expand_charts else None
     expansions = expand(run, helm) if expand_charts else [Expansion(chart, status=NOT_ASKED) for chart in charts_of(run)]
     out = out or PROJECT_ROOT / "build" / stack

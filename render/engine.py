@@ -25,8 +25,8 @@ from pulumi.runtime import settings as runtime_settings
 
 from tenants.errors import ConfigError, Problem
 from tenants.loader import read_text
-from tenants.shards import DEPLOY_ENV
-from tenants.stack import NAMESPACE
+from tenants.shards import DEPLOY_ENV, stack_part
+from tenants.stack import NAMESPACE, load_settings, project_values
 
 from .mocks import mock_engine, run_program_function
 
@@ -72,6 +72,8 @@ class ProgramRun:
     stack: str
     registrations: list[Registration]
     outputs: dict[str, Any]
+    # A sharded installation's cluster stack rendered whole: its shard count (run_stack_config).
+    whole_of: Optional[int] = None
 
     def by_urn(self) -> dict[str, Registration]:
         return {r.urn: r for r in self.registrations}
@@ -136,12 +138,35 @@ def tenants_argument(path: str, root: Path = PROJECT_ROOT) -> str:
         return str(full)
 
 
-def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PROJECT_ROOT) -> ProgramRun:
+def run_program(stack: str, tenants_file: Optional[str] = None, root: Path = PROJECT_ROOT, *, own_stack_only: bool = False) -> ProgramRun:
     """Run the program for `stack`; raises pulumi.RunError (a ConfigError's text) for a user's mistake."""
     config = read_stack_config(stack, root)
     if tenants_file is not None:
         config[f"{NAMESPACE}:tenantsFile"] = tenants_file
-    return run_program_file(root / "__main__.py", stack, config)
+    return run_stack_config(stack, config, root, own_stack_only=own_stack_only)
+
+
+def run_stack_config(stack: str, config: dict[str, str], root: Path = PROJECT_ROOT, *, own_stack_only: bool = False) -> ProgramRun:
+    """Run the program for `stack` with this config. A sharded installation's cluster stack holds
+    the platform alone; unless `own_stack_only`, it is rendered whole instead, as one stack holds
+    it (the same objects as the platform and its shards together: tests/test_shards.py), so that
+    a render, and a render diff, shows every tenant's objects."""
+    shards = None if own_stack_only else _sharded_cluster(stack, config, root)
+    if shards is not None:
+        config = {**config, f"{NAMESPACE}:tenantShards": "1"}
+    run = run_program_file(root / "__main__.py", stack, config)
+    run.whole_of = shards
+    return run
+
+
+def _sharded_cluster(stack: str, config: dict[str, str], root: Path) -> Optional[int]:
+    """The shard count when `stack` is a sharded installation's cluster stack (the program reports
+    a mistake in its settings itself)."""
+    try:
+        part = stack_part(load_settings(stack, project_values(config), root))
+    except ConfigError:
+        return None
+    return part.shards if part.platform and part.shards > 1 else None
 
 
 def run_program_file(program: Path, stack: str, config: dict[str, str], *, as_deploy: bool = True) -> ProgramRun:

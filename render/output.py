@@ -128,6 +128,11 @@ def summary(run: ProgramRun) -> str:
     lines = [
         f"stack {run.stack}: {len(run.registrations)} Pulumi resources, {objects} Kubernetes objects, {tenants} tenants"
     ]
+    if run.whole_of:
+        lines.append(
+            f"  a sharded installation: the platform and its {run.whole_of} shard stacks' tenants, rendered as one stack "
+            f"(the same objects; --stack-only renders {run.stack}'s own, the platform)"
+        )
     for (kind, name), count in sorted(per_component.items(), key=lambda item: (item[0][0] == "TenantMesh", item[0])):
         lines.append(f"  {kind:<22} {name:<32} {count:>4} resources")
     return "\n".join(lines)

@@ -5,6 +5,7 @@ and the provider settings a platform stack gets (its client rate limits, skipAwa
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ import yaml
 from bench.tenants import tenants_document
 from components.tenant_removal import TYPE as REMOVAL_TYPE
 from deploy.plan import DIGEST_TAG, Layout, digest_in_state, digest_tags, digests_in_tags, layout, moves, places_known, tenant_of, tenants_in_state
-from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file
-from render.output import kubernetes_objects, plain
+from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file, run_stack_config
+from render.output import kubernetes_objects, plain, summary
 from tenants.loader import parse_tenants
 from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
 from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
@@ -132,6 +133,27 @@ def test_the_platform_registers_everything_but_the_tenants_and_keeps_every_tenan
     assert params == single_params and len(params) == 1
     namespaces = {o["metadata"]["name"] for o in kubernetes_objects(single) if o["kind"] == "Namespace"}
     assert {key.split(".", 1)[0] for key in params[0]["data"]} == {n for n in namespaces if "team-" in n} and len(namespaces) > TENANTS
+
+
+def _sorted_objects(program: ProgramRun) -> list[str]:
+    return sorted(json.dumps(o, sort_keys=True) for o in kubernetes_objects(program))
+
+
+def test_a_render_of_the_cluster_stack_shows_the_whole_installation(runs, tenants_file):
+    """What a reviewer renders offline (`python -m render STACK`, `render diff`): the platform and
+    every shard's tenants, the objects of one stack holding them all; `--stack-only` the platform."""
+    single, platform, _ = runs
+    config = {**read_stack_config("dev"), f"{KEY}:tenantsFile": str(tenants_file), f"{KEY}:tenantShards": str(SHARDS)}
+    whole = run_stack_config("dev", config)
+    assert whole.whole_of == SHARDS
+    assert _sorted_objects(whole) == _sorted_objects(single)
+    assert f"a sharded installation: the platform and its {SHARDS} shard stacks' tenants" in summary(whole)
+    own = run_stack_config("dev", config, own_stack_only=True)
+    assert own.whole_of is None and _sorted_objects(own) == _sorted_objects(platform)
+    # One stack, and a shard's stack, render as they run.
+    assert run_stack_config("dev", {**config, f"{KEY}:tenantShards": "1"}).whole_of is None
+    shard = run_stack_config(shard_stack("dev", 1), {**config, f"{KEY}:shard": "1"})
+    assert shard.whole_of is None and not [r for r in shard.registrations if r.type == "istio-multitenancy:index:TenantAdmission"]
 
 
 def test_every_stack_of_the_installation_uses_the_platform_client_settings(runs):

@@ -29,8 +29,9 @@ class Rendered:
 
 def render(ws: Workspace, stack: str, out: Path) -> Rendered:
     # The stack's config as the workspace has it (the suite's overrides), through the program's
-    # own render command: the same code path as `pulumi up`, under the SDK's mock engine.
-    run([sys.executable, "-m", "render", stack, "--out", str(out)], cwd=str(ws.path), env=ws.env, timeout=300)
+    # own render command: the same code path as `pulumi up`, under the SDK's mock engine. The
+    # stack's own resources: a sharded installation's cluster stack holds the platform alone.
+    run([sys.executable, "-m", "render", stack, "--out", str(out), "--stack-only"], cwd=str(ws.path), env=ws.env, timeout=300)
     objects = [d for d in yaml.safe_load_all((out / "manifests.yaml").read_text()) if d]
     resources = json.loads((out / "resources.json").read_text())
     return Rendered(objects, resources)
