@@ -22,7 +22,7 @@ from . import commands
 def _render_parser() -> argparse.ArgumentParser:
     """The stack form, whose usage and help also show the subcommands: argparse alone would hide them."""
     others = [parser() for parser in (_validate_parser, _diff_parser, _reach_parser)]
-    usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] [--no-expand] STACK"]
+    usages = ["%(prog)s [-h] [--tenants FILE] [--out DIR] [--no-expand] [--stack-only] STACK"]
     usages += [" ".join(other.format_usage().removeprefix("usage: ").split()) for other in others]
     parser = argparse.ArgumentParser(
         prog="python -m render",
