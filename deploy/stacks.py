@@ -121,11 +121,16 @@ class Deployment:
         with ThreadPoolExecutor(max_workers=self.pool) as pool:
             list(pool.map(read, shards))
 
+    def _read_stacks_and_tags(self) -> list[str]:
+        """The cluster's existing stacks (kept in `_found`) and its own stack's tags (in `_tags`)."""
+        names = self._found = self.existing()
+        self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
+        return names
+
     def planned_moves(self) -> list[Move]:
         """The moves to make first; none, without reading a single state, when every tenant's place
         is known (`places_known`)."""
-        names = self._found = self.existing()
-        self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
+        names = self._read_stacks_and_tags()
         self.recorded = self._tags.get(LAYOUT_TAG)
         if places_known(self.layout, self.settings.tenants, self.recorded):
             self._digests.update(digests_in_tags(self._tags, names))
@@ -150,8 +155,7 @@ class Deployment:
             # Both now hold other tenants than their last `up` did, whatever their digests say.
             for name in (source, dest):
                 self._digests[name] = None
-                if cluster_of(name)[1] is not None:
-                    self._untag(DIGEST_TAG.format(shard=cluster_of(name)[1]))
+                self._untag_digest(name)
             shard = cluster_of(dest)[1]
             (self._shard(dest, shard, config) if shard else self._stack(dest))
             urns = [m.urn(self.project) for m in group]
@@ -232,6 +236,12 @@ class Deployment:
             if self._tags.pop(name, None) is not None:
                 self.workspace.remove_tag(self.layout.cluster, name)
 
+    def _untag_digest(self, stack: str) -> None:
+        """Lift a shard stack's digest tag (the cluster's own stack has none)."""
+        shard = cluster_of(stack)[1]
+        if shard is not None:
+            self._untag(DIGEST_TAG.format(shard=shard))
+
     def _platform(self, op: str) -> Outcome:
         name = self.layout.cluster
         what = "platform" if self.layout.sharded else f"{sum(len(t) for t in self.layout.shards.values())} tenants"
@@ -272,11 +282,10 @@ class Deployment:
         return outcomes
 
     def destroy(self) -> list[Outcome]:
-        names = self.existing()
-        self._tags = dict(self.workspace.list_tags(self.layout.cluster)) if self.layout.cluster in names else {}
+        self._read_stacks_and_tags()
         outcomes = self._shards("destroy", True) if self.layout.sharded else []
         # No shard holds anything now: a later `up` must run every one, whatever it recorded.
-        for tag in [t for t in self._tags if t == LAYOUT_TAG or t in digest_tags(self._tags)]:
+        for tag in [LAYOUT_TAG, *digest_tags(self._tags)]:
             self._untag(tag)
         return outcomes + [self._platform("destroy")]
 
@@ -286,7 +295,7 @@ class Deployment:
         wanted = set(self.layout.shard_stacks())
         for name in self._found:
             if cluster_of(name)[1] is not None and name not in wanted:
-                self._untag(DIGEST_TAG.format(shard=cluster_of(name)[1]))
+                self._untag_digest(name)
                 stack = auto.Stack.select(name, self.workspace)
                 stack.destroy()
                 self.workspace.remove_stack(name)

@@ -194,7 +194,7 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     result = deploy(sharded, "up")
     assert "moved " in result.stdout
     # The count every tenant is placed for, recorded again once the moves are done.
-    assert json.loads(ws("stack", "tag", "ls", "--json", "--stack", stack).stdout)[LAYOUT_TAG] == "3"
+    assert _tags(sharded)[LAYOUT_TAG] == "3"
     after = _check(e2e, sharded, 3, "moved")
     # Nothing replaced, nothing recreated: the same objects, with the same uids, now in another stack.
     assert after == sharded["uids"]
@@ -215,7 +215,7 @@ def test_a_run_stopped_between_moves_reads_every_state_once_more(sharded):
     assert "reading the states of 4 stacks" in preview.stdout and "will move" not in preview.stdout, preview.stdout
     result = deploy(sharded, "up")
     assert "moved " not in result.stdout
-    assert json.loads(ws("stack", "tag", "ls", "--json", "--stack", stack).stdout)[LAYOUT_TAG] == "3"
+    assert _tags(sharded)[LAYOUT_TAG] == "3"
     assert "reading the states of" not in deploy(sharded, "preview").stdout
 
 
@@ -227,7 +227,8 @@ def test_destroy_removes_the_shards_and_stops_at_the_protected_platform(e2e, sha
     for shard in _stacks(sharded, 3)[1:]:
         assert kubernetes_resources(ws.export(shard)) == []
     # Nothing recorded survives the shards: a later `up` runs every one.
-    assert not any(t == LAYOUT_TAG or t.startswith(DIGEST_TAG.format(shard="")) for t in _tags(sharded)), _tags(sharded)
+    tags = _tags(sharded)
+    assert not any(t == LAYOUT_TAG or t.startswith(DIGEST_TAG.format(shard="")) for t in tags), tags
     for r in [r for r in ws.export(stack) if r.get("protect")]:
         ws("state", "unprotect", r["urn"], "--stack", stack, "--yes")
     ws.destroy(stack)
