@@ -91,6 +91,12 @@ def istiod_release(cp: ControlPlane, install: Installation) -> ChartRelease:
         low, high = autoscaler_bounds(cp.replicas.pilot)
         values.update(replicaCount=cp.replicas.pilot, autoscaleMin=low, autoscaleMax=high)
     values["meshConfig"] = mesh_config(cp, install)
+    # istiod is awaited on its Deployment (its pods available). The provider's own Service await
+    # would add 10 s after its endpoints last change, before every gateway chart (see
+    # gateway_service_await). A gateway pod created in the moment before the endpoints are
+    # published is refused by the injector (failurePolicy Fail) and recreated by its ReplicaSet,
+    # and each gateway's Deployment is awaited until its pods are available.
+    values["serviceAnnotations"] = dict(SKIP_AWAIT)
     return ChartRelease("istiod", ISTIOD_RELEASE, cp.namespace, values)
 
 

@@ -104,6 +104,16 @@ def test_istiod_runs_the_chosen_release_with_gateway_scoping_and_cni(expanded):
     assert cni["image"] == "docker.io/istio/install-cni:1.30.3"
 
 
+def test_only_istiods_service_skips_the_providers_await(expanded):
+    """Its Deployment keeps the provider's readiness await (builders/helm_values.istiod_release)."""
+    _, expansions, _ = expanded
+    skipping = [
+        (o["kind"], o["metadata"]["name"]) for o in _objects(expansions, "istiod")
+        if (o["metadata"].get("annotations") or {}).get("pulumi.com/skipAwait")
+    ]
+    assert skipping == [("Service", "istiod")]
+
+
 def test_each_tenant_gateway_is_what_the_tenants_file_says(expanded):
     _, expansions, text = expanded
     for tenant in parse_tenants(text, "tenants.yaml").tenants:

@@ -166,6 +166,15 @@ def test_istiod_scopes_gateways_uses_cni_and_runs_the_chosen_images():
     assert (values["profile"], values["replicaCount"], values["autoscaleMin"], values["autoscaleMax"]) == ("stable", 2, 2, 5)
 
 
+def test_istiods_service_skips_the_providers_endpoint_settling():
+    """istiod is awaited on its Deployment; its Service would add the provider's 10 s settle before
+    every gateway chart. Every istiod release (the platform's, each mesh revision's) carries it."""
+    config = FILES["variants"]
+    assert istiod_release(config.control_plane, INSTALL).values["serviceAnnotations"] == {"pulumi.com/skipAwait": "true"}
+    # Nothing else of istiod skips the await: the chart's objects are awaited as the provider does.
+    assert [k for k, v in istiod_release(config.control_plane, INSTALL).values.items() if "skipAwait" in str(v)] == ["serviceAnnotations"]
+
+
 def test_every_gateway_pod_passes_the_restricted_pod_security_level():
     """The chart's pod securityContext replaces its own default, so ours keeps the low-ports sysctl."""
     config = FILES["variants"]
