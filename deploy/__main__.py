@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from pulumi import automation as auto
 
 from render.engine import read_stack_config
 from tenants import ConfigError
+from tenants.handoff import write_handoff
 from tenants.shards import cluster_of, shard_count
 from tenants.stack import load_settings, project_values
 
@@ -40,17 +42,23 @@ def main(argv: list[str] | None = None) -> int:
         print(err, file=sys.stderr)
         return 1
     plan = layout(args.stack, settings.tenants, shard_count(settings.stack, len(settings.tenants.tenants)))
-    deployment = Deployment(root, settings, plan, pool=args.pool, parallel=args.parallel, say=lambda line: print(line, flush=True))
-    try:
-        if args.op == "up":
-            deployment.up(every=args.all)
-        elif args.op == "preview":
-            deployment.preview(every=args.all)
-        else:
-            deployment.destroy()
-    except auto.errors.CommandError as err:
-        print(err, file=sys.stderr)
-        return 1
+    # The stacks' programs take the tenants validated here rather than validate the file again,
+    # each of them (tenants/handoff.py); the directory is private to this run and removed after it.
+    with tempfile.TemporaryDirectory(prefix="istio-multitenancy-deploy-") as private:
+        handoff = write_handoff(Path(private), settings.tenants_key, settings.tenants)
+        deployment = Deployment(
+            root, settings, plan, pool=args.pool, parallel=args.parallel, env=handoff, say=lambda line: print(line, flush=True)
+        )
+        try:
+            if args.op == "up":
+                deployment.up(every=args.all)
+            elif args.op == "preview":
+                deployment.preview(every=args.all)
+            else:
+                deployment.destroy()
+        except auto.errors.CommandError as err:
+            print(err, file=sys.stderr)
+            return 1
     return 0
 
 

@@ -51,7 +51,7 @@ class Deployment:
     """One cluster's installation: `layout` says which stacks hold what; `pool` bounds the shards run at once."""
 
     def __init__(self, root: Path, settings: Settings, layout: Layout, *, pool: int = 4,
-                 parallel: Optional[int] = None, say: Callable[[str], None] = print):
+                 parallel: Optional[int] = None, env: Optional[dict[str, str]] = None, say: Callable[[str], None] = print):
         self.root = root
         self.settings = settings
         self.layout = layout
@@ -62,7 +62,10 @@ class Deployment:
         # One workspace for every stack: a workspace of its own per call costs a `pulumi version`
         # each (hundreds of CLI runs at a thousand tenants); the CLI's version is checked once.
         # DEPLOY_ENV: the program runs a sharded installation's cluster stack for this command only.
-        self.workspace = auto.LocalWorkspace(work_dir=str(root), pulumi_command=auto.PulumiCommand(), env_vars={DEPLOY_ENV: "1"})
+        # `env`: more for every program (the validated tenants, tenants/handoff.py).
+        self.workspace = auto.LocalWorkspace(
+            work_dir=str(root), pulumi_command=auto.PulumiCommand(), env_vars={**(env or {}), DEPLOY_ENV: "1"}
+        )
         self.project = self.workspace.project_settings().name
         # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
         self._digests: dict[str, Optional[str]] = {}

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
 from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
-from .loader import error_message, load_tenants, parse_document, parse_tenants, read_text
+from .handoff import handed_tenants, handoff_key
+from .loader import error_message, parse_document, parse_tenants, read_text
 from .model import StackSettings, TenantsFile
 from .observability import observability_rules
 
@@ -23,6 +24,8 @@ class Settings:
     install: Installation
     tenants: TenantsFile
     tenants_path: Path
+    # What `tenants` was validated from (tenants/handoff.py): `python -m deploy` hands it on under it.
+    tenants_key: str = ""
 
 
 def project_values(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -91,8 +94,11 @@ def load_settings(
     def rules(config):
         return method_rules(config) + addon_rules(config)
 
-    if tenants_text is None:
-        tenants = load_tenants(full, shown=settings.tenants_file, extra=rules)
-    else:
-        tenants = parse_tenants(tenants_text, settings.tenants_file, extra=rules)
-    return Settings(stack=settings, install=installation(settings, tenants, root), tenants=tenants, tenants_path=full)
+    text = read_text(full, settings.tenants_file, "tenants file") if tenants_text is None else tenants_text
+    key = handoff_key(settings, root, text)
+    # Under `python -m deploy`, the file it validated already (tenants/handoff.py).
+    tenants = handed_tenants(key)
+    if tenants is None:
+        tenants = parse_tenants(text, settings.tenants_file, extra=rules)
+    install = installation(settings, tenants, root)
+    return Settings(stack=settings, install=install, tenants=tenants, tenants_path=full, tenants_key=key)

@@ -16,6 +16,7 @@ from components.tenant_removal import TYPE as REMOVAL_TYPE
 from deploy.plan import DIGEST_TAG, Layout, digest_in_state, digest_tags, digests_in_tags, layout, moves, places_known, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file, run_stack_config
 from render.output import kubernetes_objects, plain, summary
+from tenants.handoff import HANDOFF_ENV, handed_tenants, write_handoff
 from tenants.loader import parse_tenants
 from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
 from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
@@ -344,8 +345,7 @@ def test_digests_in_tags_are_the_shard_stacks_own_and_only_those_recorded():
 def _settings(doc: dict, tmp_path: Path, shards: int):
     path = tmp_path / "tenants.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    config = project_values({**read_stack_config("dev"), f"{KEY}:tenantsFile": str(path), f"{KEY}:tenantShards": str(shards)})
-    return load_settings("dev", config, PROJECT_ROOT)
+    return _file_settings("dev", path, tenantShards=str(shards))
 
 
 def test_a_changed_tenant_changes_its_shards_digest_only(tmp_path):
@@ -366,3 +366,62 @@ def test_a_changed_tenant_changes_its_shards_digest_only(tmp_path):
     added["tenants"][-1].pop("gateway", None)
     grown = _settings(added, tmp_path, 3)
     assert {k for k in range(1, 4) if shard_digest(grown, k, PROJECT_ROOT) != digests[k]} == {shard_of("newcomer", 3)}
+
+
+# --- the validated tenants python -m deploy hands its programs (tenants/handoff.py) -------------
+
+
+def _file_settings(stack: str, tenants_file: Path, **extra: str):
+    config = read_stack_config("dev")
+    config[f"{KEY}:tenantsFile"] = str(tenants_file)
+    config.update({f"{KEY}:{k}": v for k, v in extra.items()})
+    return load_settings(stack, project_values(config), PROJECT_ROOT)
+
+
+def test_the_cluster_stack_and_its_shards_validate_the_file_under_one_key(tenants_file, tmp_path):
+    cluster = _file_settings("dev", tenants_file, tenantShards=str(SHARDS))
+    shards = {_file_settings(shard_stack("dev", k), tenants_file, tenantShards=str(SHARDS), shard=str(k)).tenants_key for k in (1, 2)}
+    assert shards == {cluster.tenants_key}
+    # Another text, or another setting, is another key: the programs validate the file themselves.
+    edited = tmp_path / "tenants.yaml"
+    edited.write_text(tenants_file.read_text() + "\n# reviewed\n")
+    assert _file_settings("dev", edited, tenantShards=str(SHARDS)).tenants_key not in {cluster.tenants_key, ""}
+    assert _file_settings("dev", tenants_file, tenantShards=str(SHARDS), kubeClientQps="77").tenants_key != cluster.tenants_key
+
+
+def test_a_shard_program_takes_the_tenants_deploy_validated_under_its_key(tenants_file, tmp_path, monkeypatch):
+    cluster = _file_settings("dev", tenants_file, tenantShards=str(SHARDS))
+    shard = next(k for k, names in assign([t.name for t in cluster.tenants.tenants], SHARDS).items() if len(names) >= 2)
+    held = assign([t.name for t in cluster.tenants.tenants], SHARDS)[shard]
+    # Handed: the file without one of the shard's tenants, to see which the program registers.
+    handed = cluster.tenants.model_copy(update={"tenants": [t for t in cluster.tenants.tenants if t.name != held[0]]})
+
+    def registered(key: str) -> set[str]:
+        monkeypatch.setenv(HANDOFF_ENV, write_handoff(tmp_path, key, handed)[HANDOFF_ENV])
+        program = _run(shard_stack("dev", shard), tenants_file, tenantShards=str(SHARDS), shard=str(shard))
+        return {tenant_of(r.urn) for r in program.registrations if tenant_of(r.urn)}
+
+    assert registered(cluster.tenants_key) == set(held) - {held[0]}
+    # Under another key (another text or settings than the program's), the program reads the file.
+    assert registered("0" * 64) == set(held)
+    monkeypatch.setenv(HANDOFF_ENV, str(tmp_path / "missing.pickle"))
+    assert {tenant_of(r.urn) for r in _run(shard_stack("dev", shard), tenants_file, tenantShards=str(SHARDS), shard=str(shard)).registrations if tenant_of(r.urn)} == set(held)
+
+
+def test_deploy_hands_its_programs_the_validated_tenants_for_its_run_only(monkeypatch):
+    import deploy.__main__ as deploy_main
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, root, settings, plan, *, env, **_):
+            seen.update(env=env, key=settings.tenants_key, tenants=settings.tenants)
+
+        def preview(self, every):
+            seen["handed"] = handed_tenants(seen["key"], seen["env"])
+
+    monkeypatch.setattr(deploy_main, "Deployment", Recorder)
+    assert deploy_main.main(["preview", "--stack", "dev", "--cwd", str(PROJECT_ROOT)]) == 0
+    assert seen["handed"] == seen["tenants"] and seen["key"]
+    # The file lived as long as the command: nothing is left behind.
+    assert not Path(seen["env"][HANDOFF_ENV]).exists()
