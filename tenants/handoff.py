@@ -4,7 +4,8 @@ Each shard's program reads and validates the whole tenants file: 1.2 s of CPU at
 in each of 100 shard programs. `python -m deploy` has validated it once already, with the same
 code and the same settings; it leaves the result in a private file for the duration of its run,
 and a program takes it only when the file's text, the stack's settings (but its shard number) and
-the project are those it was validated with. Otherwise the program validates the file itself.
+the project and its code are those it was validated with. Otherwise the program validates the
+file itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pickle
 from pathlib import Path
 from typing import Mapping, Optional
 
+from .code import code_digest
 from .model import StackSettings, TenantsFile
 
 HANDOFF_ENV = "ISTIO_MULTITENANCY_VALIDATED_TENANTS"
@@ -23,9 +25,10 @@ HANDOFF_FILE = "tenants.pickle"
 
 
 def handoff_key(settings: StackSettings, root: Path, text: str) -> str:
-    """What the validation depended on: the file's text, the stack's settings and the project."""
+    """What the validation depended on: the file's text, the stack's settings, the project and its code."""
     stack = settings.model_dump(mode="json", exclude={"shard"})
-    identity = json.dumps([stack, str(root.resolve()), hashlib.sha256(text.encode("utf-8")).hexdigest()], sort_keys=True)
+    text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    identity = json.dumps([stack, str(root.resolve()), code_digest(root), text_digest], sort_keys=True)
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
+from .code import code_digest
 from .errors import ConfigError, Problem
 from .model import AUTO_SHARD_TENANTS, TENANTS_PER_SHARD, StackSettings
 from .stack import Settings
@@ -118,20 +119,6 @@ def stack_part(settings: Settings) -> StackPart:
     return StackPart(platform=True, tenants=frozenset(), shards=shards)
 
 
-# What a shard's resources are made of, besides its tenants: the code that builds them.
-_CODE = ("__main__.py", "requirements.txt", "builders", "components", "tenants")
-
-
-def _code_digest(root: Path) -> str:
-    digest = hashlib.sha256()
-    for entry in _CODE:
-        path = root / entry
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for file in files:
-            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
 def shard_digest(settings: Settings, shard: int, root: Path) -> str:
     """A fingerprint of everything a shard's resources are built from: the stack settings, the
     file's mesh-wide settings, the shard's tenants, what other tenants share with them, and the
@@ -148,6 +135,6 @@ def shard_digest(settings: Settings, shard: int, root: Path) -> str:
         "tenants": [t.model_dump(mode="json") for t in config.tenants if t.name in held],
         "consumers": {k: v for k, v in sharing.consumers.items() if k in held},
         "imports": {k: v for k, v in sharing.imports.items() if k in held},
-        "code": _code_digest(root),
+        "code": code_digest(root),
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()

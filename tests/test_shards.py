@@ -16,7 +16,7 @@ from components.tenant_removal import TYPE as REMOVAL_TYPE
 from deploy.plan import DIGEST_TAG, Layout, digest_in_state, digest_tags, digests_in_tags, layout, moves, places_known, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file, run_stack_config
 from render.output import kubernetes_objects, plain, summary
-from tenants.handoff import HANDOFF_ENV, handed_tenants, write_handoff
+from tenants.handoff import HANDOFF_ENV, handed_tenants, handoff_key, write_handoff
 from tenants.loader import parse_tenants
 from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
 from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
@@ -387,6 +387,20 @@ def test_the_cluster_stack_and_its_shards_validate_the_file_under_one_key(tenant
     edited.write_text(tenants_file.read_text() + "\n# reviewed\n")
     assert _file_settings("dev", edited, tenantShards=str(SHARDS)).tenants_key not in {cluster.tenants_key, ""}
     assert _file_settings("dev", tenants_file, tenantShards=str(SHARDS), kubeClientQps="77").tenants_key != cluster.tenants_key
+
+
+def test_the_key_covers_the_code_that_validated_the_file(tmp_path):
+    """A program of another checkout (the code changed during the run) validates the file itself."""
+    for entry in ("builders", "components", "tenants"):
+        (tmp_path / entry).mkdir()
+    (tmp_path / "__main__.py").write_text("")
+    (tmp_path / "requirements.txt").write_text("pulumi\n")
+    (tmp_path / "tenants" / "model.py").write_text("RULES = 1\n")
+    settings = StackSettings(tenants_file="tenants.yaml")
+    before = handoff_key(settings, tmp_path, "tenants: []\n")
+    assert handoff_key(settings, tmp_path, "tenants: []\n") == before
+    (tmp_path / "tenants" / "model.py").write_text("RULES = 2\n")
+    assert handoff_key(settings, tmp_path, "tenants: []\n") != before
 
 
 def test_a_shard_program_takes_the_tenants_deploy_validated_under_its_key(tenants_file, tmp_path, monkeypatch):
