@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from pulumi import automation as auto
 
@@ -25,6 +25,12 @@ SHARD_KEY = f"{NAMESPACE}:shard"
 # stack its name hashes to. Lifted before a move, set again once the moves are done: a run that
 # finds another count, or none, reads every stack's state to find the tenants.
 LAYOUT_TAG = f"{NAMESPACE}:shards"
+# The Go runtime of the CLIs this command runs (and of the providers they start): the CLI saves
+# a stack's whole state after every step, and a quarter of its CPU went to collecting the garbage
+# of those saves. A collection when the heap has grown 400 % rather than 100 % since the last one
+# (docs/scale.md#fourth-round-less-work-per-shard-2026-12-07), under a ceiling past which the
+# collector works harder instead. The caller's own settings win.
+GO_RUNTIME = {"GOGC": "400", "GOMEMLIMIT": "2GiB"}
 # What a preview lists: every step but those that change nothing.
 _QUIET = {"same", "read", "refresh"}
 
@@ -63,7 +69,8 @@ class Deployment:
         # DEPLOY_ENV: the program runs a sharded installation's cluster stack for this command only.
         # `env`: more for every program (the validated tenants, tenants/handoff.py).
         self.workspace = auto.LocalWorkspace(
-            work_dir=str(root), pulumi_command=auto.PulumiCommand(), env_vars={**(env or {}), DEPLOY_ENV: "1"}
+            work_dir=str(root), pulumi_command=auto.PulumiCommand(),
+            env_vars={**go_runtime(os.environ), **(env or {}), DEPLOY_ENV: "1"},
         )
         self.project = self.workspace.project_settings().name
         # Each existing stack's `shardDigest` as its state holds it, read with its tenants (held()).
@@ -311,6 +318,11 @@ class Deployment:
                 stack.destroy()
                 self.workspace.remove_stack(name)
                 self.say(f"{name}: no tenants left: removed")
+
+
+def go_runtime(environ: Mapping[str, str]) -> dict[str, str]:
+    """GO_RUNTIME's settings the caller's environment does not make itself."""
+    return {name: value for name, value in GO_RUNTIME.items() if name not in environ}
 
 
 def _changes(summary: auto.UpdateSummary) -> dict[str, int]:

@@ -439,3 +439,12 @@ def test_deploy_hands_its_programs_the_validated_tenants_for_its_run_only(monkey
     assert seen["handed"] == seen["tenants"] and seen["key"]
     # The file lived as long as the command: nothing is left behind.
     assert not Path(seen["env"][HANDOFF_ENV]).exists()
+
+
+def test_deploy_runs_the_clis_with_a_lazier_collector_unless_told_otherwise():
+    from deploy.stacks import GO_RUNTIME, go_runtime
+
+    assert go_runtime({}) == GO_RUNTIME == {"GOGC": "400", "GOMEMLIMIT": "2GiB"}
+    # The caller's own Go settings win, one by one.
+    assert go_runtime({"GOGC": "100", "PATH": "/bin"}) == {"GOMEMLIMIT": "2GiB"}
+    assert go_runtime({"GOGC": "off", "GOMEMLIMIT": "8GiB"}) == {}
