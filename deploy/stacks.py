@@ -26,7 +26,7 @@ SHARD_KEY = f"{NAMESPACE}:shard"
 # finds another count, or none, reads every stack's state to find the tenants.
 LAYOUT_TAG = f"{NAMESPACE}:shards"
 # The Go runtime of the CLIs this command runs (and of the providers they start): the CLI saves
-# a stack's whole state after every step, and a quarter of its CPU went to collecting the garbage
+# a stack's whole state after every step, and a fifth of its CPU went to collecting the garbage
 # of those saves. A collection when the heap has grown 400 % rather than 100 % since the last one
 # (docs/scale.md#fourth-round-less-work-per-shard-2026-12-07), under a ceiling past which the
 # collector works harder instead. The caller's own settings win.
