@@ -11,7 +11,7 @@ from pulumi import automation as auto
 
 from render.engine import read_stack_config
 from tenants import ConfigError
-from tenants.handoff import write_handoff
+from tenants.handoff import handoff_key, write_handoff
 from tenants.shards import cluster_of, shard_count
 from tenants.stack import load_settings, project_values
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     # The stacks' programs take the tenants validated here rather than validate the file again,
     # each of them (tenants/handoff.py); the directory is private to this run and removed after it.
     with tempfile.TemporaryDirectory(prefix="istio-multitenancy-deploy-") as private:
-        handoff = write_handoff(Path(private), settings.tenants_key, settings.tenants)
+        handoff = write_handoff(Path(private), handoff_key(settings.stack, root, settings.tenants_digest), settings.tenants)
         deployment = Deployment(
             root, settings, plan, pool=args.pool, parallel=args.parallel, env=handoff, say=lambda line: print(line, flush=True)
         )

@@ -24,11 +24,16 @@ HANDOFF_ENV = "ISTIO_MULTITENANCY_VALIDATED_TENANTS"
 HANDOFF_FILE = "tenants.pickle"
 
 
-def handoff_key(settings: StackSettings, root: Path, text: str) -> str:
-    """What the validation depended on: the file's text, the stack's settings, the project and its code."""
+def text_digest(text: str) -> str:
+    """The tenants file's text, as the key holds it (`Settings.tenants_digest`)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def handoff_key(settings: StackSettings, root: Path, tenants_digest: str) -> str:
+    """What the validation depended on: the file's text (its `text_digest`), the stack's settings,
+    the project and its code."""
     stack = settings.model_dump(mode="json", exclude={"shard"})
-    text_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    identity = json.dumps([stack, str(root.resolve()), code_digest(root), text_digest], sort_keys=True)
+    identity = json.dumps([stack, str(root.resolve()), code_digest(root), tenants_digest], sort_keys=True)
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
@@ -39,11 +44,15 @@ def write_handoff(directory: Path, key: str, tenants: TenantsFile) -> dict[str, 
     return {HANDOFF_ENV: str(path)}
 
 
-def handed_tenants(key: str, environ: Mapping[str, str] = os.environ) -> Optional[TenantsFile]:
-    """The tenants `python -m deploy` validated under this `key`, if it handed any."""
+def handed_tenants(
+    settings: StackSettings, root: Path, tenants_digest: str, environ: Mapping[str, str] = os.environ
+) -> Optional[TenantsFile]:
+    """The tenants `python -m deploy` validated under the key of these, if it handed any (the key,
+    which reads the program's code, is computed only then)."""
     path = environ.get(HANDOFF_ENV)
     if not path:
         return None
+    key = handoff_key(settings, root, tenants_digest)
     try:
         handed_key, tenants = pickle.loads(Path(path).read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):

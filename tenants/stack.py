@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from .errors import ConfigError, Problem
 from .install import Installation, charts_version, installation, installation_problems, tenants_file_rules
-from .handoff import handed_tenants, handoff_key
+from .handoff import handed_tenants, text_digest
 from .loader import error_message, parse_document, parse_tenants, read_text
 from .model import StackSettings, TenantsFile
 from .observability import observability_rules
@@ -24,8 +24,9 @@ class Settings:
     install: Installation
     tenants: TenantsFile
     tenants_path: Path
-    # What `tenants` was validated from (tenants/handoff.py): `python -m deploy` hands it on under it.
-    tenants_key: str = ""
+    # The text `tenants` was validated from (tenants/handoff.text_digest): `python -m deploy` hands
+    # the model on under a key made of it.
+    tenants_digest: str = ""
 
 
 def project_values(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,10 +96,10 @@ def load_settings(
         return method_rules(config) + addon_rules(config)
 
     text = read_text(full, settings.tenants_file, "tenants file") if tenants_text is None else tenants_text
-    key = handoff_key(settings, root, text)
+    digest = text_digest(text)
     # Under `python -m deploy`, the file it validated already (tenants/handoff.py).
-    tenants = handed_tenants(key)
+    tenants = handed_tenants(settings, root, digest)
     if tenants is None:
         tenants = parse_tenants(text, settings.tenants_file, extra=rules)
     install = installation(settings, tenants, root)
-    return Settings(stack=settings, install=install, tenants=tenants, tenants_path=full, tenants_key=key)
+    return Settings(stack=settings, install=install, tenants=tenants, tenants_path=full, tenants_digest=digest)

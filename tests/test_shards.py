@@ -16,7 +16,7 @@ from components.tenant_removal import TYPE as REMOVAL_TYPE
 from deploy.plan import DIGEST_TAG, Layout, digest_in_state, digest_tags, digests_in_tags, layout, moves, places_known, tenant_of, tenants_in_state
 from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_config, run_program_file, run_stack_config
 from render.output import kubernetes_objects, plain, summary
-from tenants.handoff import HANDOFF_ENV, handed_tenants, handoff_key, write_handoff
+from tenants.handoff import HANDOFF_ENV, handed_tenants, handoff_key, text_digest, write_handoff
 from tenants.loader import parse_tenants
 from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
 from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
@@ -378,15 +378,20 @@ def _file_settings(stack: str, tenants_file: Path, **extra: str):
     return load_settings(stack, project_values(config), PROJECT_ROOT)
 
 
+def _key(settings) -> str:
+    """The key `python -m deploy` hands its validated tenants under (deploy/__main__.py)."""
+    return handoff_key(settings.stack, PROJECT_ROOT, settings.tenants_digest)
+
+
 def test_the_cluster_stack_and_its_shards_validate_the_file_under_one_key(tenants_file, tmp_path):
     cluster = _file_settings("dev", tenants_file, tenantShards=str(SHARDS))
-    shards = {_file_settings(shard_stack("dev", k), tenants_file, tenantShards=str(SHARDS), shard=str(k)).tenants_key for k in (1, 2)}
-    assert shards == {cluster.tenants_key}
+    shards = {_key(_file_settings(shard_stack("dev", k), tenants_file, tenantShards=str(SHARDS), shard=str(k))) for k in (1, 2)}
+    assert shards == {_key(cluster)}
     # Another text, or another setting, is another key: the programs validate the file themselves.
     edited = tmp_path / "tenants.yaml"
     edited.write_text(tenants_file.read_text() + "\n# reviewed\n")
-    assert _file_settings("dev", edited, tenantShards=str(SHARDS)).tenants_key not in {cluster.tenants_key, ""}
-    assert _file_settings("dev", tenants_file, tenantShards=str(SHARDS), kubeClientQps="77").tenants_key != cluster.tenants_key
+    assert _key(_file_settings("dev", edited, tenantShards=str(SHARDS))) not in {_key(cluster), ""}
+    assert _key(_file_settings("dev", tenants_file, tenantShards=str(SHARDS), kubeClientQps="77")) != _key(cluster)
 
 
 def test_the_key_covers_the_code_that_validated_the_file(tmp_path):
@@ -397,10 +402,10 @@ def test_the_key_covers_the_code_that_validated_the_file(tmp_path):
     (tmp_path / "requirements.txt").write_text("pulumi\n")
     (tmp_path / "tenants" / "model.py").write_text("RULES = 1\n")
     settings = StackSettings(tenants_file="tenants.yaml")
-    before = handoff_key(settings, tmp_path, "tenants: []\n")
-    assert handoff_key(settings, tmp_path, "tenants: []\n") == before
+    before = handoff_key(settings, tmp_path, text_digest("tenants: []\n"))
+    assert handoff_key(settings, tmp_path, text_digest("tenants: []\n")) == before
     (tmp_path / "tenants" / "model.py").write_text("RULES = 2\n")
-    assert handoff_key(settings, tmp_path, "tenants: []\n") != before
+    assert handoff_key(settings, tmp_path, text_digest("tenants: []\n")) != before
 
 
 def test_a_shard_program_takes_the_tenants_deploy_validated_under_its_key(tenants_file, tmp_path, monkeypatch):
@@ -415,7 +420,7 @@ def test_a_shard_program_takes_the_tenants_deploy_validated_under_its_key(tenant
         program = _run(shard_stack("dev", shard), tenants_file, tenantShards=str(SHARDS), shard=str(shard))
         return {tenant_of(r.urn) for r in program.registrations if tenant_of(r.urn)}
 
-    assert registered(cluster.tenants_key) == set(held) - {held[0]}
+    assert registered(_key(cluster)) == set(held) - {held[0]}
     # Under another key (another text or settings than the program's), the program reads the file.
     assert registered("0" * 64) == set(held)
     monkeypatch.setenv(HANDOFF_ENV, str(tmp_path / "missing.pickle"))
@@ -429,10 +434,11 @@ def test_deploy_hands_its_programs_the_validated_tenants_for_its_run_only(monkey
 
     class Recorder:
         def __init__(self, root, settings, plan, *, env, **_):
-            seen.update(env=env, key=settings.tenants_key, tenants=settings.tenants)
+            seen.update(env=env, key=_key(settings), settings=settings, tenants=settings.tenants)
 
         def preview(self, every):
-            seen["handed"] = handed_tenants(seen["key"], seen["env"])
+            settings = seen["settings"]
+            seen["handed"] = handed_tenants(settings.stack, PROJECT_ROOT, settings.tenants_digest, seen["env"])
 
     monkeypatch.setattr(deploy_main, "Deployment", Recorder)
     assert deploy_main.main(["preview", "--stack", "dev", "--cwd", str(PROJECT_ROOT)]) == 0
