@@ -4,35 +4,16 @@ with their objects untouched; destroy. Each step is checked in the cluster and i
 
 from __future__ import annotations
 
-import copy
 import json
-import sys
 
 import pytest
 import yaml
 
-from harness.procs import run
 from harness.pulumi import kubernetes_resources
-from harness.render import render
-from harness.state import assert_state_matches_cluster, tenant_of
+from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, stacks_of, tenant
 
 from conftest import BUILD
 from deploy.stacks import DIGEST_TAG, LAYOUT_TAG
-
-SHARD_OF = "{stack}-shard-{k}"
-TENANTS = ["workspace-1", "workspace-2", "workspace-3", "workspace-4"]
-
-
-def _tenant(name: str, index: int) -> dict:
-    return {
-        "name": name,
-        "gateway": {
-            "name": f"wk{index}-ingressgw",
-            "labels": {"istio": f"ingressgateway-{index}", "app": f"istio-ingressgateway-{index}"},
-            "servers": [{"port": 80, "protocol": "HTTP", "hosts": ["*"]}],
-        },
-        "routes": [{"name": "shop", "hosts": ["*"], "http": [{"to": {"service": "shop", "port": 8080}}]}],
-    }
 
 
 @pytest.fixture(scope="module")
@@ -40,39 +21,11 @@ def sharded(e2e, stacks, new_workspace, reset_cluster):
     stack = stacks["deploy"]
     ws = new_workspace("shards", stack, {**stacks["all"][stack], "tenantShards": 2})
     doc = yaml.safe_load(ws.tenants_path(stack).read_text())
-    doc["tenants"] = [_tenant(name, i) for i, name in enumerate(TENANTS, start=1)]
+    doc["tenants"] = [tenant(name, i) for i, name in enumerate(TENANTS, start=1)]
     ws.tenants_path(stack).write_text(yaml.safe_dump(doc, sort_keys=False))
     ctx = {"ws": ws, "stack": stack, "seen": []}
     yield ctx
     reset_cluster(ctx["seen"])
-
-
-def deploy(ctx, op: str, *extra: str, check: bool = True):
-    ws = ctx["ws"]
-    result = run([sys.executable, "-m", "deploy", op, "--stack", ctx["stack"], "--pool", "2", *extra],
-                 cwd=str(ws.path), env=ws.env, timeout=1800, check=check)
-    print(f"\npython -m deploy {op} ({result.seconds:.1f} s):\n{result.stdout}")
-    return result
-
-
-def _stacks(ctx, shards: int) -> list[str]:
-    return [ctx["stack"], *(SHARD_OF.format(stack=ctx["stack"], k=k) for k in range(1, shards + 1))]
-
-
-def _check(e2e, ctx, shards: int, name: str) -> dict:
-    """Every stack's state against its own render, one to one, with the live uids; returns them all."""
-    uids, held = {}, {}
-    for stack in _stacks(ctx, shards):
-        rendered = render(ctx["ws"], stack, BUILD / "render" / f"shards-{name}-{stack}")
-        ctx["seen"].extend(rendered.objects)
-        state = ctx["ws"].export(stack)
-        snap = assert_state_matches_cluster(e2e.kube, state, rendered)
-        overlap = set(uids) & set(snap.uids())
-        assert not overlap, f"in two stacks: {overlap}"
-        uids.update(snap.uids())
-        held[stack] = {tenant_of(r["urn"]) for r in kubernetes_resources(state)} - {None}
-    ctx["held"] = held
-    return uids
 
 
 def _shard_tenants(ctx, shards: int) -> dict[str, set[str]]:
@@ -85,9 +38,9 @@ def _shard_tenants(ctx, shards: int) -> dict[str, set[str]]:
 
 def test_a_sharded_install_from_empty(e2e, sharded):
     result = deploy(sharded, "up")
-    for stack in _stacks(sharded, 2)[1:]:
+    for stack in stacks_of(sharded, 2)[1:]:
         assert f"{stack}: " in result.stdout
-    uids = _check(e2e, sharded, 2, "initial")
+    uids = check_stacks(e2e.kube, sharded, 2, BUILD / "render" / "shards-initial")
     # The platform holds no tenant; each shard exactly the tenants its name hashes to.
     assert sharded["held"][sharded["stack"]] == set()
     assert {s: t for s, t in sharded["held"].items() if s != sharded["stack"]} == _shard_tenants(sharded, 2)
@@ -150,7 +103,7 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
 
     path = sharded["ws"].tenants_path(sharded["stack"])
     doc = yaml.safe_load(path.read_text())
-    doc["tenants"].append(_tenant("workspace-5", 5))
+    doc["tenants"].append(tenant("workspace-5", 5))
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     target = SHARD_OF.format(stack=sharded["stack"], k=shard_of("workspace-5", 2))
 
@@ -170,7 +123,7 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     assert f"{target} (" in preview.stdout
 
     deploy(sharded, "up")
-    before, after = sharded["uids"], _check(e2e, sharded, 2, "added")
+    before, after = sharded["uids"], check_stacks(e2e.kube, sharded, 2, BUILD / "render" / "shards-added")
     assert {k: v for k, v in after.items() if k in before} == before
     assert sharded["held"][target] >= {"workspace-5"}
     sharded["uids"] = after
@@ -195,11 +148,11 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     assert "moved " in result.stdout
     # The count every tenant is placed for, recorded again once the moves are done.
     assert _tags(sharded)[LAYOUT_TAG] == "3"
-    after = _check(e2e, sharded, 3, "moved")
+    after = check_stacks(e2e.kube, sharded, 3, BUILD / "render" / "shards-moved")
     # Nothing replaced, nothing recreated: the same objects, with the same uids, now in another stack.
     assert after == sharded["uids"]
     assert {s: t for s, t in sharded["held"].items() if s != stack} == wanted
-    for shard in _stacks(sharded, 3)[1:]:
+    for shard in stacks_of(sharded, 3)[1:]:
         ws.preview(shard, "--expect-no-changes")
     sharded["uids"] = after
     _assert_digest_tags(sharded, 3)
@@ -224,7 +177,7 @@ def test_destroy_removes_the_shards_and_stops_at_the_protected_platform(e2e, sha
     retained = {k for k in sharded["uids"] if k[1] == "Namespace" and k[3].startswith("workspace-")}
     result = deploy(sharded, "destroy", check=False)
     assert result.returncode != 0 and "protected" in result.output, result.describe()
-    for shard in _stacks(sharded, 3)[1:]:
+    for shard in stacks_of(sharded, 3)[1:]:
         assert kubernetes_resources(ws.export(shard)) == []
     # Nothing recorded survives the shards: a later `up` runs every one.
     tags = _tags(sharded)
