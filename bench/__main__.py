@@ -162,7 +162,7 @@ def diff_seconds(count: int, runs: int) -> float:
         tenants = write_tenants_file(WORK / f"tenants-{count}-r{revision}.yaml", count, revision=revision)
         out = WORK / f"render-{count}-r{revision}"
         # No `helm template` (a process per chart, a thousand of them): the diff compares chart
-        # values. Past 200 tenants the installation is sharded, and render shows it whole.
+        # values. Past 20 tenants the installation is sharded, and render shows it whole.
         _python("-m", "render", RENDER_STACK, "--tenants", str(tenants), "--out", str(out), "--no-expand")
         sides.append(str(out))
     # Exit 1: the renders differ, as they should.

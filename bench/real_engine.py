@@ -168,7 +168,7 @@ def measure(kube: Kube, standin: OperatorStandIn, env: dict, bin_dir: Path, coun
         ws.env["PULUMI_BACKEND_URL"] += f"?{backend_query}"
     # Istio's charts from the reference copy, as e2e/stacks.yaml gives the dev stack: no chart repository is reachable here.
     config = {"kubeContext": localcluster.CONTEXT, "tenantsFile": str(tenants), "chartDirectory": str(REFERENCE / "istio" / "1.30.3" / "charts"),
-              # One stack, whatever the size (past 200 tenants the program would shard by itself).
+              # One stack, whatever the size (past 20 tenants the program would shard by itself).
               "tenantShards": 1, **(settings or {})}
     ws.write_stack_config(STACK, config)
     ws("stack", "init", STACK, "--non-interactive")

@@ -35,7 +35,7 @@ def main(argv: list[str]) -> None:
         "istio-multitenancy:installMethod": method,
         "istio-multitenancy:istioVersion": VERSIONS[method],
         "istio-multitenancy:kubeContext": "kind-bench",
-        # One stack, whatever the size: past 200 tenants the program shards by itself, and the
+        # One stack, whatever the size: past 20 tenants the program shards by itself, and the
         # cluster's own stack (the one run here) would hold no tenant.
         "istio-multitenancy:tenantShards": "1",
     }

@@ -275,8 +275,10 @@ StackNumber = Annotated[int, BeforeValidator(_stack_number), WithJsonSchema({"ty
 # The provider's client rate limits for a platform stack (docs/scale.md#the-providers-client).
 KUBE_CLIENT_QPS = 200
 KUBE_CLIENT_BURST = 400
-# Past this many tenants an installation is sharded unless `tenantShards` says otherwise (tenants/shards.py).
-AUTO_SHARD_TENANTS = 200
+# Past this many tenants an installation is sharded unless `tenantShards` says otherwise (tenants/shards.py):
+# one stack's local-backend checkpoints grow with the square of its size, and already at 20 tenants
+# its first `up` took 2.7 times that of a platform stack and two shards (docs/scale.md, "Where the line is").
+AUTO_SHARD_TENANTS = 20
 TENANTS_PER_SHARD = 10
 Cidr = Annotated[str, BeforeValidator(_cidr), WithJsonSchema({"type": "string", "format": "cidr"})]
 Labels = Annotated[dict[str, str], BeforeValidator(_labels), WithJsonSchema(_label_map_schema())]

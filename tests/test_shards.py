@@ -18,7 +18,7 @@ from render.engine import PROJECT_ROOT, ProgramFailed, ProgramRun, read_stack_co
 from render.output import kubernetes_objects, plain, summary
 from tenants.handoff import HANDOFF_ENV, handed_tenants, handoff_key, text_digest, write_handoff
 from tenants.loader import parse_tenants
-from tenants.model import AUTO_SHARD_TENANTS, KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
+from tenants.model import KUBE_CLIENT_BURST, KUBE_CLIENT_QPS, StackSettings
 from tenants.shards import assign, cluster_of, shard_count, shard_digest, shard_of, shard_stack
 from tenants.stack import load_settings, project_values
 
@@ -50,7 +50,7 @@ def test_shards_are_balanced_and_the_order_of_the_file_does_not_matter():
 
 @pytest.mark.parametrize(
     "tenants, configured, expected",
-    [(AUTO_SHARD_TENANTS, None, 1), (AUTO_SHARD_TENANTS + 1, None, 21), (1000, None, 100), (1000, 4, 4), (10, 2, 2)],
+    [(20, None, 1), (21, None, 3), (200, None, 20), (1000, None, 100), (1000, 4, 4), (10, 2, 2), (500, 1, 1)],
 )
 def test_the_shard_count(tenants, configured, expected):
     assert shard_count(StackSettings(tenants_file="t.yaml", tenant_shards=configured), tenants) == expected
