@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import yaml
+
 from harness.procs import run
 from harness.pulumi import kubernetes_resources
 from harness.render import render
@@ -24,6 +26,17 @@ def tenant(name: str, index: int) -> dict:
         },
         "routes": [{"name": "shop", "hosts": ["*"], "http": [{"to": {"service": "shop", "port": 8080}}]}],
     }
+
+
+def scenario(new_workspace, stacks, name: str, overrides: dict) -> dict:
+    """A fresh copy of the project whose deploy stack has TENANTS and `overrides` in its settings:
+    the scenario's context (its workspace, its stack, and the objects it saw, for its reset)."""
+    stack = stacks["deploy"]
+    ws = new_workspace(name, stack, {**stacks["all"][stack], **overrides})
+    doc = yaml.safe_load(ws.tenants_path(stack).read_text())
+    doc["tenants"] = [tenant(each, i) for i, each in enumerate(TENANTS, start=1)]
+    ws.tenants_path(stack).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return {"ws": ws, "stack": stack, "seen": []}
 
 
 def stacks_of(ctx, shards: int) -> list[str]:

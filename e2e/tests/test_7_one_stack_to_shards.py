@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, stacks_of, tenant
+from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, scenario, stacks_of
 
 from conftest import BUILD
 
@@ -18,12 +18,7 @@ SHARDS = 2
 
 @pytest.fixture(scope="module")
 def grown(e2e, stacks, new_workspace, reset_cluster):
-    stack = stacks["deploy"]
-    ws = new_workspace("one-to-shards", stack, stacks["all"][stack])
-    doc = yaml.safe_load(ws.tenants_path(stack).read_text())
-    doc["tenants"] = [tenant(name, i) for i, name in enumerate(TENANTS, start=1)]
-    ws.tenants_path(stack).write_text(yaml.safe_dump(doc, sort_keys=False))
-    ctx = {"ws": ws, "stack": stack, "seen": []}
+    ctx = scenario(new_workspace, stacks, "one-to-shards", {})
     yield ctx
     reset_cluster(ctx["seen"])
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.pulumi import kubernetes_resources
-from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, stacks_of, tenant
+from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, scenario, stacks_of, tenant
 
 from conftest import BUILD
 from deploy.stacks import DIGEST_TAG, LAYOUT_TAG
@@ -18,12 +18,7 @@ from deploy.stacks import DIGEST_TAG, LAYOUT_TAG
 
 @pytest.fixture(scope="module")
 def sharded(e2e, stacks, new_workspace, reset_cluster):
-    stack = stacks["deploy"]
-    ws = new_workspace("shards", stack, {**stacks["all"][stack], "tenantShards": 2})
-    doc = yaml.safe_load(ws.tenants_path(stack).read_text())
-    doc["tenants"] = [tenant(name, i) for i, name in enumerate(TENANTS, start=1)]
-    ws.tenants_path(stack).write_text(yaml.safe_dump(doc, sort_keys=False))
-    ctx = {"ws": ws, "stack": stack, "seen": []}
+    ctx = scenario(new_workspace, stacks, "shards", {"tenantShards": 2})
     yield ctx
     reset_cluster(ctx["seen"])
 
