@@ -97,7 +97,7 @@ def require_deploy_when_sharded(part: StackPart, stack: str, environ: Mapping[st
             f"this installation is sharded ({part.shards} shard stacks, by tenantShards or past "
             f"{AUTO_SHARD_TENANTS} tenants): run `python -m deploy up|preview|destroy --stack {stack}`, "
             "which moves the tenants into their shards first; a plain `pulumi up` of this stack would "
-            "delete every tenant's objects from it",
+            "delete every tenant's objects from it (to keep one stack, set tenantShards: 1)",
         )])
 
 

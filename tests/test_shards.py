@@ -190,6 +190,7 @@ def test_a_sharded_cluster_stack_runs_only_under_python_m_deploy(tenants_file):
     message = str(failed.value)
     assert message.startswith("Pulumi.dev.yaml: istio-multitenancy:tenantShards: this installation is sharded (3 shard stacks"), message
     assert "python -m deploy up|preview|destroy --stack dev" in message
+    assert "to keep one stack, set tenantShards: 1" in message  # what an installation that crossed the line may prefer
     assert [r.type for r in failed.value.registrations] == ["pulumi:pulumi:Stack"]  # the stack alone: nothing of ours
     # One stack, or a shard's stack, runs as before; so does the cluster stack under `python -m deploy`.
     single = {**config, f"{KEY}:tenantShards": "1"}
