@@ -11,7 +11,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Sequence
 
 from pulumi import automation as auto
 
@@ -56,8 +56,12 @@ class Deployment:
     """One cluster's installation: `layout` says which stacks hold what; `pool` bounds the shards run at once."""
 
     def __init__(self, root: Path, settings: Settings, layout: Layout, *, pool: int = 4,
-                 parallel: Optional[int] = None, env: Optional[dict[str, str]] = None, say: Callable[[str], None] = print):
+                 parallel: Optional[int] = None, env: Optional[dict[str, str]] = None, say: Callable[[str], None] = print,
+                 policy_packs: Sequence[str] = ()):
         self.root = root
+        # Run by every stack's preview and up, as by one stack's: a sharded installation keeps
+        # the CrossGuard check before anything is applied.
+        self.policy_packs = list(policy_packs)
         self.settings = settings
         self.layout = layout
         self.pool = pool
@@ -190,7 +194,7 @@ class Deployment:
         # resource's whole state, which the CLI encodes and this process decodes, two per step.
         # An `up` or a `destroy` reports its counts from the update's summary.
         if op == "preview":
-            stack.preview(parallel=self.parallel, on_event=on_event)
+            stack.preview(parallel=self.parallel, on_event=on_event, policy_packs=self.policy_packs or None)
         elif op == "up":
             outcome.changes = self._up(stack)
         else:
@@ -202,9 +206,7 @@ class Deployment:
         """`pulumi up`, and its counts from the stack's last update. `auto.Stack.up` also reads the
         stack's outputs, two more CLI runs that each read its whole state; a shard's one output, its
         digest, is computed here as its program computes it (`shard_digest`)."""
-        args = ["up", "--yes", "--skip-preview", "--stack", stack.name]
-        if self.parallel is not None:
-            args += ["--parallel", str(self.parallel)]
+        args = up_arguments(stack.name, self.parallel, self.policy_packs)
         self.workspace.pulumi_command.run(args, str(self.root), self.workspace.env_vars)
         return _changes(stack.info(show_secrets=False))
 
@@ -318,6 +320,16 @@ class Deployment:
                 stack.destroy()
                 self.workspace.remove_stack(name)
                 self.say(f"{name}: no tenants left: removed")
+
+
+def up_arguments(stack: str, parallel: Optional[int], policy_packs: Sequence[str]) -> list[str]:
+    """The `pulumi up` of one stack, as `auto.Stack.up` would run it with these options."""
+    args = ["up", "--yes", "--skip-preview", "--stack", stack]
+    if parallel is not None:
+        args += ["--parallel", str(parallel)]
+    for pack in policy_packs:
+        args += ["--policy-pack", pack]
+    return args
 
 
 def go_runtime(environ: Mapping[str, str]) -> dict[str, str]:

@@ -455,3 +455,30 @@ def test_deploy_runs_the_clis_with_a_lazier_collector_unless_told_otherwise():
     # The caller's own Go settings win, one by one.
     assert go_runtime({"GOGC": "100", "PATH": "/bin"}) == {"GOMEMLIMIT": "2GiB"}
     assert go_runtime({"GOGC": "off", "GOMEMLIMIT": "8GiB"}) == {}
+
+
+def test_deploy_runs_the_policy_pack_on_every_stacks_preview_and_up(monkeypatch, tmp_path):
+    """A sharded installation keeps the CrossGuard check of one stack: `--policy-pack` goes to each
+    stack's preview (the Automation API's policy_packs) and up (the CLI's own flag)."""
+    import deploy.__main__ as deploy_main
+    from deploy.stacks import up_arguments
+
+    assert up_arguments("dev-shard-1", 32, ["/repo/policy"]) == [
+        "up", "--yes", "--skip-preview", "--stack", "dev-shard-1", "--parallel", "32", "--policy-pack", "/repo/policy",
+    ]
+    assert "--policy-pack" not in up_arguments("dev", None, [])
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, root, settings, plan, *, policy_packs=(), **_):
+            seen["packs"] = policy_packs
+
+        def preview(self, every):
+            pass
+
+    monkeypatch.setattr(deploy_main, "Deployment", Recorder)
+    monkeypatch.chdir(tmp_path)
+    assert deploy_main.main(["preview", "--stack", "dev", "--cwd", str(PROJECT_ROOT), "--policy-pack", "policy"]) == 0
+    # Resolved where the command was given, as pulumi resolves its own flag.
+    assert seen["packs"] == [str(tmp_path / "policy")]

@@ -93,6 +93,12 @@ def test_a_shards_digest_comes_from_its_tag_or_else_from_its_output(sharded):
     assert second not in _tags(sharded)
 
 
+def test_a_policy_pack_is_run_by_the_stacks(sharded):
+    """What `--policy-pack` names reaches the CLI: a pack that is not there stops the preview."""
+    result = deploy(sharded, "preview", "--policy-pack", "no-such-pack", check=False)
+    assert result.returncode != 0 and "no-such-pack" in result.output, result.describe()
+
+
 def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     from tenants.shards import shard_of
 
@@ -102,7 +108,8 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     target = SHARD_OF.format(stack=sharded["stack"], k=shard_of("workspace-5", 2))
 
-    preview = deploy(sharded, "preview")
+    # With the platform's policy pack, as CI runs it: each stack's preview and up pass it.
+    preview = deploy(sharded, "preview", "--policy-pack", "policy")
     assert preview.stdout.count("unchanged since its last up: skipped") == 1, preview.stdout
     changed = [line.split() for line in preview.stdout.splitlines() if line.startswith("    ")]
     # The new tenant's creates, and in the platform's stack the in-place updates of the admission
@@ -117,7 +124,7 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
     assert all(urn in (params, frozen) or urn.startswith("istio-multitenancy:index:ObservabilityAddons$") for urn in updates), changed
     assert f"{target} (" in preview.stdout
 
-    deploy(sharded, "up")
+    deploy(sharded, "up", "--policy-pack", "policy")
     before, after = sharded["uids"], check_stacks(e2e.kube, sharded, 2, BUILD / "render" / "shards-added")
     assert {k: v for k, v in after.items() if k in before} == before
     assert sharded["held"][target] >= {"workspace-5"}
