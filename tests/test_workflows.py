@@ -88,11 +88,12 @@ def test_pull_requests_are_previewed_per_stack_with_comments():
     assert list(document["on"]) == ["pull_request"]  # never pull_request_target: PR code runs here
     job = document["jobs"]["preview"]
     assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
     assert pulumi["with"]["command"] == "preview"
     assert pulumi["with"]["comment-on-pr"] is True
     assert pulumi["with"]["stack-name"] == "${{ matrix.stack }}"
     assert pulumi["with"]["policyPacks"] == "policy"
+    _assert_sharded_stacks_run_deploy(job, pulumi, "preview")
 
 
 def test_the_render_diff_needs_no_credentials_and_the_commenter_runs_no_code():
@@ -110,9 +111,51 @@ def test_merges_deploy_each_stack_behind_its_environment():
     job = document["jobs"]["up"]
     assert job["environment"] == "${{ matrix.stack }}"
     assert job["strategy"]["max-parallel"] == 1
-    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
+    (pulumi,) = [s for s in job["steps"] if s.get("uses", "").startswith("pulumi/actions@") and "with" in s]
     assert pulumi["with"]["command"] == "up"
     assert document["concurrency"]["cancel-in-progress"] is False
+    _assert_sharded_stacks_run_deploy(job, pulumi, "up")
+
+
+def _assert_sharded_stacks_run_deploy(job: dict, pulumi: dict, op: str) -> None:
+    """One stack: the Pulumi action. Sharded (its plain preview and up are refused): the CLI
+    alone, then `python -m deploy OP` with the same policy pack."""
+    one, sharded = "steps.layout.outputs.shards == '1'", "steps.layout.outputs.shards != '1'"
+    assert pulumi["if"] == one
+    names = [s.get("id") or s.get("uses", "").partition("@")[0] for s in job["steps"]]
+    assert names.index("layout") < names.index("sharded")
+    installer = job["steps"][names.index("sharded") - 1]
+    assert installer["uses"] == pulumi["uses"] and "with" not in installer and installer["if"] == sharded
+    step = job["steps"][names.index("sharded")]
+    assert step["if"] == sharded
+    assert f'-m deploy {op} --stack "$STACK" --policy-pack policy' in step["run"]
+    assert step["env"]["STACK"] == "${{ matrix.stack }}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_layout_step_tells_one_stack_from_a_sharded_one(path, tmp_path):
+    """Its own script: `python -m deploy shards` of the stack, 1 for one stack."""
+    job = "preview" if path.name == "preview.yml" else "up"
+    script = step_named(load(path), job, "layout")["run"]
+
+    def shards(project: Path) -> str:
+        output = tmp_path / "output"
+        output.unlink(missing_ok=True)
+        env = {**os.environ, "GITHUB_OUTPUT": str(output), "STACK": "dev"}
+        subprocess.run(["bash", "-e", "-c", script], cwd=project, env=env, check=True)
+        return output.read_text().strip()
+
+    assert shards(PROJECT_ROOT) == "shards=1"
+    project = tmp_path / "project"
+    _copy_project(project)
+    (project / ".venv").symlink_to(PROJECT_ROOT / ".venv")
+    stack_file = project / "Pulumi.dev.yaml"
+    stack_file.write_text(stack_file.read_text() + "  istio-multitenancy:tenantShards: 3\n")
+    assert shards(project) == "shards=3"
+    # A tenants file it cannot read stops the step (and the job) there, not at a guessed layout.
+    (project / "tenants" / "dev.yaml").write_text("tenants: [")
+    with pytest.raises(subprocess.CalledProcessError):
+        shards(project)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
