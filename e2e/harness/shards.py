@@ -44,6 +44,15 @@ def stacks_of(ctx, shards: int) -> list[str]:
     return [ctx["stack"], *(SHARD_OF.format(stack=ctx["stack"], k=k) for k in range(1, shards + 1))]
 
 
+def shard_tenants(ctx, shards: int) -> dict[str, set[str]]:
+    """Each shard stack's tenants as the file's names hash to `shards` shards."""
+    from tenants.shards import assign
+
+    doc = yaml.safe_load(ctx["ws"].tenants_path(ctx["stack"]).read_text())
+    assigned = assign([t["name"] for t in doc["tenants"]], shards)
+    return {SHARD_OF.format(stack=ctx["stack"], k=k): set(names) for k, names in assigned.items()}
+
+
 def check_stacks(kube, ctx, shards: int, out_dir) -> dict:
     """Every stack's state against its own render, one to one, with the live uids; returns them
     all, and keeps each stack's tenants in ctx["held"] (every rendered object in ctx["seen"], for

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, scenario, stacks_of
+from harness.shards import TENANTS, check_stacks, deploy, scenario, shard_tenants, stacks_of
 
 from conftest import BUILD
 
@@ -42,8 +42,6 @@ def test_sharded_its_cluster_stack_refuses_a_plain_up(grown):
 
 
 def test_deploy_moves_every_tenant_into_its_shard_untouched(e2e, grown):
-    from tenants.shards import assign
-
     ws, stack = grown["ws"], grown["stack"]
     preview = deploy(grown, "preview")
     for name in TENANTS:
@@ -55,7 +53,6 @@ def test_deploy_moves_every_tenant_into_its_shard_untouched(e2e, grown):
     after = check_stacks(e2e.kube, grown, SHARDS, BUILD / "render" / "one-to-shards-sharded")
     # Nothing replaced, nothing recreated: the same objects, with the same uids, now in the shards.
     assert after == grown["uids"]
-    wanted = {SHARD_OF.format(stack=stack, k=k): set(names) for k, names in assign(TENANTS, SHARDS).items()}
-    assert grown["held"] == {stack: set(), **wanted}
+    assert grown["held"] == {stack: set(), **shard_tenants(grown, SHARDS)}
     for shard in stacks_of(grown, SHARDS)[1:]:
         ws.preview(shard, "--expect-no-changes")

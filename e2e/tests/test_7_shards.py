@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.pulumi import kubernetes_resources
-from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, scenario, stacks_of, tenant
+from harness.shards import SHARD_OF, TENANTS, check_stacks, deploy, scenario, shard_tenants, stacks_of, tenant
 
 from conftest import BUILD
 from deploy.stacks import DIGEST_TAG, LAYOUT_TAG
@@ -23,14 +23,6 @@ def sharded(e2e, stacks, new_workspace, reset_cluster):
     reset_cluster(ctx["seen"])
 
 
-def _shard_tenants(ctx, shards: int) -> dict[str, set[str]]:
-    from tenants.shards import assign
-
-    doc = yaml.safe_load(ctx["ws"].tenants_path(ctx["stack"]).read_text())
-    assigned = assign([t["name"] for t in doc["tenants"]], shards)
-    return {SHARD_OF.format(stack=ctx["stack"], k=k): set(names) for k, names in assigned.items()}
-
-
 def test_a_sharded_install_from_empty(e2e, sharded):
     result = deploy(sharded, "up")
     for stack in stacks_of(sharded, 2)[1:]:
@@ -38,7 +30,7 @@ def test_a_sharded_install_from_empty(e2e, sharded):
     uids = check_stacks(e2e.kube, sharded, 2, BUILD / "render" / "shards-initial")
     # The platform holds no tenant; each shard exactly the tenants its name hashes to.
     assert sharded["held"][sharded["stack"]] == set()
-    assert {s: t for s, t in sharded["held"].items() if s != sharded["stack"]} == _shard_tenants(sharded, 2)
+    assert {s: t for s, t in sharded["held"].items() if s != sharded["stack"]} == shard_tenants(sharded, 2)
     # The admission parameters, in one place, for every tenant.
     params = e2e.kube.get("configmap", "istio-multitenancy-tenants", "istio-system")
     assert {key.split(".", 1)[0] for key in params["data"]} == set(TENANTS)
@@ -137,7 +129,7 @@ def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     doc = yaml.safe_load((ws.path / f"Pulumi.{stack}.yaml").read_text())
     doc["config"]["istio-multitenancy:tenantShards"] = 3
     (ws.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-    wanted = _shard_tenants(sharded, 3)
+    wanted = shard_tenants(sharded, 3)
     moving = wanted[SHARD_OF.format(stack=stack, k=3)]
     assert moving, "no tenant hashes to a third shard: choose other names"
 
