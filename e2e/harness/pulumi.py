@@ -89,6 +89,14 @@ class Workspace:
         doc = yaml.safe_load((self.path / f"Pulumi.{stack}.yaml").read_text())
         return (doc.get("config") or {}).get(f"{NAMESPACE}:{key}")
 
+    def set_config_value(self, stack: str, key: str, value) -> None:
+        """Set one setting (a key without the project prefix) in the copy's `Pulumi.<stack>.yaml`,
+        keeping the others (write_stack_config starts again from the project's own file)."""
+        path = self.path / f"Pulumi.{stack}.yaml"
+        doc = yaml.safe_load(path.read_text())
+        doc.setdefault("config", {})[f"{NAMESPACE}:{key}"] = value
+        path.write_text(yaml.safe_dump(doc, sort_keys=False))
+
     def tenants_path(self, stack: str) -> Path:
         value = self.config_value(stack, "tenantsFile") or f"tenants/{stack}.yaml"
         path = Path(value)

@@ -7,7 +7,6 @@ only: the same objects, with the same uids."""
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from harness.shards import TENANTS, check_stacks, deploy, scenario, shard_tenants, stacks_of
 
@@ -32,10 +31,7 @@ def test_one_stack_holds_every_tenant(e2e, grown):
 def test_sharded_its_cluster_stack_refuses_a_plain_up(grown):
     """Its program would now register the platform alone and delete every tenant's objects."""
     ws, stack = grown["ws"], grown["stack"]
-    path = ws.path / f"Pulumi.{stack}.yaml"
-    doc = yaml.safe_load(path.read_text())
-    doc["config"]["istio-multitenancy:tenantShards"] = SHARDS
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    ws.set_config_value(stack, "tenantShards", SHARDS)
     result = ws("up", "--yes", "--stack", stack, "--non-interactive", check=False)
     assert result.returncode != 0, result.describe()
     assert f"python -m deploy up|preview|destroy --stack {stack}" in result.output, result.describe()

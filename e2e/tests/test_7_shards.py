@@ -126,9 +126,7 @@ def test_adding_a_tenant_previews_and_changes_its_shard_only(e2e, sharded):
 
 def test_a_third_shard_moves_tenants_without_touching_them(e2e, sharded):
     ws, stack = sharded["ws"], sharded["stack"]
-    doc = yaml.safe_load((ws.path / f"Pulumi.{stack}.yaml").read_text())
-    doc["config"]["istio-multitenancy:tenantShards"] = 3
-    (ws.path / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    ws.set_config_value(stack, "tenantShards", 3)
     wanted = shard_tenants(sharded, 3)
     moving = wanted[SHARD_OF.format(stack=stack, k=3)]
     assert moving, "no tenant hashes to a third shard: choose other names"
